@@ -1,0 +1,61 @@
+//! Criterion benchmarks of the counting kernels and of the whole count job per engine, in bytes
+//! per second, on a deterministic English-like word list held in memory (kernels) or a temporary
+//! file in the page cache (engines).
+//!
+//!     cargo bench --bench kernels
+//!     cargo bench --bench kernels -- letters     # one group
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+use pframe::agg::Unit;
+use pframe::engine::Engine;
+use pframe::engine::count::{CountPlan, count};
+use pframe::engine::kernels;
+use pframe::input::{ReadOptions, Source};
+
+fn words(bytes: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    // ~9 bytes per word.
+    pframe::datagen::write_words((bytes / 9) as u64, 1, true, &mut v).unwrap();
+    v
+}
+
+fn bench_kernels(c: &mut Criterion) {
+    let data = words(16 << 20);
+    let mut g = c.benchmark_group("kernels");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function("byte_histogram", |b| b.iter(|| kernels::byte_histogram(&data)));
+    g.bench_function("letters", |b| b.iter(|| kernels::count_letters(&data)));
+    g.bench_function("newlines", |b| b.iter(|| kernels::count_newlines(&data)));
+    g.bench_function("chars", |b| b.iter(|| kernels::count_chars(&data, false).unwrap()));
+    g.bench_function("words", |b| b.iter(|| kernels::count_words(&data, false, false).unwrap()));
+    g.finish();
+}
+
+fn bench_engines(c: &mut Criterion) {
+    let data = words(64 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("words.txt");
+    std::fs::write(&path, &data).unwrap();
+    let mut g = c.benchmark_group("count_letters");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(10);
+    for (engine, threads) in [(Engine::Serial, 1), (Engine::Parallel, 1), (Engine::Parallel, 2)] {
+        let plan = CountPlan {
+            unit: Unit::Letters,
+            engine,
+            threads,
+            read: ReadOptions::default(),
+            lossy: false,
+            ignore_case: false,
+        };
+        let sources = [Source::File(path.clone())];
+        g.bench_with_input(BenchmarkId::new(engine.name(), threads), &plan, |b, plan| {
+            b.iter(|| count(plan, &sources).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_kernels, bench_engines);
+criterion_main!(benches);

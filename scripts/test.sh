@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine with the Rust toolchain.
+#
+# Installs what the tests need (python3 for the tutorial's reference script, runuser for the
+# permission test as root), then runs every test in the release profile, so the tests, the
+# benchmarks and the binary share one build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+command -v runuser >/dev/null || need_apt+=(util-linux)
+command -v wc >/dev/null || need_apt+=(coreutils)
+if ((${#need_apt[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+    else
+        echo "test.sh: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2
+    fi
+fi
+
+cargo test --release "$@"

@@ -1,0 +1,186 @@
+//! Command-line types (clap derive) and nothing else. Options shared by several subcommands live
+//! in flattened structs so that they mean the same thing everywhere.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pframe",
+    version,
+    about = "Parallel dataframe and word processing: the tutorial's jobs, fast, exact and in bounded memory",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count letters, characters, words, lines or bytes, with serial and parallel engines
+    #[command(after_help = COUNT_EXAMPLES)]
+    Count(CountArgs),
+    /// Generate deterministic datasets
+    #[command(subcommand)]
+    Gen(GenCommand),
+}
+
+const COUNT_EXAMPLES: &str = "\
+Examples:
+  pframe count words.txt                      letters a-z, all 26, in key order
+  pframe count -e serial --stats words.txt    the one-thread reference, with timing on stderr
+  pframe count -u words --top 10 book.txt     the ten most frequent words
+  cat big.txt | pframe count -u lines -       stdin, streamed in bounded memory
+  pframe count -f json -o counts.json a.txt b.txt
+
+Memory maps: files are memory-mapped by default. If another process truncates a file while it is
+being counted, the process may be killed by SIGBUS; use --no-mmap for files that may change and
+for network filesystems.";
+
+/// Where the input comes from and how it is cut into chunks.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Input files; `-` is stdin. With no FILE, stdin is read when it is not a terminal.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Target chunk size (the analog of Pool.imap's chunksize): 4096, 64KiB, 4MiB, 1GiB.
+    /// Chunks end on a line boundary; results never depend on the size.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
+    pub chunk_size: String,
+
+    /// Read files with plain buffered reads instead of memory-mapping them
+    #[arg(long)]
+    pub no_mmap: bool,
+}
+
+/// How much parallelism to use.
+#[derive(Debug, Args)]
+pub struct ParArgs {
+    /// Worker threads [default: the CPUs this process may run on]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: Option<u32>,
+}
+
+/// Where and how results are written.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format [default: table on a terminal, csv otherwise (or from -o's extension)]
+    #[arg(short = 'f', long, value_enum, value_name = "FORMAT")]
+    pub format: Option<FormatArg>,
+
+    /// Write results to FILE (atomically: a temporary file renamed into place on success)
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Csv,
+    Tsv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnitArg {
+    /// a-z after lowercasing, as the tutorial's Python counts them (all 26 listed)
+    Letters,
+    /// every Unicode character except line endings
+    Chars,
+    /// whitespace-separated tokens, as Python's str.split()
+    Words,
+    /// number of newlines, as `wc -l`
+    Lines,
+    /// number of bytes, as `wc -c`
+    Bytes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CountEngineArg {
+    /// one thread: the reference answer
+    Serial,
+    /// a rayon pool over the chunks, partial counts merged
+    Parallel,
+    /// each chunk counted by a polars lazy query
+    Polars,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortArg {
+    /// by key (letter, character or word) ascending
+    Key,
+    /// by count descending, ties by key
+    Count,
+}
+
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// What to count
+    #[arg(short = 'u', long, value_enum, default_value_t = UnitArg::Letters)]
+    pub unit: UnitArg,
+
+    /// Engine
+    #[arg(short = 'e', long, value_enum, default_value_t = CountEngineArg::Parallel)]
+    pub engine: CountEngineArg,
+
+    #[command(flatten)]
+    pub par: ParArgs,
+
+    /// Count invalid UTF-8 as U+FFFD instead of failing (chars, words)
+    #[arg(long)]
+    pub lossy: bool,
+
+    /// Fold words to lowercase before counting them (words)
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+
+    /// Only the K most frequent keys (sorted by count unless --sort key)
+    #[arg(long, value_name = "K")]
+    pub top: Option<usize>,
+
+    /// Row order [default: key, or count with --top]
+    #[arg(long, value_enum)]
+    pub sort: Option<SortArg>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Print the engine, threads, bytes, chunks, time and throughput to stderr
+    #[arg(long)]
+    pub stats: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenCommand {
+    /// English-like word lists, one word per line (Zipf-distributed, deterministic per seed)
+    #[command(
+        after_help = "Examples:\n  pframe gen words -n 1000000 --seed 42 -o words.txt\n  pframe gen words -n 100 --crlf | pframe count"
+    )]
+    Words(GenWordsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenWordsArgs {
+    /// Number of words (lines)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub count: u64,
+
+    /// Random seed: the same seed gives the same file
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// End lines with \r\n, like the tutorial's 1m_words.txt
+    #[arg(long)]
+    pub crlf: bool,
+
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}

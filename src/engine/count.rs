@@ -1,0 +1,116 @@
+//! The count job: one input after another, each cut into chunks, each chunk counted by the unit's
+//! kernel, the per-chunk tallies merged in input order.
+
+use std::time::{Duration, Instant};
+
+use crate::agg::{Tally, Unit};
+use crate::engine::kernels::{self, InvalidUtf8};
+use crate::engine::{Engine, pipeline};
+use crate::input::{Chunk, Chunker, InputError, ReadOptions, Source};
+
+/// A validated count job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountPlan {
+    pub unit: Unit,
+    pub engine: Engine,
+    /// Worker threads for the parallel engine (the polars engine reads `POLARS_MAX_THREADS`).
+    pub threads: usize,
+    pub read: ReadOptions,
+    /// Count invalid UTF-8 as U+FFFD instead of failing (chars and words).
+    pub lossy: bool,
+    /// Fold words to lowercase.
+    pub ignore_case: bool,
+}
+
+/// What a count job produced, and how much it read.
+#[derive(Debug, Clone)]
+pub struct CountOutcome {
+    pub tally: Tally,
+    pub bytes: u64,
+    pub chunks: usize,
+    pub elapsed: Duration,
+}
+
+/// Why a count failed. Every variant names the input.
+#[derive(Debug, thiserror::Error)]
+pub enum CountError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{name}: line {line}, byte offset {offset}: invalid UTF-8 (use --lossy to count it as U+FFFD)")]
+    InvalidUtf8 { name: String, line: u64, offset: u64 },
+    #[error("{name}: polars failed: {err}")]
+    Polars { name: String, err: ::polars::error::PolarsError },
+}
+
+/// How one chunk failed, relative to the chunk; the sink places it in the input.
+pub(crate) enum ChunkFault {
+    Utf8(InvalidUtf8),
+    Polars(::polars::error::PolarsError),
+}
+
+/// One chunk's count and its number of newlines (which places later errors on their line).
+pub(crate) type ChunkCount = Result<(Tally, u64), ChunkFault>;
+
+/// Counts one chunk with the plan's kernel.
+pub fn count_chunk(plan: &CountPlan, data: &[u8]) -> Result<(Tally, u64), InvalidUtf8> {
+    Ok(match plan.unit {
+        Unit::Letters => {
+            let c = kernels::count_letters(data);
+            (Tally::Letters(c.letters), c.newlines)
+        }
+        Unit::Chars => {
+            let c = kernels::count_chars(data, plan.lossy)?;
+            let n = c.newlines;
+            (Tally::Chars(Box::new(c)), n)
+        }
+        Unit::Words => {
+            let c = kernels::count_words(data, plan.ignore_case, plan.lossy)?;
+            (Tally::Words(c.words), c.newlines)
+        }
+        Unit::Lines => {
+            let n = kernels::count_newlines(data);
+            (Tally::Lines(n), n)
+        }
+        Unit::Bytes => (Tally::Bytes(data.len() as u64), kernels::count_newlines(data)),
+    })
+}
+
+/// Runs the count over every source; the counts of all sources add up.
+pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, CountError> {
+    let start = Instant::now();
+    let mut outcome = CountOutcome { tally: Tally::empty(plan.unit), bytes: 0, chunks: 0, elapsed: Duration::ZERO };
+    let pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
+    for source in sources {
+        let chunks = Chunker::open(source, plan.read)?;
+        let name = chunks.name().to_string();
+        let mut lines_before = 0u64;
+        let sink = |result: ChunkCount, chunk: Chunk| -> Result<(), CountError> {
+            match result {
+                Ok((tally, newlines)) => {
+                    outcome.tally.merge(tally);
+                    outcome.bytes += chunk.len() as u64;
+                    outcome.chunks += 1;
+                    lines_before += newlines;
+                    Ok(())
+                }
+                Err(ChunkFault::Utf8(e)) => Err(CountError::InvalidUtf8 {
+                    name: name.clone(),
+                    line: lines_before + e.line + 1,
+                    offset: chunk.offset + e.offset as u64,
+                }),
+                Err(ChunkFault::Polars(err)) => Err(CountError::Polars { name: name.clone(), err }),
+            }
+        };
+        match (&pool, plan.engine) {
+            (Some(pool), _) => pipeline::drive_parallel(pool, chunks, |c| kernel(plan, c), sink)?,
+            (None, Engine::Polars) => pipeline::drive_serial(chunks, |c| super::polars::count_chunk(plan, c), sink)?,
+            (None, _) => pipeline::drive_serial(chunks, |c| kernel(plan, c), sink)?,
+        }
+    }
+    outcome.elapsed = start.elapsed();
+    Ok(outcome)
+}
+
+fn kernel(plan: &CountPlan, chunk: &Chunk) -> ChunkCount {
+    count_chunk(plan, chunk).map_err(ChunkFault::Utf8)
+}

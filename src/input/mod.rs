@@ -1,0 +1,450 @@
+//! The input layer: the only code that knows about files, stdin, memory maps and chunk boundaries.
+//!
+//! Every command reads its input as a sequence of [`Chunk`]s: contiguous, record-aligned pieces of
+//! about `chunk_size` bytes (the analog of `multiprocessing.Pool.imap`'s `chunksize`). A chunk always
+//! ends just after a `\n` (or at the end of the input), so a line, and a `\r\n` pair, never straddles
+//! two chunks; a line longer than the chunk size makes one larger chunk. Whatever the chunk size, the
+//! concatenation of the chunks is the input, byte for byte, which is why no result may depend on it.
+//!
+//! Two backings produce chunks through one cutter ([`Chunker`]):
+//! - a memory-mapped regular file: chunks are slices of the map, and the pages behind chunks that
+//!   have been fully consumed are handed back to the kernel ([`Mapped::release_through`]), so the
+//!   resident set stays bounded whatever the file size;
+//! - any reader (stdin, pipes, `--no-mmap`): a buffered reader copies each chunk into its own
+//!   buffer, so only the chunks in flight are in memory.
+
+mod size;
+
+pub use size::{ChunkSize, ParseSizeError};
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use memmap2::{Mmap, MmapOptions};
+
+/// The default chunk size: large enough that per-chunk overhead (a task, a merge) is negligible,
+/// small enough that `2 x threads` chunks in flight stay far below the memory budget.
+pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
+
+/// Where an input comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Source {
+    /// Parses a command-line operand: `-` is stdin, anything else a path.
+    pub fn from_arg(arg: &Path) -> Source {
+        if arg.as_os_str() == "-" { Source::Stdin } else { Source::File(arg.to_path_buf()) }
+    }
+
+    /// The name used in messages: the path as given, or `<stdin>`.
+    pub fn display_name(&self) -> String {
+        match self {
+            Source::Stdin => "<stdin>".to_string(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Errors of the input layer. Each names the input it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    // The I/O error is described in the message, not chained as a source, so that `{:#}` prints
+    // one clean line.
+    #[error("{name}: {}", describe_open_error(.err))]
+    Open { name: String, err: io::Error },
+    #[error("{name}: is a directory")]
+    IsDirectory { name: String },
+    #[error("{name}: read failed: {err}")]
+    Read { name: String, err: io::Error },
+}
+
+fn describe_open_error(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::NotFound => "no such file".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => format!("cannot open: {err}"),
+    }
+}
+
+/// How inputs are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// The target chunk size in bytes (at least 1).
+    pub chunk_size: usize,
+    /// Memory-map regular files (the default); `false` reads them with buffered reads.
+    pub mmap: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { chunk_size: DEFAULT_CHUNK_SIZE, mmap: true }
+    }
+}
+
+/// A memory-mapped file, shared by the chunks cut from it.
+pub struct Mapped {
+    map: Mmap,
+    /// Offset below which pages have been released.
+    released: AtomicUsize,
+}
+
+/// Pages are released in batches of at least this many bytes, so that tiny chunks do not cost a
+/// system call each.
+const RELEASE_BATCH: usize = 4 << 20;
+const PAGE: usize = 4096;
+
+impl Mapped {
+    /// Tells the kernel that the bytes before `to` will not be read again, so that the pages of
+    /// the map below it can leave our resident set.
+    ///
+    /// Chunks call this when they are dropped, which the pipelines do in input order. A call out of
+    /// order is still correct: the map is read-only and file-backed, so dropping its pages loses
+    /// nothing, and a later read of them would fault them back in from the page cache.
+    fn release_through(&self, to: usize) {
+        let from = self.released.load(Ordering::Relaxed);
+        let start = from.div_ceil(PAGE) * PAGE;
+        let end = to / PAGE * PAGE;
+        if end <= start || end - start < RELEASE_BATCH && to < self.map.len() {
+            return;
+        }
+        // SAFETY: `MADV_DONTNEED` on a private, read-only file mapping only drops our page table
+        // entries; the data stays in the page cache and any later access re-reads it from the
+        // file. Memory safety is unaffected: the bytes seen afterwards are the file's bytes, the
+        // same caveat that applies to the map as a whole (see `map_file`).
+        let released =
+            unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+        // Releasing is an optimization: if the kernel refuses, keep going with more memory.
+        if released.is_ok() {
+            self.released.fetch_max(end, Ordering::Relaxed);
+        }
+    }
+}
+
+enum Data {
+    Mapped { map: Arc<Mapped>, start: usize, end: usize },
+    Owned(Vec<u8>),
+}
+
+/// A record-aligned piece of one input.
+pub struct Chunk {
+    /// Position of this chunk among the chunks of its input, from 0.
+    pub index: usize,
+    /// Byte offset of the chunk's first byte in its input.
+    pub offset: u64,
+    data: Data,
+}
+
+impl Chunk {
+    /// A chunk over owned bytes (used by tests and by in-memory callers).
+    pub fn from_vec(index: usize, offset: u64, bytes: Vec<u8>) -> Chunk {
+        Chunk { index, offset, data: Data::Owned(bytes) }
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Data::Mapped { map, end, .. } = &self.data {
+            map.release_through(*end);
+        }
+    }
+}
+
+impl Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.data {
+            Data::Mapped { map, start, end } => &map.map[*start..*end],
+            Data::Owned(v) => v,
+        }
+    }
+}
+
+/// Where a record-aligned chunk may end.
+///
+/// The cutter grows a chunk until it holds `want` bytes, then asks the boundary for the end of the
+/// record that is open at that point. For one chunk, `cut` may be called several times with the
+/// same buffer grown at its end (a record longer than what was read so far); an implementation may
+/// remember how far it scanned. `reset` starts a new chunk, which always begins on a record
+/// boundary.
+pub trait Boundary: Send {
+    /// Starts a new chunk.
+    fn reset(&mut self);
+    /// Returns the length of the shortest prefix of `buf` that is at least `want` bytes long and
+    /// ends on a record boundary, or `None` if `buf` holds no such prefix yet.
+    fn cut(&mut self, buf: &[u8], want: usize) -> Option<usize>;
+}
+
+/// Records are lines: a chunk may end right after any `\n`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LineBoundary {
+    scanned: usize,
+}
+
+impl Boundary for LineBoundary {
+    fn reset(&mut self) {
+        self.scanned = 0;
+    }
+
+    fn cut(&mut self, buf: &[u8], want: usize) -> Option<usize> {
+        if want == 0 {
+            return Some(0);
+        }
+        let from = self.scanned.max(want - 1);
+        match memchr::memchr(b'\n', &buf[from..]) {
+            Some(p) => Some(from + p + 1),
+            None => {
+                self.scanned = buf.len();
+                None
+            }
+        }
+    }
+}
+
+enum Backing {
+    Mapped { map: Arc<Mapped>, pos: usize },
+    Reader { reader: Box<dyn BufRead + Send>, eof: bool },
+}
+
+/// Cuts one input into record-aligned chunks of about `chunk_size` bytes, in order.
+pub struct Chunker<B: Boundary = LineBoundary> {
+    name: String,
+    backing: Backing,
+    boundary: B,
+    chunk_size: usize,
+    next_index: usize,
+    offset: u64,
+    failed: bool,
+}
+
+/// Buffer size of the reader backing: big enough for few system calls, small enough to stay in
+/// cache while it is copied into chunks.
+const READ_BUFFER: usize = 256 << 10;
+
+impl Chunker<LineBoundary> {
+    /// Opens a source for line-aligned chunks.
+    pub fn open(source: &Source, options: ReadOptions) -> Result<Self, InputError> {
+        Chunker::open_with(source, options, LineBoundary::default())
+    }
+}
+
+impl<B: Boundary> Chunker<B> {
+    /// Opens a source, cutting chunks where `boundary` allows.
+    pub fn open_with(source: &Source, options: ReadOptions, boundary: B) -> Result<Self, InputError> {
+        let name = source.display_name();
+        let backing = match source {
+            Source::Stdin => {
+                Backing::Reader { reader: Box::new(BufReader::with_capacity(READ_BUFFER, io::stdin())), eof: false }
+            }
+            Source::File(path) => open_file(path, &name, options.mmap)?,
+        };
+        Ok(Chunker {
+            name,
+            backing,
+            boundary,
+            chunk_size: options.chunk_size.max(1),
+            next_index: 0,
+            offset: 0,
+            failed: false,
+        })
+    }
+
+    /// Cuts chunks from any reader (used for tests and in-memory inputs).
+    pub fn from_reader(name: &str, reader: impl Read + Send + 'static, chunk_size: usize, boundary: B) -> Self {
+        Chunker {
+            name: name.to_string(),
+            backing: Backing::Reader { reader: Box::new(BufReader::with_capacity(READ_BUFFER, reader)), eof: false },
+            boundary,
+            chunk_size: chunk_size.max(1),
+            next_index: 0,
+            offset: 0,
+            failed: false,
+        }
+    }
+
+    /// The input's name for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The input's size in bytes when it is known in advance (a mapped file).
+    pub fn len_hint(&self) -> Option<u64> {
+        match &self.backing {
+            Backing::Mapped { map, .. } => Some(map.map.len() as u64),
+            Backing::Reader { .. } => None,
+        }
+    }
+
+    fn next_mapped(map: &Arc<Mapped>, pos: &mut usize, boundary: &mut B, chunk_size: usize) -> Option<Data> {
+        let bytes = &map.map[..];
+        if *pos >= bytes.len() {
+            return None;
+        }
+        let rest = &bytes[*pos..];
+        boundary.reset();
+        let len =
+            if rest.len() <= chunk_size { rest.len() } else { boundary.cut(rest, chunk_size).unwrap_or(rest.len()) };
+        let data = Data::Mapped { map: Arc::clone(map), start: *pos, end: *pos + len };
+        *pos += len;
+        Some(data)
+    }
+
+    fn next_read(
+        reader: &mut dyn BufRead,
+        eof: &mut bool,
+        boundary: &mut B,
+        chunk_size: usize,
+    ) -> io::Result<Option<Data>> {
+        if *eof {
+            return Ok(None);
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(chunk_size.min(64 << 20));
+        boundary.reset();
+        loop {
+            let avail = match reader.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if avail.is_empty() {
+                *eof = true;
+                break;
+            }
+            if buf.len() < chunk_size {
+                let take = (chunk_size - buf.len()).min(avail.len());
+                buf.extend_from_slice(&avail[..take]);
+                reader.consume(take);
+                continue;
+            }
+            // The chunk is full: extend it to the next record boundary. Ask the boundary about
+            // the bytes we have plus what is buffered, without consuming what lies beyond it.
+            let have = buf.len();
+            let avail_len = avail.len();
+            buf.extend_from_slice(avail);
+            match boundary.cut(&buf, chunk_size) {
+                Some(cut) => {
+                    buf.truncate(cut);
+                    reader.consume(cut - have);
+                    return Ok(Some(Data::Owned(buf)));
+                }
+                None => reader.consume(avail_len),
+            }
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Data::Owned(buf)))
+    }
+}
+
+impl<B: Boundary> Iterator for Chunker<B> {
+    type Item = Result<Chunk, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let data = match &mut self.backing {
+            Backing::Mapped { map, pos, .. } => Self::next_mapped(map, pos, &mut self.boundary, self.chunk_size),
+            Backing::Reader { reader, eof } => {
+                match Self::next_read(reader.as_mut(), eof, &mut self.boundary, self.chunk_size) {
+                    Ok(d) => d,
+                    Err(err) => {
+                        self.failed = true;
+                        return Some(Err(InputError::Read { name: self.name.clone(), err }));
+                    }
+                }
+            }
+        }?;
+        let chunk = Chunk { index: self.next_index, offset: self.offset, data };
+        self.next_index += 1;
+        self.offset += chunk.len() as u64;
+        Some(Ok(chunk))
+    }
+}
+
+fn open_file(path: &Path, name: &str, mmap: bool) -> Result<Backing, InputError> {
+    let open_err = |err| InputError::Open { name: name.to_string(), err };
+    let file = File::open(path).map_err(open_err)?;
+    let meta = file.metadata().map_err(open_err)?;
+    if meta.is_dir() {
+        return Err(InputError::IsDirectory { name: name.to_string() });
+    }
+    // Only regular files can be mapped; FIFOs, character devices and `<(process substitution)`
+    // are streams, and an empty file has nothing to map.
+    if mmap && meta.is_file() && meta.len() > 0 {
+        let map = map_file(&file).map_err(|err| InputError::Read { name: name.to_string(), err })?;
+        return Ok(Backing::Mapped { map: Arc::new(Mapped { map, released: AtomicUsize::new(0) }), pos: 0 });
+    }
+    Ok(Backing::Reader { reader: Box::new(BufReader::with_capacity(READ_BUFFER, file)), eof: false })
+}
+
+fn map_file(file: &File) -> io::Result<Mmap> {
+    // SAFETY: the map is read-only, and we only ever read it as bytes. What can still go wrong is
+    // outside Rust's model: if another process truncates the file while it is mapped, reading the
+    // lost pages raises SIGBUS, and if it rewrites the file in place we may see a mix of old and new
+    // bytes. Both are documented in `--help`; `--no-mmap` reads with plain `read(2)` instead.
+    let map = unsafe { MmapOptions::new().map(file)? };
+    // Sequential access lets the kernel read ahead aggressively; failure to advise is harmless.
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut_all(input: &[u8], chunk_size: usize) -> Vec<Vec<u8>> {
+        Chunker::from_reader("t", io::Cursor::new(input.to_vec()), chunk_size, LineBoundary::default())
+            .map(|c| c.unwrap().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn chunks_end_on_newlines_and_cover_the_input() {
+        let input = b"alpha\r\nbeta\n\ngamma\ndelta";
+        for size in 1..input.len() + 2 {
+            let chunks = cut_all(input, size);
+            assert_eq!(chunks.concat(), input.to_vec(), "size {size}");
+            for c in &chunks[..chunks.len() - 1] {
+                assert_eq!(c.last(), Some(&b'\n'), "size {size}: {chunks:?}");
+            }
+            assert!(chunks.iter().all(|c| !c.is_empty()));
+        }
+    }
+
+    #[test]
+    fn chunk_size_one_gives_one_line_per_chunk() {
+        let chunks = cut_all(b"a\nbb\n\nccc", 1);
+        assert_eq!(chunks, vec![b"a\n".to_vec(), b"bb\n".to_vec(), b"\n".to_vec(), b"ccc".to_vec()]);
+    }
+
+    #[test]
+    fn empty_input_has_no_chunks() {
+        assert!(cut_all(b"", 4).is_empty());
+    }
+
+    #[test]
+    fn mapped_and_read_backings_cut_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        let input: Vec<u8> = (0..20_000u32).flat_map(|i| format!("w{}\r\n", i * 7919 % 1000).into_bytes()).collect();
+        std::fs::write(&path, &input).unwrap();
+        for size in [1, 7, 4096, 1 << 20] {
+            for mmap in [true, false] {
+                let src = Source::File(path.clone());
+                let chunks: Vec<Vec<u8>> = Chunker::open(&src, ReadOptions { chunk_size: size, mmap })
+                    .unwrap()
+                    .map(|c| c.unwrap().to_vec())
+                    .collect();
+                assert_eq!(chunks, cut_all(&input, size), "size {size} mmap {mmap}");
+            }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The only code that writes results: aligned tables for people, CSV/TSV/JSON for programs, and
+//! the atomic file writer behind `-o`.
+//!
+//! Every command builds a [`Table`] and hands it here with a [`Format`]; the default format is
+//! `table` when stdout is a terminal and `csv` otherwise, the same rule for every command.
+
+mod sink;
+
+pub use sink::{Destination, OutputSink};
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::Path;
+use std::str::FromStr;
+
+/// How results are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Tsv,
+    Json,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [Format::Table, Format::Csv, Format::Tsv, Format::Json];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Json => "json",
+        }
+    }
+
+    /// The format to use when none was asked for: by the output file's extension, else a table on
+    /// a terminal and CSV in a pipe or file.
+    pub fn default_for(output: Option<&Path>, stdout_is_terminal: bool) -> Format {
+        if let Some(path) = output {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            return match ext.as_str() {
+                "json" => Format::Json,
+                "tsv" | "tab" => Format::Tsv,
+                "txt" => Format::Table,
+                _ => Format::Csv,
+            };
+        }
+        if stdout_is_terminal { Format::Table } else { Format::Csv }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown format \"{s}\" (expected table, csv, tsv or json)"))
+    }
+}
+
+/// One cell of a result table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Null,
+}
+
+impl Value {
+    fn is_numeric(&self) -> bool {
+        matches!(self, Value::Int(_) | Value::UInt(_) | Value::Float(_))
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Int(n) => (*n).into(),
+            Value::UInt(n) => (*n).into(),
+            Value::Float(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into),
+            Value::Null => serde_json::Value::Null,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Int(n) => write!(f, "{n}"),
+            Value::UInt(n) => write!(f, "{n}"),
+            // Shortest representation that reads back to the same f64, as Python's repr does.
+            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Null => Ok(()),
+        }
+    }
+}
+
+/// How a table is written as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonShape {
+    /// One object: `{key: value, ...}` from a two-column table, `{header: value}` from a
+    /// one-row, one-column table (the shape of `pframe count`).
+    Object,
+    /// An array of row objects.
+    Records,
+}
+
+/// A result: named columns and rows of values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+    pub json: JsonShape,
+}
+
+impl Table {
+    /// Writes the table in `format`.
+    pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
+        match format {
+            Format::Table => self.write_aligned(out),
+            Format::Csv => self.write_delimited(b',', out),
+            Format::Tsv => self.write_delimited(b'\t', out),
+            Format::Json => self.write_json(out),
+        }
+    }
+
+    fn write_delimited(&self, delimiter: u8, out: &mut dyn Write) -> io::Result<()> {
+        let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(out);
+        w.write_record(&self.headers).map_err(csv_to_io)?;
+        let mut record: Vec<String> = Vec::with_capacity(self.headers.len());
+        for row in &self.rows {
+            record.clear();
+            record.extend(row.iter().map(|v| v.to_string()));
+            w.write_record(&record).map_err(csv_to_io)?;
+        }
+        w.flush()
+    }
+
+    fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
+        let value = match self.json {
+            JsonShape::Object if self.headers.len() == 1 => {
+                let mut m = serde_json::Map::new();
+                let v = self.rows.first().and_then(|r| r.first()).map_or(serde_json::Value::Null, Value::to_json);
+                m.insert(self.headers[0].clone(), v);
+                serde_json::Value::Object(m)
+            }
+            JsonShape::Object => {
+                let m = self.rows.iter().map(|r| (r[0].to_string(), r[1].to_json())).collect();
+                serde_json::Value::Object(m)
+            }
+            JsonShape::Records => serde_json::Value::Array(
+                self.rows
+                    .iter()
+                    .map(|r| {
+                        let m = self.headers.iter().cloned().zip(r.iter().map(Value::to_json)).collect();
+                        serde_json::Value::Object(m)
+                    })
+                    .collect(),
+            ),
+        };
+        serde_json::to_writer_pretty(&mut *out, &value).map_err(io::Error::from)?;
+        out.write_all(b"\n")
+    }
+
+    /// Columns padded to their widest cell; numbers right-aligned, text left-aligned. Text that
+    /// would be invisible or break the layout (whitespace, control characters) is shown escaped.
+    fn write_aligned(&self, out: &mut dyn Write) -> io::Result<()> {
+        let shown: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|v| if let Value::Str(s) = v { display_text(s) } else { v.to_string() }).collect())
+            .collect();
+        let ncols = self.headers.len();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &shown {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let numeric: Vec<bool> = (0..ncols)
+            .map(|c| !self.rows.is_empty() && self.rows.iter().all(|r| r[c].is_numeric() || r[c] == Value::Null))
+            .collect();
+        let line = |cells: &[String], out: &mut dyn Write| -> io::Result<()> {
+            let mut s = String::new();
+            for (c, cell) in cells.iter().enumerate() {
+                if c > 0 {
+                    s.push_str("  ");
+                }
+                let pad = widths[c] - cell.chars().count();
+                if numeric[c] {
+                    s.extend(std::iter::repeat_n(' ', pad));
+                    s.push_str(cell);
+                } else {
+                    s.push_str(cell);
+                    if c + 1 < ncols {
+                        s.extend(std::iter::repeat_n(' ', pad));
+                    }
+                }
+            }
+            writeln!(out, "{}", s.trim_end())
+        };
+        line(&self.headers, out)?;
+        for row in &shown {
+            line(row, out)?;
+        }
+        Ok(())
+    }
+}
+
+fn display_text(s: &str) -> String {
+    if s.is_empty() || s.chars().all(char::is_whitespace) || s.chars().any(char::is_control) {
+        format!("{:?}", s)
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv_to_io(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letters() -> Table {
+        Table {
+            headers: vec!["letter".into(), "count".into()],
+            rows: vec![vec![Value::Str("a".into()), Value::UInt(12)], vec![Value::Str("b".into()), Value::UInt(3)]],
+            json: JsonShape::Object,
+        }
+    }
+
+    fn render(t: &Table, f: Format) -> String {
+        let mut v = Vec::new();
+        t.write(f, &mut v).unwrap();
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn writes_every_format() {
+        let t = letters();
+        assert_eq!(render(&t, Format::Csv), "letter,count\na,12\nb,3\n");
+        assert_eq!(render(&t, Format::Tsv), "letter\tcount\na\t12\nb\t3\n");
+        assert_eq!(render(&t, Format::Table), "letter  count\na          12\nb           3\n");
+        let json: serde_json::Value = serde_json::from_str(&render(&t, Format::Json)).unwrap();
+        assert_eq!(json, serde_json::json!({"a": 12, "b": 3}));
+    }
+
+    #[test]
+    fn csv_quotes_awkward_keys() {
+        let t = Table {
+            headers: vec!["char".into(), "count".into()],
+            rows: vec![vec![Value::Str(",".into()), Value::UInt(1)], vec![Value::Str("\"".into()), Value::UInt(2)]],
+            json: JsonShape::Object,
+        };
+        assert_eq!(render(&t, Format::Csv), "char,count\n\",\",1\n\"\"\"\",2\n");
+    }
+
+    #[test]
+    fn default_format_follows_the_terminal_and_the_extension() {
+        assert_eq!(Format::default_for(None, true), Format::Table);
+        assert_eq!(Format::default_for(None, false), Format::Csv);
+        assert_eq!(Format::default_for(Some(Path::new("x.json")), true), Format::Json);
+        assert_eq!(Format::default_for(Some(Path::new("x.csv")), true), Format::Csv);
+    }
+}
