@@ -13,12 +13,14 @@
 //! - any reader (stdin, pipes, `--no-mmap`): a buffered reader copies each chunk into its own
 //!   buffer, so only the chunks in flight are in memory.
 
+mod csv_boundary;
 mod size;
 
+pub use csv_boundary::CsvBoundary;
 pub use size::{ChunkSize, ParseSizeError};
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -179,6 +181,10 @@ pub trait Boundary: Send {
     /// Returns the length of the shortest prefix of `buf` that is at least `want` bytes long and
     /// ends on a record boundary, or `None` if `buf` holds no such prefix yet.
     fn cut(&mut self, buf: &[u8], want: usize) -> Option<usize>;
+    /// Returns the length of the longest prefix of `buf` that ends on a record boundary, if it
+    /// is at least `want` bytes long (used by the reader backing, which cuts what it has read and
+    /// carries the rest over).
+    fn last_cut(&mut self, buf: &[u8], want: usize) -> Option<usize>;
 }
 
 /// Records are lines: a chunk may end right after any `\n`.
@@ -205,11 +211,26 @@ impl Boundary for LineBoundary {
             }
         }
     }
+
+    fn last_cut(&mut self, buf: &[u8], want: usize) -> Option<usize> {
+        let from = self.scanned.max(want.saturating_sub(1));
+        let found = memchr::memrchr(b'\n', &buf[from..]).map(|p| from + p + 1);
+        self.scanned = buf.len();
+        found
+    }
 }
 
 enum Backing {
-    Mapped { map: Arc<Mapped>, pos: usize },
-    Reader { reader: Box<dyn BufRead + Send>, eof: bool },
+    Mapped {
+        map: Arc<Mapped>,
+        pos: usize,
+    },
+    /// `carry` holds the bytes read after the last record boundary, which start the next chunk.
+    Reader {
+        reader: Box<dyn Read + Send>,
+        eof: bool,
+        carry: Vec<u8>,
+    },
 }
 
 /// Cuts one input into record-aligned chunks of about `chunk_size` bytes, in order.
@@ -222,10 +243,6 @@ pub struct Chunker<B: Boundary = LineBoundary> {
     offset: u64,
     failed: bool,
 }
-
-/// Buffer size of the reader backing: big enough for few system calls, small enough to stay in
-/// cache while it is copied into chunks.
-const READ_BUFFER: usize = 256 << 10;
 
 impl Chunker<LineBoundary> {
     /// Opens a source for line-aligned chunks.
@@ -240,7 +257,8 @@ impl<B: Boundary> Chunker<B> {
         let name = source.display_name();
         let backing = match source {
             Source::Stdin => {
-                Backing::Reader { reader: Box::new(BufReader::with_capacity(READ_BUFFER, io::stdin())), eof: false }
+                enlarge_pipe_buffer(&io::stdin());
+                Backing::Reader { reader: Box::new(io::stdin()), eof: false, carry: Vec::new() }
             }
             Source::File(path) => open_file(path, &name, options.mmap)?,
         };
@@ -259,7 +277,7 @@ impl<B: Boundary> Chunker<B> {
     pub fn from_reader(name: &str, reader: impl Read + Send + 'static, chunk_size: usize, boundary: B) -> Self {
         Chunker {
             name: name.to_string(),
-            backing: Backing::Reader { reader: Box::new(BufReader::with_capacity(READ_BUFFER, reader)), eof: false },
+            backing: Backing::Reader { reader: Box::new(reader), eof: false, carry: Vec::new() },
             boundary,
             chunk_size: chunk_size.max(1),
             next_index: 0,
@@ -295,51 +313,72 @@ impl<B: Boundary> Chunker<B> {
         Some(data)
     }
 
+    /// Reads the next chunk straight into its own buffer: at least `chunk_size` bytes (or to the
+    /// end of the input), cut after the last record boundary read; the bytes after it are carried
+    /// into the next chunk. Only that partial record is ever copied.
     fn next_read(
-        reader: &mut dyn BufRead,
+        reader: &mut dyn Read,
         eof: &mut bool,
+        carry: &mut Vec<u8>,
         boundary: &mut B,
         chunk_size: usize,
     ) -> io::Result<Option<Data>> {
-        if *eof {
+        if *eof && carry.is_empty() {
             return Ok(None);
         }
-        let mut buf: Vec<u8> = Vec::with_capacity(chunk_size.min(64 << 20));
+        let mut buf: Vec<u8> = Vec::with_capacity(chunk_size.max(carry.len()).min(MAX_PREALLOC));
+        buf.append(carry);
         boundary.reset();
         loop {
-            let avail = match reader.fill_buf() {
-                Ok(a) => a,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if avail.is_empty() {
-                *eof = true;
-                break;
-            }
-            if buf.len() < chunk_size {
-                let take = (chunk_size - buf.len()).min(avail.len());
-                buf.extend_from_slice(&avail[..take]);
-                reader.consume(take);
-                continue;
-            }
-            // The chunk is full: extend it to the next record boundary. Ask the boundary about
-            // the bytes we have plus what is buffered, without consuming what lies beyond it.
-            let have = buf.len();
-            let avail_len = avail.len();
-            buf.extend_from_slice(avail);
-            match boundary.cut(&buf, chunk_size) {
-                Some(cut) => {
-                    buf.truncate(cut);
-                    reader.consume(cut - have);
-                    return Ok(Some(Data::Owned(buf)));
+            if !*eof {
+                // Fill up to the chunk size; past it (a record longer than what we have), grow
+                // geometrically so that a huge record costs few reads and scans.
+                let want = if buf.len() < chunk_size { chunk_size - buf.len() } else { buf.len().max(chunk_size) };
+                let got = read_up_to(reader, &mut buf, want)?;
+                if got < want {
+                    *eof = true;
                 }
-                None => reader.consume(avail_len),
+            }
+            if *eof {
+                return Ok((!buf.is_empty()).then_some(Data::Owned(buf)));
+            }
+            if buf.len() >= chunk_size
+                && let Some(cut) = boundary.last_cut(&buf, chunk_size)
+            {
+                carry.extend_from_slice(&buf[cut..]);
+                buf.truncate(cut);
+                return Ok(Some(Data::Owned(buf)));
             }
         }
-        if buf.is_empty() {
-            return Ok(None);
+    }
+}
+
+/// Chunk buffers are preallocated up to this size; larger chunks grow as they are read.
+const MAX_PREALLOC: usize = 256 << 20;
+
+/// Appends up to `want` bytes from `reader` to `buf`, retrying short reads (pipes deliver what
+/// they have); returns how many were appended, fewer only at the end of the input.
+fn read_up_to(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    // `Take::read_to_end` reads into the vector's spare capacity without zeroing it first.
+    let mut limited = reader.take(want as u64);
+    loop {
+        match limited.read_to_end(buf) {
+            Ok(_) => return Ok(want - limited.limit() as usize),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
-        Ok(Some(Data::Owned(buf)))
+    }
+}
+
+/// Pipes default to a 64 KiB buffer, which costs a context switch per 64 KiB between the writer
+/// and us; 1 MiB (the unprivileged maximum on Linux) doubles pipe throughput here (see
+/// BENCHMARKS.md). Best effort: anything that is not a pipe, or a refusal, is left as it is.
+fn enlarge_pipe_buffer(fd: &impl std::os::fd::AsRawFd) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: F_SETPIPE_SZ takes an int and only changes the pipe's capacity; on a descriptor
+    // that is not a pipe it fails with EBADF/EINVAL, which we ignore.
+    unsafe {
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
     }
 }
 
@@ -352,8 +391,8 @@ impl<B: Boundary> Iterator for Chunker<B> {
         }
         let data = match &mut self.backing {
             Backing::Mapped { map, pos, .. } => Self::next_mapped(map, pos, &mut self.boundary, self.chunk_size),
-            Backing::Reader { reader, eof } => {
-                match Self::next_read(reader.as_mut(), eof, &mut self.boundary, self.chunk_size) {
+            Backing::Reader { reader, eof, carry } => {
+                match Self::next_read(reader.as_mut(), eof, carry, &mut self.boundary, self.chunk_size) {
                     Ok(d) => d,
                     Err(err) => {
                         self.failed = true;
@@ -382,7 +421,8 @@ fn open_file(path: &Path, name: &str, mmap: bool) -> Result<Backing, InputError>
         let map = map_file(&file).map_err(|err| InputError::Read { name: name.to_string(), err })?;
         return Ok(Backing::Mapped { map: Arc::new(Mapped { map, released: AtomicUsize::new(0) }), pos: 0 });
     }
-    Ok(Backing::Reader { reader: Box::new(BufReader::with_capacity(READ_BUFFER, file)), eof: false })
+    enlarge_pipe_buffer(&file);
+    Ok(Backing::Reader { reader: Box::new(file), eof: false, carry: Vec::new() })
 }
 
 fn map_file(file: &File) -> io::Result<Mmap> {
@@ -419,9 +459,19 @@ mod tests {
         }
     }
 
+    fn cut_mapped(input: &[u8], chunk_size: usize) -> Vec<Vec<u8>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        std::fs::write(&path, input).unwrap();
+        Chunker::open(&Source::File(path), ReadOptions { chunk_size, mmap: true })
+            .unwrap()
+            .map(|c| c.unwrap().to_vec())
+            .collect()
+    }
+
     #[test]
-    fn chunk_size_one_gives_one_line_per_chunk() {
-        let chunks = cut_all(b"a\nbb\n\nccc", 1);
+    fn mapped_chunk_size_one_gives_one_line_per_chunk() {
+        let chunks = cut_mapped(b"a\nbb\n\nccc", 1);
         assert_eq!(chunks, vec![b"a\n".to_vec(), b"bb\n".to_vec(), b"\n".to_vec(), b"ccc".to_vec()]);
     }
 
@@ -431,20 +481,24 @@ mod tests {
     }
 
     #[test]
-    fn mapped_and_read_backings_cut_identically() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.txt");
+    fn both_backings_cover_the_input_with_line_aligned_chunks() {
         let input: Vec<u8> = (0..20_000u32).flat_map(|i| format!("w{}\r\n", i * 7919 % 1000).into_bytes()).collect();
-        std::fs::write(&path, &input).unwrap();
         for size in [1, 7, 4096, 1 << 20] {
-            for mmap in [true, false] {
-                let src = Source::File(path.clone());
-                let chunks: Vec<Vec<u8>> = Chunker::open(&src, ReadOptions { chunk_size: size, mmap })
-                    .unwrap()
-                    .map(|c| c.unwrap().to_vec())
-                    .collect();
-                assert_eq!(chunks, cut_all(&input, size), "size {size} mmap {mmap}");
+            for chunks in [cut_mapped(&input, size), cut_all(&input, size)] {
+                assert_eq!(chunks.concat(), input, "size {size}");
+                assert!(chunks.iter().all(|c| c.ends_with(b"\n")), "size {size}");
+                assert!(chunks[..chunks.len() - 1].iter().all(|c| c.len() >= size), "size {size}");
             }
         }
+    }
+
+    #[test]
+    fn a_huge_line_is_read_in_few_steps() {
+        let mut input = vec![b'x'; 3 << 20];
+        input.extend_from_slice(b"\nshort\n");
+        // Reads grow geometrically past the chunk size, so the line takes ~20 reads, not 450,000.
+        let chunks = cut_all(&input, 7);
+        assert_eq!(chunks.concat(), input);
+        assert!(chunks[0].len() > 3 << 20 && chunks.len() <= 2, "{}", chunks.len());
     }
 }

@@ -31,7 +31,14 @@ impl OutputSink {
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 let temp =
                     tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir).map_err(
-                        |e| io::Error::new(e.kind(), format!("{}: cannot create output: {e}", path.display())),
+                        |e| {
+                            let why = match e.kind() {
+                                io::ErrorKind::NotFound => "its directory does not exist".to_string(),
+                                io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                                _ => e.to_string(),
+                            };
+                            io::Error::new(e.kind(), format!("{}: cannot create output file: {why}", path.display()))
+                        },
                     )?;
                 Ok(OutputSink::File { temp: BufWriter::new(temp), path: path.clone() })
             }

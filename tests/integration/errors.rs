@@ -115,3 +115,12 @@ fn a_missing_file_among_several_fails_the_run() {
     let (code, err) = fail(&["count", path_str(&path), "missing.txt"], None);
     assert_eq!((code, err.as_str()), (1, "pframe: missing.txt: no such file\n"));
 }
+
+#[test]
+fn output_into_a_missing_directory() {
+    let (dir, path) = temp_file("t.txt", b"abc\n");
+    let out = dir.path().join("no/such/dir/out.csv");
+    let (code, err) = fail(&["count", "-o", path_str(&out), path_str(&path)], None);
+    assert_eq!(code, 1);
+    assert_eq!(err, format!("pframe: {}: cannot create output file: its directory does not exist\n", out.display()));
+}
