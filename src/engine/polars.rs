@@ -2,7 +2,8 @@
 //! the version is pinned in `Cargo.toml`).
 //!
 //! Each chunk becomes a one-column frame of its lines (line endings removed), and the count is a
-//! lazy query over it: lowercase, extract, group and count (polars' `value_counts`). Polars runs
+//! lazy query over it: for letters, lowercase and count each letter's matches; for chars and
+//! words, extract, group and count (polars' `value_counts`). Polars runs
 //! the query on its own pool, sized by `POLARS_MAX_THREADS`, which `main` sets from `-j`.
 
 use polars::prelude::*;
@@ -74,7 +75,29 @@ fn query(plan: &CountPlan, raw: &[u8], lines: &[Line<'_>]) -> PolarsResult<Tally
             .alias("key")
     };
     let key_expr = match plan.unit {
-        Unit::Letters => extract(line().str().to_lowercase(), "[a-z]"),
+        Unit::Letters => {
+            // Lowercase once, then count each letter with a literal matcher: 26 vectorised scans
+            // are an order of magnitude faster than extracting every letter as a string.
+            let lower = line().str().to_lowercase().alias("lower");
+            let df = DataFrame::new_infer_height(vec![line_col.into_series().into_column()])?;
+            let counts = df
+                .lazy()
+                .select([lower])
+                .select(
+                    (b'a'..=b'z')
+                        .map(|c| {
+                            let l = (c as char).to_string();
+                            col("lower").str().count_matches(lit(l.clone()), true).sum().cast(DataType::UInt64).alias(l)
+                        })
+                        .collect::<Vec<_>>(),
+                )
+                .collect()?;
+            let mut letters = [0u64; 26];
+            for (slot, c) in letters.iter_mut().zip(counts.columns()) {
+                *slot = c.u64()?.get(0).unwrap_or(0);
+            }
+            return Ok(Tally::Letters(letters));
+        }
         Unit::Chars => extract(line(), "(?s)."),
         Unit::Words if plan.ignore_case => extract(line().str().to_lowercase(), WORD_PATTERN),
         Unit::Words => extract(line(), WORD_PATTERN),
@@ -99,13 +122,6 @@ fn query(plan: &CountPlan, raw: &[u8], lines: &[Line<'_>]) -> PolarsResult<Tally
     let ns = ns.u64()?;
     let pairs = keys.iter().zip(ns.iter()).filter_map(|(k, n)| Some((k?, n?)));
     Ok(match plan.unit {
-        Unit::Letters => {
-            let mut letters = [0u64; 26];
-            for (k, n) in pairs {
-                letters[(k.as_bytes()[0] - b'a') as usize] += n;
-            }
-            Tally::Letters(letters)
-        }
         Unit::Chars => {
             let mut c = CharCounts::default();
             for (k, n) in pairs {

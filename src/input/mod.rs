@@ -326,14 +326,16 @@ impl<B: Boundary> Chunker<B> {
         if *eof && carry.is_empty() {
             return Ok(None);
         }
-        let mut buf: Vec<u8> = Vec::with_capacity(chunk_size.max(carry.len()).min(MAX_PREALLOC));
+        let mut buf: Vec<u8> = Vec::with_capacity((chunk_size.max(carry.len()) + EXTEND).min(MAX_PREALLOC));
         buf.append(carry);
         boundary.reset();
         loop {
             if !*eof {
-                // Fill up to the chunk size; past it (a record longer than what we have), grow
-                // geometrically so that a huge record costs few reads and scans.
-                let want = if buf.len() < chunk_size { chunk_size - buf.len() } else { buf.len().max(chunk_size) };
+                // Fill up to the chunk size; past it (the record open at the chunk size is not
+                // complete yet), read on in steps that start small, so a chunk stays close to its
+                // size, and grow geometrically, so that a huge record costs few reads and scans.
+                let want =
+                    if buf.len() < chunk_size { chunk_size - buf.len() } else { (buf.len() - chunk_size).max(EXTEND) };
                 let got = read_up_to(reader, &mut buf, want)?;
                 if got < want {
                     *eof = true;
@@ -352,6 +354,10 @@ impl<B: Boundary> Chunker<B> {
         }
     }
 }
+
+/// The first step of reading past the chunk size to the end of its last record; the buffer is
+/// allocated with this much room to spare, so usually it never grows.
+const EXTEND: usize = 64 << 10;
 
 /// Chunk buffers are preallocated up to this size; larger chunks grow as they are read.
 const MAX_PREALLOC: usize = 256 << 20;
