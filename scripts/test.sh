@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine with the Rust toolchain.
 #
-# Installs what the tests need (python3 for the tutorial's reference script, runuser for the
-# permission test as root), then runs every test in the release profile, so the tests, the
+# Installs what the tests need (python3 for the tutorial's reference script, pandas for the
+# group-by oracle, runuser for the permission test as root), then runs every test in the release profile, so the tests, the
 # benchmarks and the binary share one build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,11 @@ if ((${#need_apt[@]})); then
     else
         echo "test.sh: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2
     fi
+fi
+
+# pandas: the oracle of the group-by tests.
+if command -v python3 >/dev/null && ! python3 -c 'import pandas' 2>/dev/null; then
+    python3 -m pip install -q pandas || echo "test.sh: could not install pandas; its oracle tests will be skipped" >&2
 fi
 
 cargo test --release "$@"

@@ -23,10 +23,27 @@ pub enum Command {
     /// Count letters, characters, words, lines or bytes, with serial and parallel engines
     #[command(after_help = COUNT_EXAMPLES)]
     Count(CountArgs),
+    /// Group CSV rows by key columns and aggregate them, from files or stdin, in bounded memory
+    #[command(after_help = GROUPBY_EXAMPLES)]
+    Groupby(GroupByArgs),
     /// Generate deterministic datasets
     #[command(subcommand)]
     Gen(GenCommand),
 }
+
+const GROUPBY_EXAMPLES: &str = "\
+Aggregations: count (rows), count(c) (non-null values), sum, mean, min, max, std and var (sample,
+ddof = 1, as pandas), median, n_unique, first, last. Empty fields are null and skipped by every
+aggregation; null keys form their own group, listed last. Output: the key columns, then one
+column per aggregation (count, sum_v1, mean_v3, ...), rows sorted by the keys.
+
+Memory grows with the number of groups, never with the input size, except for median and
+n_unique, which must keep each group's values (distinct values for n_unique) to be exact.
+
+Examples:
+  pframe groupby --by id1 --agg 'count,sum(v1),mean(v3)' data.csv
+  cat data.csv | pframe groupby -b id1,id2 -a 'max(v1),std(v3)' -
+  pframe gen csv --rows 10000000 --groups 100 -o g1.csv";
 
 const COUNT_EXAMPLES: &str = "\
 Examples:
@@ -157,6 +174,44 @@ pub struct CountArgs {
     pub stats: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupByEngineArg {
+    /// the fastest engine for the query and input (parallel)
+    Auto,
+    /// a rayon pool over quote-aware chunks, partial aggregates merged
+    Parallel,
+    /// one thread: the reference answer
+    Serial,
+}
+
+#[derive(Debug, Args)]
+pub struct GroupByArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Key columns, comma-separated
+    #[arg(short = 'b', long, value_name = "COLS", value_delimiter = ',', required = true)]
+    pub by: Vec<String>,
+
+    /// Aggregations, comma-separated: count, sum(c), mean(c), ...
+    #[arg(short = 'a', long, value_name = "SPECS", required = true)]
+    pub agg: String,
+
+    /// Engine
+    #[arg(short = 'e', long, value_enum, default_value_t = GroupByEngineArg::Auto)]
+    pub engine: GroupByEngineArg,
+
+    #[command(flatten)]
+    pub par: ParArgs,
+
+    /// Field delimiter (one byte; `\t` for tab)
+    #[arg(short = 'd', long, default_value = ",")]
+    pub delimiter: String,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum GenCommand {
     /// English-like word lists, one word per line (Zipf-distributed, deterministic per seed)
@@ -164,6 +219,28 @@ pub enum GenCommand {
         after_help = "Examples:\n  pframe gen words -n 1000000 --seed 42 -o words.txt\n  pframe gen words -n 100 --crlf | pframe count"
     )]
     Words(GenWordsArgs),
+    /// The H2O db-benchmark group-by table (G1): id1..id6, v1, v2, v3
+    #[command(after_help = "Examples:\n  pframe gen csv --rows 10000000 --groups 100 --seed 1 -o g1.csv")]
+    Csv(GenCsvArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenCsvArgs {
+    /// Number of rows
+    #[arg(long, value_name = "N")]
+    pub rows: u64,
+
+    /// Number of groups K (id1, id2, id4, id5 take K values; id3, id6 take N/K)
+    #[arg(long, value_name = "K", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub groups: u64,
+
+    /// Random seed: the same seed gives the same file
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

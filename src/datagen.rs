@@ -172,6 +172,39 @@ pub fn write_words(n: u64, seed: u64, crlf: bool, out: &mut dyn Write) -> io::Re
     Ok(())
 }
 
+/// Writes the H2O db-benchmark group-by table G1 (`id1..id6,v1,v2,v3`) with `rows` rows and `groups`
+/// groups K, as its R generator does: `id1`, `id2` strings `id001`.. of K values, `id3` strings
+/// `id0000000001`.. of N/K values, `id4`, `id5` integers 1..=K, `id6` integers 1..=N/K, `v1` 1..=5,
+/// `v2` 1..=15, `v3` a float in [0, 100) with 6 decimals.
+pub fn write_g1_csv(rows: u64, groups: u64, seed: u64, out: &mut dyn Write) -> io::Result<()> {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let k = groups.max(1);
+    let nk = (rows / k).max(1);
+    out.write_all(b"id1,id2,id3,id4,id5,id6,v1,v2,v3\n")?;
+    let mut line = String::with_capacity(96);
+    use std::fmt::Write as _;
+    for _ in 0..rows {
+        line.clear();
+        let v3 = rng.random_range(0..100_000_000u64);
+        let _ = writeln!(
+            line,
+            "id{:03},id{:03},id{:010},{},{},{},{},{},{}.{:06}",
+            rng.random_range(1..=k),
+            rng.random_range(1..=k),
+            rng.random_range(1..=nk),
+            rng.random_range(1..=k),
+            rng.random_range(1..=k),
+            rng.random_range(1..=nk),
+            rng.random_range(1..=5u32),
+            rng.random_range(1..=15u32),
+            v3 / 1_000_000,
+            v3 % 1_000_000
+        );
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,8 @@
 //! one cluster shard) contributes; merging partials in any grouping gives the same total, so the
 //! same merge serves every engine.
 
+pub mod groupby;
+
 use rustc_hash::FxHashMap;
 
 use crate::engine::kernels::{CharCounts, LetterCounts, WordCounts};

@@ -3,6 +3,7 @@
 
 pub mod count;
 pub mod generate;
+pub mod groupby;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -21,6 +22,7 @@ pub struct UsageError(pub String);
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Count(args) => count::run(args),
+        Command::Groupby(args) => groupby::run(args),
         Command::Gen(cmd) => generate::run(cmd),
     }
 }

@@ -1,6 +1,7 @@
 //! Engines: the kernels, the pipelines that drive them over chunks, and the jobs built on both.
 
 pub mod count;
+pub mod groupby;
 pub mod kernels;
 pub mod pipeline;
 pub mod polars;

@@ -4,6 +4,7 @@
 mod count;
 mod errors;
 mod generate;
+mod groupby;
 mod model;
 mod properties;
 

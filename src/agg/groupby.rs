@@ -1,0 +1,437 @@
+//! Group-by aggregation: specs, per-group states, and their merge.
+//!
+//! A state carries what merges exactly: counts, an exact integer sum (i128), a compensated float
+//! sum, Welford moments (combined with Chan's formula, so mean/std/var merge without a second
+//! pass), min/max under both numeric and text order, first/last, and for median and n_unique the
+//! values themselves (exact answers need them; memory grows with the number of distinct values).
+//! Which reading applies (integer, float or text) is decided at the end, from the column's type
+//! over the whole input, as pandas infers it.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use rustc_hash::FxHashSet;
+
+/// An aggregation function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AggFn {
+    /// Rows in the group (`count` with no column).
+    Rows,
+    Count,
+    Sum,
+    Mean,
+    Min,
+    Max,
+    Std,
+    Var,
+    Median,
+    NUnique,
+    First,
+    Last,
+}
+
+impl AggFn {
+    const NAMES: [(&'static str, AggFn); 11] = [
+        ("count", AggFn::Count),
+        ("sum", AggFn::Sum),
+        ("mean", AggFn::Mean),
+        ("min", AggFn::Min),
+        ("max", AggFn::Max),
+        ("std", AggFn::Std),
+        ("var", AggFn::Var),
+        ("median", AggFn::Median),
+        ("n_unique", AggFn::NUnique),
+        ("first", AggFn::First),
+        ("last", AggFn::Last),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFn::Rows => "count",
+            f => AggFn::NAMES.iter().find(|(_, g)| *g == f).map(|(n, _)| *n).unwrap_or("?"),
+        }
+    }
+
+    /// Functions that need numbers.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, AggFn::Sum | AggFn::Mean | AggFn::Std | AggFn::Var | AggFn::Median)
+    }
+}
+
+/// One aggregation of the query: a function over a column (none for `count` of rows).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AggSpec {
+    pub func: AggFn,
+    pub column: Option<String>,
+}
+
+impl AggSpec {
+    /// The output column name: `count`, or `sum_v1`, `count_v1`, ...
+    pub fn output_name(&self) -> String {
+        match &self.column {
+            None => "count".to_string(),
+            Some(c) => format!("{}_{c}", self.func.name()),
+        }
+    }
+}
+
+impl fmt::Display for AggSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.column {
+            None => f.write_str("count"),
+            Some(c) => write!(f, "{}({c})", self.func.name()),
+        }
+    }
+}
+
+/// Parses `count,sum(v1),mean(v3)`.
+pub fn parse_aggs(spec: &str) -> Result<Vec<AggSpec>, String> {
+    let mut out = Vec::new();
+    let mut rest = spec.trim();
+    while !rest.is_empty() {
+        // A spec ends at the first comma outside parentheses.
+        let mut depth = 0i32;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                c == ',' && depth == 0
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        let item = rest[..end].trim();
+        rest = rest[(end + 1).min(rest.len())..].trim_start();
+        out.push(parse_one(item)?);
+    }
+    if out.is_empty() {
+        return Err("no aggregation given (e.g. --agg 'count,sum(v1),mean(v3)')".into());
+    }
+    Ok(out)
+}
+
+fn parse_one(item: &str) -> Result<AggSpec, String> {
+    let bad = || {
+        format!(
+            "malformed aggregation \"{item}\": expected count, or FUNC(column) with FUNC one of {}",
+            AggFn::NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        )
+    };
+    if item == "count" || item == "count()" || item == "len" {
+        return Ok(AggSpec { func: AggFn::Rows, column: None });
+    }
+    let (name, arg) = item.split_once('(').ok_or_else(bad)?;
+    let column = arg.strip_suffix(')').ok_or_else(bad)?.trim();
+    let func = AggFn::NAMES.iter().find(|(n, _)| *n == name.trim()).map(|(_, f)| *f).ok_or_else(bad)?;
+    if column.is_empty() || column.contains(['(', ')']) {
+        return Err(bad());
+    }
+    Ok(AggSpec { func, column: Some(column.to_string()) })
+}
+
+/// The type of a column, widened as values are seen: a column is integer if every non-null value
+/// parses as an integer, float if every one parses as a number, else text (pandas' inference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Kind {
+    #[default]
+    Null,
+    Int,
+    Float,
+    Str,
+}
+
+/// A parsed non-null value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl Num {
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(x) => x,
+        }
+    }
+
+    fn total_cmp(self, other: Num) -> Ordering {
+        match (self, other) {
+            (Num::Int(a), Num::Int(b)) => a.cmp(&b),
+            (a, b) => a.as_f64().total_cmp(&b.as_f64()),
+        }
+    }
+}
+
+/// Parses a field as pandas' CSV reader would: an integer, else a float (including `inf`, `nan`,
+/// exponents), else text. Surrounding spaces are not part of a number.
+pub fn parse_num(field: &[u8]) -> Option<Num> {
+    let s = std::str::from_utf8(field).ok()?.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(Num::Int(i));
+    }
+    // Rust accepts "infinity"/"inf"/"nan" in any case, as pandas does for inf/nan.
+    s.parse::<f64>().ok().map(Num::Float)
+}
+
+/// Exact, mergeable moments: count, integer sum, compensated float sum, Welford mean and M2.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Moments {
+    pub n: u64,
+    pub int_sum: i128,
+    sum: f64,
+    comp: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Moments {
+    pub fn push(&mut self, v: Num) {
+        if let Num::Int(i) = v {
+            self.int_sum += i as i128;
+        }
+        let x = v.as_f64();
+        self.add_float(x);
+        self.n += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.n as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    /// Neumaier's compensated summation.
+    fn add_float(&mut self, x: f64) {
+        let t = self.sum + x;
+        if self.sum.abs() >= x.abs() {
+            self.comp += (self.sum - t) + x;
+        } else {
+            self.comp += (x - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    /// Chan et al.'s parallel combination of two sets of moments.
+    pub fn merge(&mut self, o: &Moments) {
+        if o.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = *o;
+            return;
+        }
+        let n = self.n + o.n;
+        let delta = o.mean - self.mean;
+        self.m2 += o.m2 + delta * delta * (self.n as f64 * o.n as f64 / n as f64);
+        self.mean += delta * (o.n as f64 / n as f64);
+        self.int_sum += o.int_sum;
+        self.add_float(o.sum);
+        self.comp += o.comp;
+        self.n = n;
+    }
+
+    pub fn float_sum(&self) -> f64 {
+        self.sum + self.comp
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.float_sum() / self.n as f64)
+    }
+
+    /// Sample variance (ddof = 1), as pandas.
+    pub fn var(&self) -> Option<f64> {
+        (self.n > 1).then(|| (self.m2 / (self.n - 1) as f64).max(0.0))
+    }
+}
+
+/// A field's raw text and, if it is a number, its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub text: Box<str>,
+    pub num: Option<Num>,
+}
+
+/// The state of one aggregation in one group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    Rows(u64),
+    Count(u64),
+    Moments(Moments),
+    /// min or max: the extreme under numeric order (numeric values only) and under text order.
+    Extreme {
+        num: Option<Num>,
+        text: Option<Box<str>>,
+        max: bool,
+    },
+    First(Option<Seen>),
+    Last(Option<Seen>),
+    Median(Vec<Num>),
+    /// Distinct values: as text (for a text column) and as numbers (for a numeric one).
+    Unique {
+        text: FxHashSet<Box<str>>,
+        nums: FxHashSet<u64>,
+    },
+}
+
+impl State {
+    pub fn new(func: AggFn) -> State {
+        match func {
+            AggFn::Rows => State::Rows(0),
+            AggFn::Count => State::Count(0),
+            AggFn::Sum | AggFn::Mean | AggFn::Std | AggFn::Var => State::Moments(Moments::default()),
+            AggFn::Min => State::Extreme { num: None, text: None, max: false },
+            AggFn::Max => State::Extreme { num: None, text: None, max: true },
+            AggFn::First => State::First(None),
+            AggFn::Last => State::Last(None),
+            AggFn::Median => State::Median(Vec::new()),
+            AggFn::NUnique => State::Unique { text: FxHashSet::default(), nums: FxHashSet::default() },
+        }
+    }
+
+    /// Adds one row's field (`None` for a null, or for `count` of rows).
+    pub fn push(&mut self, field: Option<(&str, Option<Num>)>) {
+        match self {
+            State::Rows(n) => *n += 1,
+            _ if field.is_none() => {}
+            State::Count(n) => *n += 1,
+            State::Moments(m) => {
+                if let Some((_, Some(v))) = field {
+                    m.push(v)
+                }
+            }
+            State::Extreme { num, text, max } => {
+                let (t, v) = field.unwrap();
+                let better = |o: Ordering| if *max { o == Ordering::Greater } else { o == Ordering::Less };
+                if let Some(v) = v
+                    && num.is_none_or(|cur| better(v.total_cmp(cur)))
+                {
+                    *num = Some(v);
+                }
+                if text.as_deref().is_none_or(|cur| better(t.cmp(cur))) {
+                    *text = Some(t.into());
+                }
+            }
+            State::First(s) => {
+                if s.is_none() {
+                    let (t, v) = field.unwrap();
+                    *s = Some(Seen { text: t.into(), num: v });
+                }
+            }
+            State::Last(s) => {
+                let (t, v) = field.unwrap();
+                *s = Some(Seen { text: t.into(), num: v });
+            }
+            State::Median(vs) => {
+                if let Some((_, Some(v))) = field {
+                    vs.push(v)
+                }
+            }
+            State::Unique { text, nums } => {
+                let (t, v) = field.unwrap();
+                if !text.contains(t) {
+                    text.insert(t.into());
+                }
+                if let Some(v) = v {
+                    nums.insert(num_key(v));
+                }
+            }
+        }
+    }
+
+    /// Merges the state of a later part of the input into this one.
+    pub fn merge(&mut self, later: State) {
+        match (self, later) {
+            (State::Rows(a), State::Rows(b)) | (State::Count(a), State::Count(b)) => *a += b,
+            (State::Moments(a), State::Moments(b)) => a.merge(&b),
+            (State::Extreme { num, text, max }, State::Extreme { num: n2, text: t2, .. }) => {
+                let better = |o: Ordering| if *max { o == Ordering::Greater } else { o == Ordering::Less };
+                if let Some(v) = n2
+                    && num.is_none_or(|cur| better(v.total_cmp(cur)))
+                {
+                    *num = Some(v);
+                }
+                if let Some(t) = t2
+                    && text.as_deref().is_none_or(|cur| better((*t).cmp(cur)))
+                {
+                    *text = Some(t);
+                }
+            }
+            (State::First(a), State::First(b)) => {
+                if a.is_none() {
+                    *a = b;
+                }
+            }
+            (State::Last(a), State::Last(b)) => {
+                if b.is_some() {
+                    *a = b;
+                }
+            }
+            (State::Median(a), State::Median(b)) => a.extend(b),
+            (State::Unique { text, nums }, State::Unique { text: t2, nums: n2 }) => {
+                text.extend(t2);
+                nums.extend(n2);
+            }
+            (a, b) => panic!("cannot merge {b:?} into {a:?}"),
+        }
+    }
+}
+
+/// Numbers that are equal as pandas compares them get the same key: integers and floats of the
+/// same value are equal in a float column.
+fn num_key(v: Num) -> u64 {
+    let x = v.as_f64();
+    if x == 0.0 { 0.0f64.to_bits() } else { x.to_bits() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs_and_names_outputs() {
+        let aggs = parse_aggs("count, sum(v1),mean(v3) ,n_unique(id 2)").unwrap();
+        let names: Vec<String> = aggs.iter().map(AggSpec::output_name).collect();
+        assert_eq!(names, ["count", "sum_v1", "mean_v3", "n_unique_id 2"]);
+        for bad in ["", "sum", "sum()", "avg(v1)", "sum(v1", "sum((v1))"] {
+            assert!(parse_aggs(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn moments_merge_exactly_in_any_split() {
+        let xs: Vec<Num> = (0..1000).map(|i| Num::Float((i as f64 * 0.37).sin() * 1e3 + 5e6)).collect();
+        let mut whole = Moments::default();
+        xs.iter().for_each(|&x| whole.push(x));
+        for split in [1, 7, 500, 999] {
+            let (mut a, mut b) = (Moments::default(), Moments::default());
+            xs[..split].iter().for_each(|&x| a.push(x));
+            xs[split..].iter().for_each(|&x| b.push(x));
+            a.merge(&b);
+            assert_eq!(a.n, whole.n);
+            let rel = |p: f64, q: f64| ((p - q) / q).abs();
+            assert!(rel(a.mean().unwrap(), whole.mean().unwrap()) < 1e-12);
+            assert!(rel(a.var().unwrap(), whole.var().unwrap()) < 1e-9);
+        }
+    }
+
+    #[test]
+    fn integer_sums_are_exact() {
+        let mut m = Moments::default();
+        for v in [i64::MAX, i64::MAX, -3] {
+            m.push(Num::Int(v));
+        }
+        assert_eq!(m.int_sum, 2 * i64::MAX as i128 - 3);
+    }
+
+    #[test]
+    fn parses_numbers_like_pandas() {
+        assert_eq!(parse_num(b"42"), Some(Num::Int(42)));
+        assert_eq!(parse_num(b" -7 "), Some(Num::Int(-7)));
+        assert_eq!(parse_num(b"1.5e3"), Some(Num::Float(1500.0)));
+        assert_eq!(parse_num(b"id001"), None);
+        assert_eq!(parse_num(b""), None);
+    }
+}

@@ -1,0 +1,414 @@
+//! The group-by job over CSV: quote-aware chunks, each parsed with the `csv` crate touching only
+//! the columns the query needs, aggregated into a per-chunk hash map of group states; the partial
+//! maps are merged in input order (so `first`/`last` are exact), then the result is typed, sorted
+//! and turned into a table.
+
+use std::cmp::Ordering;
+
+use rustc_hash::FxHashMap;
+
+use crate::agg::groupby::{AggFn, AggSpec, Kind, Num, State, parse_num};
+use crate::engine::{Engine, pipeline};
+use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source};
+use crate::output::{JsonShape, Table, Value};
+
+/// A validated group-by query.
+#[derive(Debug, Clone)]
+pub struct GroupByPlan {
+    pub by: Vec<String>,
+    pub aggs: Vec<AggSpec>,
+    pub engine: Engine,
+    pub threads: usize,
+    pub read: ReadOptions,
+    pub delimiter: u8,
+}
+
+/// Why a group-by failed; every message names the input, and the line where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupByError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{name}: line {line}: {message}")]
+    Data { name: String, line: u64, message: String },
+    #[error("{name}: {message}")]
+    Query { name: String, message: String },
+}
+
+/// One chunk's failure, with its line counted from the chunk's start.
+struct Fault {
+    line: u64,
+    message: String,
+}
+
+/// The columns a query touches, resolved against a header.
+#[derive(Debug, Clone)]
+struct Layout {
+    width: usize,
+    /// Header indices of the used columns.
+    used: Vec<usize>,
+    names: Vec<String>,
+    /// Positions in `used` of the key columns, and of each aggregation's column.
+    keys: Vec<usize>,
+    agg_cols: Vec<Option<usize>>,
+}
+
+impl Layout {
+    fn resolve(header: &[String], plan: &GroupByPlan, name: &str) -> Result<Layout, GroupByError> {
+        let mut used: Vec<usize> = Vec::new();
+        let mut position = |col: &str| -> Result<usize, GroupByError> {
+            let idx = header.iter().position(|h| h == col).ok_or_else(|| GroupByError::Query {
+                name: name.to_string(),
+                message: format!("unknown column \"{col}\" (columns: {})", header.join(", ")),
+            })?;
+            Ok(used.iter().position(|&u| u == idx).unwrap_or_else(|| {
+                used.push(idx);
+                used.len() - 1
+            }))
+        };
+        let keys = plan.by.iter().map(|c| position(c)).collect::<Result<Vec<_>, _>>()?;
+        let agg_cols =
+            plan.aggs.iter().map(|a| a.column.as_deref().map(&mut position).transpose()).collect::<Result<_, _>>()?;
+        let names = used.iter().map(|&i| header[i].clone()).collect();
+        Ok(Layout { width: header.len(), used, names, keys, agg_cols })
+    }
+}
+
+/// What one chunk (or the whole input, after merging) knows.
+struct Partial {
+    groups: FxHashMap<Vec<u8>, Vec<State>>,
+    kinds: Vec<Kind>,
+    /// Per used column, the first value that is not a number: (line, text).
+    first_text: Vec<Option<(u64, String)>>,
+    newlines: u64,
+}
+
+impl Partial {
+    fn new(layout: &Layout) -> Partial {
+        Partial {
+            groups: FxHashMap::default(),
+            kinds: vec![Kind::Null; layout.used.len()],
+            first_text: vec![None; layout.used.len()],
+            newlines: 0,
+        }
+    }
+
+    /// Merges a later part of the input; `line_offset` places its lines in the input.
+    fn merge(&mut self, later: Partial, line_offset: u64) {
+        for (key, states) in later.groups {
+            match self.groups.get_mut(&key) {
+                Some(mine) => mine.iter_mut().zip(states).for_each(|(a, b)| a.merge(b)),
+                None => {
+                    self.groups.insert(key, states);
+                }
+            }
+        }
+        for (a, b) in self.kinds.iter_mut().zip(later.kinds) {
+            *a = (*a).max(b);
+        }
+        for (a, b) in self.first_text.iter_mut().zip(later.first_text) {
+            if a.is_none() {
+                *a = b.map(|(l, t)| (l + line_offset, t));
+            }
+        }
+        self.newlines += later.newlines;
+    }
+}
+
+/// Parses one chunk of records and aggregates it. `skip` bytes (the header) are not records;
+/// `line_base` is the number of lines before the first record within the chunk.
+fn aggregate_chunk(data: &[u8], plan: &GroupByPlan, layout: &Layout, line_base: u64) -> Result<Partial, Fault> {
+    let mut part = Partial::new(layout);
+    part.newlines = crate::engine::kernels::count_newlines(data);
+    let mut scan = CsvBoundary::new(plan.delimiter, b'"');
+    use crate::input::Boundary;
+    let _ = scan.last_cut(data, 0);
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(plan.delimiter).from_reader(data);
+    let mut record = csv::ByteRecord::new();
+    let mut key = Vec::new();
+    let mut nums: Vec<Option<Num>> = vec![None; layout.used.len()];
+    let mut texts: Vec<String> = vec![String::new(); layout.used.len()];
+    // Where the last record read starts.
+    let mut last_line = line_base + 1;
+    loop {
+        let line = line_base + reader.position().line();
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => last_line = line,
+            Err(e) => return Err(Fault { line, message: format!("malformed CSV: {e}") }),
+        }
+        if record.len() == 1 && record[0].is_empty() {
+            continue; // a blank line
+        }
+        if record.len() != layout.width {
+            return Err(Fault { line, message: format!("expected {} fields, found {}", layout.width, record.len()) });
+        }
+        for (pos, (slot, &idx)) in texts.iter_mut().zip(&layout.used).enumerate() {
+            slot.clear();
+            match std::str::from_utf8(&record[idx]) {
+                Ok(s) => slot.push_str(s),
+                Err(_) => return Err(Fault { line, message: format!("column {}: invalid UTF-8", layout.names[pos]) }),
+            }
+        }
+        for (pos, text) in texts.iter().enumerate() {
+            let num = parse_num(text.as_bytes());
+            let kind = match (text.is_empty(), num) {
+                (true, _) => Kind::Null,
+                (false, Some(Num::Int(_))) => Kind::Int,
+                (false, Some(Num::Float(_))) => Kind::Float,
+                (false, None) => Kind::Str,
+            };
+            if kind == Kind::Str && part.first_text[pos].is_none() {
+                part.first_text[pos] = Some((line, text.clone()));
+            }
+            part.kinds[pos] = part.kinds[pos].max(kind);
+            nums[pos] = num;
+        }
+        key.clear();
+        for &k in &layout.keys {
+            let t = &texts[k];
+            if t.is_empty() {
+                key.push(0);
+            } else {
+                key.push(1);
+                key.extend_from_slice(&(t.len() as u32).to_le_bytes());
+                key.extend_from_slice(t.as_bytes());
+            }
+        }
+        let states = match part.groups.get_mut(key.as_slice()) {
+            Some(s) => s,
+            None => {
+                part.groups.entry(key.clone()).or_insert_with(|| plan.aggs.iter().map(|a| State::new(a.func)).collect())
+            }
+        };
+        for (state, col) in states.iter_mut().zip(&layout.agg_cols) {
+            let field = col.map(|c| (texts[c].as_str(), nums[c])).filter(|(t, _)| !t.is_empty());
+            state.push(field);
+        }
+    }
+    if scan.in_quotes() {
+        // The last record is the one with the open quote.
+        return Err(Fault { line: last_line, message: "unterminated quoted field at end of input".to_string() });
+    }
+    Ok(part)
+}
+
+/// Reads the header from the first chunk: the column names and the header's length in bytes and
+/// lines.
+fn read_header(chunk: &[u8], delimiter: u8) -> Result<(Vec<String>, usize, u64), String> {
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(chunk);
+    let mut record = csv::ByteRecord::new();
+    match reader.read_byte_record(&mut record) {
+        Ok(true) => {}
+        Ok(false) => return Err("empty input: no header row".into()),
+        Err(e) => return Err(format!("malformed header: {e}")),
+    }
+    let len = reader.position().byte() as usize;
+    let names = record
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let f = if i == 0 { f.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(f) } else { f };
+            String::from_utf8(f.to_vec()).map_err(|_| "header is not valid UTF-8".to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let lines = chunk[..len].iter().filter(|&&b| b == b'\n').count() as u64;
+    Ok((names, len, lines))
+}
+
+/// Runs the group-by over every source (each with its own header row) and returns the result.
+pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupByError> {
+    let pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
+    let mut total: Option<(Layout, Partial)> = None;
+    let mut first_text_source: Vec<Option<String>> = Vec::new();
+    for source in sources {
+        let mut chunks = Chunker::open_with(source, plan.read, CsvBoundary::new(plan.delimiter, b'"'))?;
+        let name = chunks.name().to_string();
+        let Some(first) = chunks.next().transpose()? else {
+            return Err(GroupByError::Query { name, message: "empty input: no header row".into() });
+        };
+        let (header, header_len, header_lines) = read_header(&first, plan.delimiter)
+            .map_err(|message| GroupByError::Data { name: name.clone(), line: 1, message })?;
+        let layout = Layout::resolve(&header, plan, &name)?;
+        let (layout, acc) = match &mut total {
+            Some((l, acc)) => {
+                if l.names != layout.names || l.width != layout.width {
+                    return Err(GroupByError::Query {
+                        name,
+                        message: "its header differs from the first input's".into(),
+                    });
+                }
+                (&*l, acc)
+            }
+            None => {
+                first_text_source = vec![None; layout.used.len()];
+                let part = Partial::new(&layout);
+                total = Some((layout, part));
+                let (l, p) = total.as_mut().unwrap();
+                (&*l, p)
+            }
+        };
+        let mut lines_before = 0u64;
+        let work = |chunk: &Chunk| -> Result<Partial, Fault> {
+            if chunk.index == 0 {
+                aggregate_chunk(&chunk[header_len..], plan, layout, header_lines).map(|mut p| {
+                    p.newlines += header_lines;
+                    p
+                })
+            } else {
+                aggregate_chunk(chunk, plan, layout, 0)
+            }
+        };
+        let sink = |result: Result<Partial, Fault>, _chunk: Chunk| -> Result<(), GroupByError> {
+            match result {
+                Ok(part) => {
+                    for (pos, ft) in part.first_text.iter().enumerate() {
+                        if ft.is_some() && acc.first_text[pos].is_none() {
+                            first_text_source[pos] = Some(name.clone());
+                        }
+                    }
+                    let n = part.newlines;
+                    acc.merge(part, lines_before);
+                    lines_before += n;
+                    Ok(())
+                }
+                Err(f) => {
+                    Err(GroupByError::Data { name: name.clone(), line: lines_before + f.line, message: f.message })
+                }
+            }
+        };
+        let all = std::iter::once(Ok(first)).chain(chunks);
+        match &pool {
+            Some(pool) => pipeline::drive_parallel(pool, all, work, sink)?,
+            None => pipeline::drive_serial(all, work, sink)?,
+        }
+    }
+    let (layout, acc) = total.expect("at least one source");
+    // Numeric aggregations over a column that holds text: report the first text value.
+    for (spec, col) in plan.aggs.iter().zip(&layout.agg_cols) {
+        if let Some(c) = *col
+            && spec.func.is_numeric()
+            && acc.kinds[c] == Kind::Str
+        {
+            let (line, text) = acc.first_text[c].clone().expect("a text column has a first text value");
+            return Err(GroupByError::Data {
+                name: first_text_source[c].clone().unwrap_or_default(),
+                line,
+                message: format!("column {}: cannot parse \"{text}\" as a number (for {spec})", layout.names[c]),
+            });
+        }
+    }
+    Ok(finish(plan, &layout, acc))
+}
+
+fn decode_key(mut key: &[u8], n: usize) -> Vec<Option<String>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        if key[0] == 0 {
+            out.push(None);
+            key = &key[1..];
+        } else {
+            let len = u32::from_le_bytes(key[1..5].try_into().unwrap()) as usize;
+            out.push(Some(String::from_utf8(key[5..5 + len].to_vec()).expect("keys are valid UTF-8")));
+            key = &key[5 + len..];
+        }
+    }
+    out
+}
+
+fn typed(text: &str, kind: Kind) -> Value {
+    match (kind, parse_num(text.as_bytes())) {
+        (Kind::Int, Some(Num::Int(i))) => Value::Int(i),
+        (Kind::Int | Kind::Float, Some(n)) => Value::Float(n.as_f64()),
+        _ => Value::Str(text.to_string()),
+    }
+}
+
+fn num_value(n: Num, kind: Kind) -> Value {
+    match (n, kind) {
+        (Num::Int(i), Kind::Int) => Value::Int(i),
+        (n, _) => Value::Float(n.as_f64()),
+    }
+}
+
+fn finish(plan: &GroupByPlan, layout: &Layout, acc: Partial) -> Table {
+    let key_kinds: Vec<Kind> = layout.keys.iter().map(|&k| acc.kinds[k]).collect();
+    let mut groups: Vec<(Vec<Option<String>>, Vec<State>)> =
+        acc.groups.into_iter().map(|(k, s)| (decode_key(&k, layout.keys.len()), s)).collect();
+    groups.sort_by(|(a, _), (b, _)| {
+        for ((x, y), kind) in a.iter().zip(b).zip(&key_kinds) {
+            let o = match (x, y) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(_), None) => Ordering::Less,
+                (Some(x), Some(y)) => match (kind, parse_num(x.as_bytes()), parse_num(y.as_bytes())) {
+                    (Kind::Int | Kind::Float, Some(p), Some(q)) => match (p, q) {
+                        (Num::Int(p), Num::Int(q)) => p.cmp(&q),
+                        (p, q) => p.as_f64().total_cmp(&q.as_f64()),
+                    },
+                    _ => x.as_bytes().cmp(y.as_bytes()),
+                },
+            };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+    let mut headers = plan.by.clone();
+    headers.extend(plan.aggs.iter().map(AggSpec::output_name));
+    let rows = groups
+        .into_iter()
+        .map(|(key, states)| {
+            let mut row: Vec<Value> = key
+                .iter()
+                .zip(&key_kinds)
+                .map(|(k, &kind)| k.as_deref().map_or(Value::Null, |t| typed(t, kind)))
+                .collect();
+            for ((spec, col), state) in plan.aggs.iter().zip(&layout.agg_cols).zip(states) {
+                let kind = col.map_or(Kind::Null, |c| acc.kinds[c]);
+                row.push(agg_value(spec.func, kind, state));
+            }
+            row
+        })
+        .collect();
+    Table { headers, rows, json: JsonShape::Records }
+}
+
+fn agg_value(func: AggFn, kind: Kind, state: State) -> Value {
+    let opt_f = |x: Option<f64>| x.map_or(Value::Null, Value::Float);
+    match state {
+        State::Rows(n) | State::Count(n) => Value::UInt(n),
+        State::Moments(m) => match func {
+            AggFn::Sum if kind == Kind::Int || kind == Kind::Null => match i64::try_from(m.int_sum) {
+                Ok(i) => Value::Int(i),
+                Err(_) => Value::Float(m.int_sum as f64),
+            },
+            AggFn::Sum => Value::Float(m.float_sum()),
+            AggFn::Mean => opt_f(m.mean()),
+            AggFn::Var => opt_f(m.var()),
+            _ => opt_f(m.var().map(f64::sqrt)),
+        },
+        State::Extreme { num, text, .. } => match kind {
+            Kind::Int | Kind::Float => num.map_or(Value::Null, |n| num_value(n, kind)),
+            _ => text.map_or(Value::Null, |t| Value::Str(t.into())),
+        },
+        State::First(s) | State::Last(s) => s.map_or(Value::Null, |s| match (kind, s.num) {
+            (Kind::Int | Kind::Float, Some(n)) => num_value(n, kind),
+            _ => Value::Str(s.text.into()),
+        }),
+        State::Median(mut vs) => {
+            if vs.is_empty() {
+                return Value::Null;
+            }
+            vs.sort_by(|a, b| a.as_f64().total_cmp(&b.as_f64()));
+            let n = vs.len();
+            let m = if n % 2 == 1 { vs[n / 2].as_f64() } else { (vs[n / 2 - 1].as_f64() + vs[n / 2].as_f64()) / 2.0 };
+            Value::Float(m)
+        }
+        State::Unique { text, nums } => {
+            Value::UInt(if matches!(kind, Kind::Int | Kind::Float) { nums.len() } else { text.len() } as u64)
+        }
+    }
+}

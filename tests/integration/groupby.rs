@@ -1,0 +1,130 @@
+//! `pframe groupby` through the real binary: engines, chunking, CSV dialect, pandas as the oracle.
+
+use std::process::Command;
+
+use crate::{path_str, run, run_ok, temp_file};
+
+/// Quoted keys with commas, quotes and newlines; CRLF; a BOM; nulls in keys and values; negative
+/// numbers; an integer column with a float in it.
+const AWKWARD: &str = "\u{feff}k1,k2,v,w\r\n\"a,b\",x,1,2.5\r\n\"say \"\"hi\"\"\",x,-3,\r\n\"multi\nline\",y,,1\r\n,x,7,-0.5\r\n\"a,b\",x,10,1e3\r\nzz,,4,3\r\n\"a,b\",y,2,7\r\n";
+
+const AGGS: &str = "count,count(v),sum(v),mean(v),min(v),max(w),std(w),var(v),median(w),n_unique(v),first(w),last(v)";
+
+#[test]
+fn every_engine_chunk_size_and_input_path_agree() {
+    let (_d, path) = temp_file("a.csv", AWKWARD.as_bytes());
+    let p = path_str(&path);
+    let reference = run_ok(&["groupby", "-e", "serial", "-b", "k1,k2", "-a", AGGS, p], None);
+    for engine in ["serial", "parallel", "auto"] {
+        for size in ["1", "7", "64", "1MiB"] {
+            let base = ["groupby", "-e", engine, "-j", "2", "--chunk-size", size, "-b", "k1,k2", "-a", AGGS];
+            assert_eq!(run_ok(&[&base[..], &[p]].concat(), None), reference, "{engine} {size} file");
+            assert_eq!(run_ok(&[&base[..], &["--no-mmap", p]].concat(), None), reference, "{engine} {size} no-mmap");
+            assert_eq!(
+                run_ok(&[&base[..], &["-"]].concat(), Some(AWKWARD.as_bytes())),
+                reference,
+                "{engine} {size} stdin"
+            );
+        }
+    }
+}
+
+#[test]
+fn whole_output_on_awkward_csv() {
+    let (_d, path) = temp_file("a.csv", AWKWARD.as_bytes());
+    let out = run_ok(&["groupby", "-b", "k1", "-a", "count,sum(v),max(w),first(k2)", path_str(&path)], None);
+    assert_eq!(
+        out,
+        "k1,count,sum_v,max_w,first_k2\n\"a,b\",3,13,1000.0,x\n\"multi\nline\",1,0,1.0,y\n\"say \"\"hi\"\"\",1,-3,,x\nzz,1,4,3.0,\n,1,7,-0.5,x\n"
+    );
+}
+
+#[test]
+fn matches_pandas_on_generated_data() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/groupby_pandas.py");
+    let has_pandas = Command::new("python3").args(["-c", "import pandas"]).status().is_ok_and(|s| s.success());
+    if !has_pandas {
+        eprintln!("skipped: pandas is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    let data = run_ok(&["gen", "csv", "--rows", "20000", "--groups", "7", "--seed", "3"], None);
+    // Punch nulls into values and keys so that the null rules are exercised.
+    let data: String = data
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            if i > 0 && i % 13 == 0 {
+                f[6] = "";
+            }
+            if i > 0 && i % 101 == 0 {
+                f[0] = "";
+            }
+            f.join(",") + "\n"
+        })
+        .collect();
+    let (_d, path) = temp_file("g.csv", data.as_bytes());
+    for (by, aggs) in [
+        (
+            "id1",
+            "count,sum(v1),mean(v3),min(v2),max(v3),std(v3),var(v1),median(v3),n_unique(id4),first(v1),last(v3),count(v1)",
+        ),
+        ("id1,id4", "count,sum(v2),mean(v1),max(id3)"),
+    ] {
+        let ours = run_ok(&["groupby", "-b", by, "-a", aggs, path_str(&path)], None);
+        let py = Command::new("python3").args([script, "--by", by, "--agg", aggs, path_str(&path)]).output().unwrap();
+        assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+        let theirs = String::from_utf8(py.stdout).unwrap();
+        assert_same_table(&ours, &theirs);
+    }
+}
+
+/// Compares two CSV tables cell by cell: numbers within 1e-9 relative, text exactly.
+fn assert_same_table(ours: &str, theirs: &str) {
+    let read = |s: &str| -> Vec<Vec<String>> {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(s.as_bytes())
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect()
+    };
+    let (a, b) = (read(ours), read(theirs));
+    assert_eq!(a.len(), b.len(), "row count\nours:\n{ours}\npandas:\n{theirs}");
+    for (ra, rb) in a.iter().zip(&b) {
+        assert_eq!(ra.len(), rb.len());
+        for (x, y) in ra.iter().zip(rb) {
+            match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(p), Ok(q)) => {
+                    assert!(p == q || (p - q).abs() <= 1e-9 * p.abs().max(q.abs()), "{x} vs {y} in {ra:?} / {rb:?}")
+                }
+                _ => assert_eq!(x, y, "{ra:?} / {rb:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_input_names_file_line_and_column() {
+    let cases: [(&[u8], &str, &str); 5] = [
+        (b"a,v1\n1,2\n2,oops\n", "sum(v1)", "line 3: column v1: cannot parse \"oops\" as a number (for sum(v1))"),
+        (b"a,v1\n1,2\n2\n", "sum(v1)", "line 3: expected 2 fields, found 1"),
+        (b"a,v1\n1,2\n2,\"3\n", "sum(v1)", "line 3: unterminated quoted field at end of input"),
+        (b"a,v1\n1,2\n", "sum(nope)", "unknown column \"nope\" (columns: a, v1)"),
+        (b"", "count", "empty input: no header row"),
+    ];
+    for (input, agg, message) in cases {
+        let (_d, path) = temp_file("data.csv", input);
+        for engine in ["serial", "parallel"] {
+            for size in ["1", "1MiB"] {
+                let out =
+                    run(&["groupby", "-e", engine, "--chunk-size", size, "-b", "a", "-a", agg, path_str(&path)], None);
+                assert_eq!(out.status.code(), Some(1), "{message}");
+                assert_eq!(String::from_utf8(out.stderr).unwrap(), format!("pframe: {}: {message}\n", path.display()));
+            }
+        }
+    }
+    let out = run(&["groupby", "-b", "a", "-a", "avg(v1)", "-"], Some(b"a,v1\n"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().starts_with("pframe: malformed aggregation \"avg(v1)\""));
+}
