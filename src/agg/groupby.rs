@@ -168,26 +168,59 @@ impl Num {
 /// Parses a field as pandas' CSV reader would: an integer, else a float (including `inf`, `nan`,
 /// exponents), else text. Surrounding spaces are not part of a number.
 pub fn parse_num(field: &[u8]) -> Option<Num> {
-    let s = std::str::from_utf8(field).ok()?.trim();
+    if let Some(i) = parse_int_fast(field) {
+        return Some(Num::Int(i));
+    }
+    let s = field.trim_ascii();
     if s.is_empty() {
         return None;
     }
-    if let Ok(i) = s.parse::<i64>() {
-        return Some(Num::Int(i));
+    // Integers too long for the fast path, or with spaces around them.
+    if s.len() != field.len() || s.len() > 18 {
+        if let Some(i) = std::str::from_utf8(s).ok().and_then(|t| t.parse::<i64>().ok()) {
+            return Some(Num::Int(i));
+        }
     }
-    // Rust accepts "infinity"/"inf"/"nan" in any case, as pandas does for inf/nan.
-    s.parse::<f64>().ok().map(Num::Float)
+    // Accepts what Rust's parser accepts (`1e3`, `.5`, `inf`, `nan`), as pandas reads them.
+    fast_float2::parse::<f64, _>(s).ok().map(Num::Float)
 }
 
-/// Exact, mergeable moments: count, integer sum, compensated float sum, Welford mean and M2.
+/// Plain decimal integers of up to 18 digits (which cannot overflow), the common case, without
+/// UTF-8 validation or `str::parse`; anything else falls through to the general parser.
+fn parse_int_fast(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as i64;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Exact, mergeable moments: count, exact integer sum, compensated float sum, and the variance's
+/// sums taken about a shift (the group's first value), which keeps them stable without a division
+/// per value (the "shifted data" algorithm); merging converts both sides to mean and M2 and
+/// combines them with Chan et al.'s formula.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Moments {
     pub n: u64,
     pub int_sum: i128,
     sum: f64,
     comp: f64,
-    mean: f64,
-    m2: f64,
+    shift: f64,
+    /// Sum of (x - shift) and of (x - shift)^2.
+    s1: f64,
+    s2: f64,
 }
 
 impl Moments {
@@ -196,11 +229,14 @@ impl Moments {
             self.int_sum += i as i128;
         }
         let x = v.as_f64();
+        if self.n == 0 {
+            self.shift = x;
+        }
         self.add_float(x);
         self.n += 1;
-        let delta = x - self.mean;
-        self.mean += delta / self.n as f64;
-        self.m2 += delta * (x - self.mean);
+        let d = x - self.shift;
+        self.s1 += d;
+        self.s2 += d * d;
     }
 
     /// Neumaier's compensated summation.
@@ -214,6 +250,13 @@ impl Moments {
         self.sum = t;
     }
 
+    /// Mean about the shift, and the sum of squared deviations from the mean.
+    fn mean_m2(&self) -> (f64, f64) {
+        let n = self.n as f64;
+        let d = self.s1 / n;
+        (self.shift + d, (self.s2 - self.s1 * d).max(0.0))
+    }
+
     /// Chan et al.'s parallel combination of two sets of moments.
     pub fn merge(&mut self, o: &Moments) {
         if o.n == 0 {
@@ -223,14 +266,20 @@ impl Moments {
             *self = *o;
             return;
         }
+        let (ma, m2a) = self.mean_m2();
+        let (mb, m2b) = o.mean_m2();
         let n = self.n + o.n;
-        let delta = o.mean - self.mean;
-        self.m2 += o.m2 + delta * delta * (self.n as f64 * o.n as f64 / n as f64);
-        self.mean += delta * (o.n as f64 / n as f64);
+        let delta = mb - ma;
+        let m2 = m2a + m2b + delta * delta * (self.n as f64 * o.n as f64 / n as f64);
+        let mean = ma + delta * (o.n as f64 / n as f64);
         self.int_sum += o.int_sum;
         self.add_float(o.sum);
         self.comp += o.comp;
         self.n = n;
+        // Re-centre on the combined mean: s1 = 0 there, and s2 is M2.
+        self.shift = mean;
+        self.s1 = 0.0;
+        self.s2 = m2;
     }
 
     pub fn float_sum(&self) -> f64 {
@@ -243,7 +292,7 @@ impl Moments {
 
     /// Sample variance (ddof = 1), as pandas.
     pub fn var(&self) -> Option<f64> {
-        (self.n > 1).then(|| (self.m2 / (self.n - 1) as f64).max(0.0))
+        (self.n > 1).then(|| self.mean_m2().1 / (self.n - 1) as f64)
     }
 }
 
@@ -289,6 +338,11 @@ impl State {
             AggFn::Median => State::Median(Vec::new()),
             AggFn::NUnique => State::Unique { text: FxHashSet::default(), nums: FxHashSet::default() },
         }
+    }
+
+    /// Whether `push` reads the field's text (the others only need its number or presence).
+    pub fn needs_text(&self) -> bool {
+        matches!(self, State::Extreme { .. } | State::First(_) | State::Last(_) | State::Unique { .. })
     }
 
     /// Adds one row's field (`None` for a null, or for `count` of rows).

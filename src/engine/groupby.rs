@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use crate::agg::groupby::{AggFn, AggSpec, Kind, Num, State, parse_num};
 use crate::engine::{Engine, pipeline};
-use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source};
+use crate::input::{Boundary, Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source};
 use crate::output::{JsonShape, Table, Value};
 
 /// A validated group-by query.
@@ -50,6 +50,8 @@ struct Layout {
     /// Positions in `used` of the key columns, and of each aggregation's column.
     keys: Vec<usize>,
     agg_cols: Vec<Option<usize>>,
+    /// Positions in `used` of the columns some aggregation reads, each once.
+    agg_used: Vec<usize>,
 }
 
 impl Layout {
@@ -66,10 +68,13 @@ impl Layout {
             }))
         };
         let keys = plan.by.iter().map(|c| position(c)).collect::<Result<Vec<_>, _>>()?;
-        let agg_cols =
+        let agg_cols: Vec<Option<usize>> =
             plan.aggs.iter().map(|a| a.column.as_deref().map(&mut position).transpose()).collect::<Result<_, _>>()?;
         let names = used.iter().map(|&i| header[i].clone()).collect();
-        Ok(Layout { width: header.len(), used, names, keys, agg_cols })
+        let mut agg_used: Vec<usize> = agg_cols.iter().flatten().copied().collect();
+        agg_used.sort_unstable();
+        agg_used.dedup();
+        Ok(Layout { width: header.len(), used, names, keys, agg_cols, agg_used })
     }
 }
 
@@ -114,20 +119,181 @@ impl Partial {
     }
 }
 
-/// Parses one chunk of records and aggregates it. `skip` bytes (the header) are not records;
-/// `line_base` is the number of lines before the first record within the chunk.
+/// Adds records to a chunk's partial result. Both parsers below hand it the raw bytes of the
+/// used columns of each record, so type inference, keys and states are computed in one place.
+struct Aggregator<'a> {
+    plan: &'a GroupByPlan,
+    layout: &'a Layout,
+    part: Partial,
+    key: Vec<u8>,
+    nums: Vec<Option<Num>>,
+}
+
+impl<'a> Aggregator<'a> {
+    fn new(plan: &'a GroupByPlan, layout: &'a Layout) -> Self {
+        Aggregator { plan, layout, part: Partial::new(layout), key: Vec::new(), nums: vec![None; layout.used.len()] }
+    }
+
+    /// One record: `fields[i]` is the raw field of used column `i`.
+    fn record(&mut self, fields: &[&[u8]], line: u64) -> Result<(), Fault> {
+        let part = &mut self.part;
+        // Aggregated columns: each value is typed (this decides the column's type).
+        for &pos in &self.layout.agg_used {
+            let raw = fields[pos];
+            let num = parse_num(raw);
+            let kind = match (raw.is_empty(), num) {
+                (true, _) => Kind::Null,
+                (false, Some(Num::Int(_))) => Kind::Int,
+                (false, Some(Num::Float(_))) => Kind::Float,
+                (false, None) => {
+                    let text = std::str::from_utf8(raw).map_err(|_| invalid_utf8(self.layout, pos, line))?;
+                    if part.first_text[pos].is_none() {
+                        part.first_text[pos] = Some((line, text.to_string()));
+                    }
+                    Kind::Str
+                }
+            };
+            part.kinds[pos] = part.kinds[pos].max(kind);
+            self.nums[pos] = num;
+        }
+        self.key.clear();
+        for &k in &self.layout.keys {
+            let t = fields[k];
+            if t.is_empty() {
+                self.key.push(0);
+            } else {
+                self.key.push(1);
+                self.key.extend_from_slice(&(t.len() as u32).to_le_bytes());
+                self.key.extend_from_slice(t);
+            }
+        }
+        let states = match part.groups.get_mut(self.key.as_slice()) {
+            Some(s) => s,
+            None => {
+                // A new group: type its key fields once, here, rather than on every row.
+                for &k in &self.layout.keys {
+                    let raw = fields[k];
+                    let text = std::str::from_utf8(raw).map_err(|_| invalid_utf8(self.layout, k, line))?;
+                    let kind = match (raw.is_empty(), parse_num(raw)) {
+                        (true, _) => Kind::Null,
+                        (false, Some(Num::Int(_))) => Kind::Int,
+                        (false, Some(Num::Float(_))) => Kind::Float,
+                        (false, None) => Kind::Str,
+                    };
+                    if kind == Kind::Str && part.first_text[k].is_none() {
+                        part.first_text[k] = Some((line, text.to_string()));
+                    }
+                    part.kinds[k] = part.kinds[k].max(kind);
+                }
+                part.groups
+                    .entry(self.key.clone())
+                    .or_insert_with(|| self.plan.aggs.iter().map(|a| State::new(a.func)).collect())
+            }
+        };
+        for (state, col) in states.iter_mut().zip(&self.layout.agg_cols) {
+            let field = match *col {
+                None => None,
+                Some(c) if fields[c].is_empty() => None,
+                Some(c) => {
+                    let raw = fields[c];
+                    let text = if state.needs_text() {
+                        std::str::from_utf8(raw).map_err(|_| invalid_utf8(self.layout, c, line))?
+                    } else {
+                        ""
+                    };
+                    Some((text, self.nums[c]))
+                }
+            };
+            state.push(field);
+        }
+        Ok(())
+    }
+}
+
+fn invalid_utf8(layout: &Layout, pos: usize, line: u64) -> Fault {
+    Fault { line, message: format!("column {}: invalid UTF-8", layout.names[pos]) }
+}
+
+/// Parses one chunk of records and aggregates it. `line_base` is the number of lines before the
+/// chunk's first record (the header's, in the first chunk).
 fn aggregate_chunk(data: &[u8], plan: &GroupByPlan, layout: &Layout, line_base: u64) -> Result<Partial, Fault> {
-    let mut part = Partial::new(layout);
-    part.newlines = crate::engine::kernels::count_newlines(data);
-    let mut scan = CsvBoundary::new(plan.delimiter, b'"');
-    use crate::input::Boundary;
-    let _ = scan.last_cut(data, 0);
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(plan.delimiter).from_reader(data);
+    let mut agg = Aggregator::new(plan, layout);
+    agg.part.newlines = crate::engine::kernels::count_newlines(data);
+    if is_simple(data) {
+        simple_records(data, plan.delimiter, layout, line_base, &mut agg)?;
+    } else {
+        csv_records(data, plan.delimiter, layout, line_base, &mut agg)?;
+    }
+    Ok(agg.part)
+}
+
+/// A chunk without quotes, whose only carriage returns end lines, splits on delimiters and
+/// newlines alone; the fast path below is then exactly what the `csv` crate would read.
+fn is_simple(data: &[u8]) -> bool {
+    memchr::memchr(b'"', data).is_none() && memchr::memchr_iter(b'\r', data).all(|i| data.get(i + 1) == Some(&b'\n'))
+}
+
+/// The fast path: one pass over the bytes, splitting fields at delimiters and records at
+/// newlines, keeping only the used columns.
+fn simple_records(data: &[u8], d: u8, layout: &Layout, line_base: u64, agg: &mut Aggregator) -> Result<(), Fault> {
+    // Which used slot each column of the row feeds, if any.
+    let mut slot_of = vec![usize::MAX; layout.width];
+    for (pos, &idx) in layout.used.iter().enumerate() {
+        slot_of[idx] = pos;
+    }
+    let mut fields: Vec<&[u8]> = vec![&[][..]; layout.used.len()];
+    let mut line = line_base;
+    let mut start = 0;
+    while start < data.len() {
+        line += 1;
+        // Split the record at delimiters until its newline (a short scalar loop beats a memchr
+        // call per field on typical CSV, where fields are a few bytes long).
+        let mut col = 0;
+        let mut field_start = start;
+        let mut i = start;
+        let end = loop {
+            match data.get(i) {
+                Some(&b) if b == d => {
+                    if let Some(&slot) = slot_of.get(col)
+                        && slot != usize::MAX
+                    {
+                        fields[slot] = &data[field_start..i];
+                    }
+                    col += 1;
+                    field_start = i + 1;
+                }
+                Some(b'\n') | None => break i,
+                Some(_) => {}
+            }
+            i += 1;
+        };
+        let mut last_end = end;
+        if last_end > field_start && data[last_end - 1] == b'\r' {
+            last_end -= 1;
+        }
+        let blank = col == 0 && last_end == field_start;
+        if let Some(&slot) = slot_of.get(col)
+            && slot != usize::MAX
+        {
+            fields[slot] = &data[field_start..last_end];
+        }
+        col += 1;
+        start = end + 1;
+        if blank {
+            continue; // a blank line, as the csv crate and pandas skip it
+        }
+        if col != layout.width {
+            return Err(Fault { line, message: format!("expected {} fields, found {col}", layout.width) });
+        }
+        agg.record(&fields, line)?;
+    }
+    Ok(())
+}
+
+/// The general path: the `csv` crate's parser (quotes, doubled quotes, newlines in fields).
+fn csv_records(data: &[u8], d: u8, layout: &Layout, line_base: u64, agg: &mut Aggregator) -> Result<(), Fault> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(d).from_reader(data);
     let mut record = csv::ByteRecord::new();
-    let mut key = Vec::new();
-    let mut nums: Vec<Option<Num>> = vec![None; layout.used.len()];
-    let mut texts: Vec<String> = vec![String::new(); layout.used.len()];
     // Where the last record read starts.
     let mut last_line = line_base + 1;
     loop {
@@ -143,54 +309,16 @@ fn aggregate_chunk(data: &[u8], plan: &GroupByPlan, layout: &Layout, line_base: 
         if record.len() != layout.width {
             return Err(Fault { line, message: format!("expected {} fields, found {}", layout.width, record.len()) });
         }
-        for (pos, (slot, &idx)) in texts.iter_mut().zip(&layout.used).enumerate() {
-            slot.clear();
-            match std::str::from_utf8(&record[idx]) {
-                Ok(s) => slot.push_str(s),
-                Err(_) => return Err(Fault { line, message: format!("column {}: invalid UTF-8", layout.names[pos]) }),
-            }
-        }
-        for (pos, text) in texts.iter().enumerate() {
-            let num = parse_num(text.as_bytes());
-            let kind = match (text.is_empty(), num) {
-                (true, _) => Kind::Null,
-                (false, Some(Num::Int(_))) => Kind::Int,
-                (false, Some(Num::Float(_))) => Kind::Float,
-                (false, None) => Kind::Str,
-            };
-            if kind == Kind::Str && part.first_text[pos].is_none() {
-                part.first_text[pos] = Some((line, text.clone()));
-            }
-            part.kinds[pos] = part.kinds[pos].max(kind);
-            nums[pos] = num;
-        }
-        key.clear();
-        for &k in &layout.keys {
-            let t = &texts[k];
-            if t.is_empty() {
-                key.push(0);
-            } else {
-                key.push(1);
-                key.extend_from_slice(&(t.len() as u32).to_le_bytes());
-                key.extend_from_slice(t.as_bytes());
-            }
-        }
-        let states = match part.groups.get_mut(key.as_slice()) {
-            Some(s) => s,
-            None => {
-                part.groups.entry(key.clone()).or_insert_with(|| plan.aggs.iter().map(|a| State::new(a.func)).collect())
-            }
-        };
-        for (state, col) in states.iter_mut().zip(&layout.agg_cols) {
-            let field = col.map(|c| (texts[c].as_str(), nums[c])).filter(|(t, _)| !t.is_empty());
-            state.push(field);
-        }
+        let fields: Vec<&[u8]> = layout.used.iter().map(|&i| &record[i]).collect();
+        agg.record(&fields, line)?;
     }
+    // The chunker only cuts outside quotes, so a chunk that ends inside them is the input's end.
+    let mut scan = CsvBoundary::new(d, b'"');
+    let _ = scan.last_cut(data, 0);
     if scan.in_quotes() {
-        // The last record is the one with the open quote.
         return Err(Fault { line: last_line, message: "unterminated quoted field at end of input".to_string() });
     }
-    Ok(part)
+    Ok(())
 }
 
 /// Reads the header from the first chunk: the column names and the header's length in bytes and
