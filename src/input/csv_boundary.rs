@@ -39,6 +39,12 @@ impl CsvBoundary {
         CsvBoundary { delimiter, quote, scanned: 0, state: State::Unquoted, last_end: None }
     }
 
+    /// Whether the quote at `at` opens a quoted field: it does at the start of a field, that is at
+    /// the start of the chunk or after a delimiter or a line ending.
+    fn opens_field(&self, buf: &[u8], at: usize) -> bool {
+        at == 0 || matches!(buf[at - 1], b'\n' | b'\r') || buf[at - 1] == self.delimiter
+    }
+
     /// Whether the chunk scanned so far ends inside a quoted field (an unterminated quote, if the
     /// input ends here).
     pub fn in_quotes(&self) -> bool {
@@ -54,34 +60,79 @@ impl Boundary for CsvBoundary {
     }
 
     fn last_cut(&mut self, buf: &[u8], want: usize) -> Option<usize> {
-        // Walk from record end to record end; `cut` with `want` = 0 stops at the next one.
-        while let Some(end) = self.cut(buf, 0) {
-            self.last_end = Some(end);
-        }
-        self.last_end.filter(|&end| end >= want)
-    }
-
-    fn cut(&mut self, buf: &[u8], want: usize) -> Option<usize> {
-        let (d, q) = (self.delimiter, self.quote);
+        // Walk quote to quote; the last newline of each stretch outside quotes is a record end.
+        let q = self.quote;
         let mut i = self.scanned;
         let n = buf.len();
         while i < n {
             match self.state {
                 State::Unquoted => {
-                    // Only quotes and newlines can matter; delimiters are dense in CSV, so rather
-                    // than stopping at each one, look back from a quote to see whether it starts
-                    // a field (the chunk itself starts on a record boundary).
-                    match memchr::memchr2(b'\n', q, &buf[i..]) {
+                    let stop = match memchr::memchr(q, &buf[i..]) {
+                        Some(p) => i + p,
+                        None => n,
+                    };
+                    if let Some(p) = memchr::memrchr(b'\n', &buf[i..stop]) {
+                        self.last_end = Some(i + p + 1);
+                    }
+                    if stop < n && self.opens_field(buf, stop) {
+                        self.state = State::Quoted;
+                    }
+                    i = stop + 1;
+                }
+                State::Quoted => match memchr::memchr(q, &buf[i..]) {
+                    None => i = n,
+                    Some(p) => {
+                        i += p + 1;
+                        self.state = State::QuoteInQuoted;
+                    }
+                },
+                State::QuoteInQuoted => {
+                    if buf[i] == q {
+                        self.state = State::Quoted;
+                        i += 1;
+                    } else {
+                        self.state = State::Unquoted;
+                    }
+                }
+            }
+        }
+        self.scanned = n;
+        self.last_end.filter(|&end| end >= want)
+    }
+
+    fn cut(&mut self, buf: &[u8], want: usize) -> Option<usize> {
+        let q = self.quote;
+        let mut i = self.scanned;
+        let n = buf.len();
+        while i < n {
+            match self.state {
+                State::Unquoted => {
+                    // Before `want`, only quotes matter: jump from quote to quote. From `want - 1`
+                    // on, the first newline outside quotes is the answer. Delimiters and earlier
+                    // newlines are dense in CSV, so rather than stopping at each one, look back
+                    // from a quote to see whether it opens a field (the chunk itself starts on a
+                    // record boundary).
+                    let before = want.saturating_sub(1).min(n);
+                    let found = if i < before {
+                        match memchr::memchr(q, &buf[i..before]) {
+                            Some(p) => Some(i + p),
+                            None => {
+                                i = before;
+                                continue;
+                            }
+                        }
+                    } else {
+                        memchr::memchr2(b'\n', q, &buf[i..]).map(|p| i + p)
+                    };
+                    match found {
                         None => i = n,
-                        Some(p) => {
-                            let at = i + p;
+                        Some(at) => {
                             i = at + 1;
                             if buf[at] == b'\n' {
-                                if i >= want {
-                                    self.scanned = i;
-                                    return Some(i);
-                                }
-                            } else if at == 0 || matches!(buf[at - 1], b'\n' | b'\r') || buf[at - 1] == d {
+                                self.scanned = i;
+                                return Some(i);
+                            }
+                            if self.opens_field(buf, at) {
                                 self.state = State::Quoted;
                             }
                         }
