@@ -100,6 +100,7 @@ pub enum FormatArg {
     Csv,
     Tsv,
     Json,
+    Ndjson,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -207,6 +208,14 @@ pub struct GroupByArgs {
     /// Field delimiter (one byte; `\t` for tab)
     #[arg(short = 'd', long, default_value = ",")]
     pub delimiter: String,
+
+    /// The input has no header row: columns are named column_1, column_2, ...
+    #[arg(long)]
+    pub no_header: bool,
+
+    /// Column types instead of inferring them: 'col:int,col2:float,col3:str'
+    #[arg(long, value_name = "SPEC")]
+    pub schema: Option<String>,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -6,7 +6,7 @@ use super::UsageError;
 use crate::cli::{GroupByArgs, GroupByEngineArg};
 use pframe::agg::groupby::parse_aggs;
 use pframe::engine::Engine;
-use pframe::engine::groupby::{GroupByPlan, group_by};
+use pframe::engine::groupby::{GroupByPlan, group_by, parse_schema};
 
 pub fn run(args: GroupByArgs) -> Result<()> {
     let aggs = parse_aggs(&args.agg).map_err(UsageError)?;
@@ -29,6 +29,8 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         threads: super::threads(&args.par),
         read: super::read_options(&args.input)?,
         delimiter,
+        no_header: args.no_header,
+        schema: args.schema.as_deref().map(parse_schema).transpose().map_err(UsageError)?.unwrap_or_default(),
     };
     let sources = super::sources(&args.input)?;
     let (format, dest) = super::output_plan(&args.output);

@@ -58,6 +58,7 @@ pub fn output_plan(out: &OutputArgs) -> (Format, Destination) {
         Some(FormatArg::Csv) => Format::Csv,
         Some(FormatArg::Tsv) => Format::Tsv,
         Some(FormatArg::Json) => Format::Json,
+        Some(FormatArg::Ndjson) => Format::Ndjson,
         None => Format::default_for(out.output.as_deref(), std::io::stdout().is_terminal()),
     };
     let dest = match &out.output {

@@ -21,6 +21,30 @@ pub struct GroupByPlan {
     pub threads: usize,
     pub read: ReadOptions,
     pub delimiter: u8,
+    /// The first row is data, not names: columns are `column_1`, `column_2`, ...
+    pub no_header: bool,
+    /// Declared column types (`int`, `float`, `str`), instead of inferred ones.
+    pub schema: Vec<(String, Kind)>,
+}
+
+/// Parses `--schema 'col:int,col2:float,col3:str'`.
+pub fn parse_schema(spec: &str) -> Result<Vec<(String, Kind)>, String> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let (col, ty) = item
+                .rsplit_once(':')
+                .ok_or_else(|| format!("malformed schema item \"{item}\": expected column:type"))?;
+            let kind = match ty.trim() {
+                "int" | "i64" | "integer" => Kind::Int,
+                "float" | "f64" | "double" => Kind::Float,
+                "str" | "string" | "text" => Kind::Str,
+                other => return Err(format!("unknown type \"{other}\" in --schema (expected int, float or str)")),
+            };
+            Ok((col.trim().to_string(), kind))
+        })
+        .collect()
 }
 
 /// Why a group-by failed; every message names the input, and the line where there is one.
@@ -52,6 +76,8 @@ struct Layout {
     agg_cols: Vec<Option<usize>>,
     /// Positions in `used` of the columns some aggregation reads, each once.
     agg_used: Vec<usize>,
+    /// Declared types of the used columns (`--schema`).
+    declared: Vec<Option<Kind>>,
 }
 
 impl Layout {
@@ -74,7 +100,28 @@ impl Layout {
         let mut agg_used: Vec<usize> = agg_cols.iter().flatten().copied().collect();
         agg_used.sort_unstable();
         agg_used.dedup();
-        Ok(Layout { width: header.len(), used, names, keys, agg_cols, agg_used })
+        for (col, _) in &plan.schema {
+            if !header.contains(col) {
+                return Err(GroupByError::Query {
+                    name: name.to_string(),
+                    message: format!("--schema: unknown column \"{col}\" (columns: {})", header.join(", ")),
+                });
+            }
+        }
+        let declared: Vec<Option<Kind>> =
+            used.iter().map(|&i| plan.schema.iter().find(|(c, _)| *c == header[i]).map(|(_, k)| *k)).collect();
+        for (spec, col) in plan.aggs.iter().zip(&agg_cols) {
+            if let Some(c) = *col
+                && spec.func.is_numeric()
+                && declared[c] == Some(Kind::Str)
+            {
+                return Err(GroupByError::Query {
+                    name: name.to_string(),
+                    message: format!("{spec}: column {} is declared str in --schema", header[used[c]]),
+                });
+            }
+        }
+        Ok(Layout { width: header.len(), used, names, keys, agg_cols, agg_used, declared })
     }
 }
 
@@ -140,7 +187,7 @@ impl<'a> Aggregator<'a> {
         // Aggregated columns: each value is typed (this decides the column's type).
         for &pos in &self.layout.agg_used {
             let raw = fields[pos];
-            let num = parse_num(raw);
+            let num = typed_num(self.layout, pos, raw, line)?;
             let kind = match (raw.is_empty(), num) {
                 (true, _) => Kind::Null,
                 (false, Some(Num::Int(_))) => Kind::Int,
@@ -174,7 +221,8 @@ impl<'a> Aggregator<'a> {
                 for &k in &self.layout.keys {
                     let raw = fields[k];
                     let text = std::str::from_utf8(raw).map_err(|_| invalid_utf8(self.layout, k, line))?;
-                    let kind = match (raw.is_empty(), parse_num(raw)) {
+                    let kind = match (raw.is_empty(), self.layout.declared[k].map_or_else(|| parse_num(raw), |_| None))
+                    {
                         (true, _) => Kind::Null,
                         (false, Some(Num::Int(_))) => Kind::Int,
                         (false, Some(Num::Float(_))) => Kind::Float,
@@ -208,6 +256,30 @@ impl<'a> Aggregator<'a> {
         }
         Ok(())
     }
+}
+
+/// The number in a field, checked against the column's declared type if it has one: a declared
+/// `str` column holds no numbers, and a value that does not parse as its declared type is an
+/// error.
+fn typed_num(layout: &Layout, pos: usize, raw: &[u8], line: u64) -> Result<Option<Num>, Fault> {
+    let declared = layout.declared[pos];
+    if declared == Some(Kind::Str) || raw.is_empty() {
+        return Ok(None);
+    }
+    let num = parse_num(raw);
+    let ok = match declared {
+        Some(Kind::Int) => matches!(num, Some(Num::Int(_))),
+        Some(Kind::Float) => num.is_some(),
+        _ => true,
+    };
+    if ok {
+        return Ok(num);
+    }
+    let ty = if declared == Some(Kind::Int) { "an integer" } else { "a float" };
+    Err(Fault {
+        line,
+        message: format!("column {}: cannot parse \"{}\" as {ty}", layout.names[pos], String::from_utf8_lossy(raw)),
+    })
 }
 
 fn invalid_utf8(layout: &Layout, pos: usize, line: u64) -> Fault {
@@ -356,8 +428,12 @@ pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupBy
         let Some(first) = chunks.next().transpose()? else {
             return Err(GroupByError::Query { name, message: "empty input: no header row".into() });
         };
-        let (header, header_len, header_lines) = read_header(&first, plan.delimiter)
+        let (mut header, mut header_len, mut header_lines) = read_header(&first, plan.delimiter)
             .map_err(|message| GroupByError::Data { name: name.clone(), line: 1, message })?;
+        if plan.no_header {
+            header = (1..=header.len()).map(|i| format!("column_{i}")).collect();
+            (header_len, header_lines) = (0, 0);
+        }
         let layout = Layout::resolve(&header, plan, &name)?;
         let (layout, acc) = match &mut total {
             Some((l, acc)) => {
@@ -412,7 +488,12 @@ pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupBy
             None => pipeline::drive_serial(all, work, sink)?,
         }
     }
-    let (layout, acc) = total.expect("at least one source");
+    let (layout, mut acc) = total.expect("at least one source");
+    for (kind, declared) in acc.kinds.iter_mut().zip(&layout.declared) {
+        if let Some(d) = declared {
+            *kind = *d;
+        }
+    }
     // Numeric aggregations over a column that holds text: report the first text value.
     for (spec, col) in plan.aggs.iter().zip(&layout.agg_cols) {
         if let Some(c) = *col

@@ -20,10 +20,12 @@ pub enum Format {
     Csv,
     Tsv,
     Json,
+    /// One JSON object per row, one per line.
+    Ndjson,
 }
 
 impl Format {
-    pub const ALL: [Format; 4] = [Format::Table, Format::Csv, Format::Tsv, Format::Json];
+    pub const ALL: [Format; 5] = [Format::Table, Format::Csv, Format::Tsv, Format::Json, Format::Ndjson];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -31,6 +33,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Tsv => "tsv",
             Format::Json => "json",
+            Format::Ndjson => "ndjson",
         }
     }
 
@@ -41,6 +44,7 @@ impl Format {
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
             return match ext.as_str() {
                 "json" => Format::Json,
+                "ndjson" | "jsonl" => Format::Ndjson,
                 "tsv" | "tab" => Format::Tsv,
                 "txt" => Format::Table,
                 _ => Format::Csv,
@@ -62,7 +66,7 @@ impl FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown format \"{s}\" (expected table, csv, tsv or json)"))
+            .ok_or_else(|| format!("unknown format \"{s}\" (expected table, csv, tsv, json or ndjson)"))
     }
 }
 
@@ -131,6 +135,7 @@ impl Table {
             Format::Csv => self.write_delimited(b',', out),
             Format::Tsv => self.write_delimited(b'\t', out),
             Format::Json => self.write_json(out),
+            Format::Ndjson => self.write_ndjson(out),
         }
     }
 
@@ -146,6 +151,18 @@ impl Table {
         w.flush()
     }
 
+    fn row_object(&self, row: &[Value]) -> serde_json::Value {
+        serde_json::Value::Object(self.headers.iter().cloned().zip(row.iter().map(Value::to_json)).collect())
+    }
+
+    fn write_ndjson(&self, out: &mut dyn Write) -> io::Result<()> {
+        for row in &self.rows {
+            serde_json::to_writer(&mut *out, &self.row_object(row)).map_err(io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
     fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
         let value = match self.json {
             JsonShape::Object if self.headers.len() == 1 => {
@@ -158,15 +175,7 @@ impl Table {
                 let m = self.rows.iter().map(|r| (r[0].to_string(), r[1].to_json())).collect();
                 serde_json::Value::Object(m)
             }
-            JsonShape::Records => serde_json::Value::Array(
-                self.rows
-                    .iter()
-                    .map(|r| {
-                        let m = self.headers.iter().cloned().zip(r.iter().map(Value::to_json)).collect();
-                        serde_json::Value::Object(m)
-                    })
-                    .collect(),
-            ),
+            JsonShape::Records => serde_json::Value::Array(self.rows.iter().map(|r| self.row_object(r)).collect()),
         };
         serde_json::to_writer_pretty(&mut *out, &value).map_err(io::Error::from)?;
         out.write_all(b"\n")

@@ -147,3 +147,45 @@ fn fast_path_and_csv_parser_agree() {
         }
     }
 }
+
+#[test]
+fn schema_no_header_delimiter_and_ndjson() {
+    // Zip codes as text keys keep their leading zeros and sort as text.
+    let input = "zip\tn\n02139\t1\n10001\t2\n02139\t3\n9\t\n";
+    let (_d, path) = temp_file("z.tsv", input.as_bytes());
+    let p = path_str(&path);
+    let base = ["groupby", "-d", "\\t", "-b", "zip", "-a", "sum(n),count(n)"];
+    assert_eq!(run_ok(&[&base[..], &[p]].concat(), None), "zip,sum_n,count_n\n9,0,0\n2139,4,2\n10001,2,1\n");
+    assert_eq!(
+        run_ok(&[&base[..], &["--schema", "zip:str,n:float", p]].concat(), None),
+        "zip,sum_n,count_n\n02139,4.0,2\n10001,2.0,1\n9,0.0,0\n"
+    );
+    assert_eq!(
+        run_ok(&[&base[..], &["--schema", "zip:str", "-f", "ndjson", p]].concat(), None),
+        "{\"zip\":\"02139\",\"sum_n\":4,\"count_n\":2}\n{\"zip\":\"10001\",\"sum_n\":2,\"count_n\":1}\n{\"zip\":\"9\",\"sum_n\":0,\"count_n\":0}\n"
+    );
+    let (_d2, raw) = temp_file("raw.csv", b"a,1\nb,2\na,3\n");
+    assert_eq!(
+        run_ok(&["groupby", "--no-header", "-b", "column_1", "-a", "sum(column_2)", path_str(&raw)], None),
+        "column_1,sum_column_2\na,4\nb,2\n"
+    );
+}
+
+#[test]
+fn schema_errors() {
+    let (_d, path) = temp_file("data.csv", b"k,v1\na,1\nb,2.5\n");
+    let p = path_str(&path);
+    let out = run(&["groupby", "-b", "k", "-a", "sum(v1)", "--schema", "v1:int", p], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!("pframe: {}: line 3: column v1: cannot parse \"2.5\" as an integer\n", path.display())
+    );
+    let out = run(&["groupby", "-b", "k", "-a", "sum(v1)", "--schema", "v1:str", p], None);
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!("pframe: {}: sum(v1): column v1 is declared str in --schema\n", path.display())
+    );
+    assert_eq!(run(&["groupby", "-b", "k", "-a", "count", "--schema", "v1:date", p], None).status.code(), Some(2));
+    assert_eq!(run(&["groupby", "-b", "k", "-a", "count", "--schema", "zz:int", p], None).status.code(), Some(1));
+}
