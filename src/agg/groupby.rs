@@ -168,15 +168,15 @@ impl Num {
 /// Parses a field as pandas' CSV reader would: an integer, else a float (including `inf`, `nan`,
 /// exponents), else text. Surrounding spaces are not part of a number.
 pub fn parse_num(field: &[u8]) -> Option<Num> {
-    if let Some(i) = parse_int_fast(field) {
-        return Some(Num::Int(i));
+    if let Some(n) = parse_decimal_fast(field) {
+        return Some(n);
     }
     let s = field.trim_ascii();
     if s.is_empty() {
         return None;
     }
     // Integers too long for the fast path, or with spaces around them.
-    if s.len() != field.len() || s.len() > 18 {
+    if s.len() != field.len() || s.len() > 15 {
         if let Some(i) = std::str::from_utf8(s).ok().and_then(|t| t.parse::<i64>().ok()) {
             return Some(Num::Int(i));
         }
@@ -185,26 +185,45 @@ pub fn parse_num(field: &[u8]) -> Option<Num> {
     fast_float2::parse::<f64, _>(s).ok().map(Num::Float)
 }
 
-/// Plain decimal integers of up to 18 digits (which cannot overflow), the common case, without
-/// UTF-8 validation or `str::parse`; anything else falls through to the general parser.
-fn parse_int_fast(b: &[u8]) -> Option<i64> {
+/// The common cases without UTF-8 validation or a general parser: `-?digits` (an integer) and
+/// `-?digits.digits` (a float) with at most 15 digits in all. Then the digits form an integer
+/// m < 2^53 and the value is m / 10^k with k <= 15, both exactly representable, so the single
+/// division is correctly rounded (Clinger's fast path): the same f64 as any correct parser.
+/// Anything else returns `None` and goes to the general parser.
+fn parse_decimal_fast(b: &[u8]) -> Option<Num> {
+    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
     let (neg, digits) = match b.first()? {
         b'-' => (true, &b[1..]),
         b'+' => (false, &b[1..]),
         _ => (false, b),
     };
-    if digits.is_empty() || digits.len() > 18 {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &c in digits {
+    let mut m: i64 = 0;
+    let mut count = 0usize;
+    let mut point: Option<usize> = None;
+    for (i, &c) in digits.iter().enumerate() {
         let d = c.wrapping_sub(b'0');
-        if d > 9 {
+        if d <= 9 {
+            m = m * 10 + d as i64;
+            count += 1;
+            if count > 15 {
+                return None;
+            }
+        } else if c == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
             return None;
         }
-        v = v * 10 + d as i64;
     }
-    Some(if neg { -v } else { v })
+    let signed = if neg { -m } else { m };
+    match point {
+        None if count > 0 => Some(Num::Int(signed)),
+        // Digits on both sides of the point, as in "1.5"; ".5" and "5." take the general path.
+        Some(p) if p > 0 && p + 1 < digits.len() => {
+            let x = m as f64 / POW10[digits.len() - p - 1];
+            Some(Num::Float(if neg { -x } else { x }))
+        }
+        _ => None,
+    }
 }
 
 /// Exact, mergeable moments: count, exact integer sum, compensated float sum, and the variance's
@@ -486,6 +505,21 @@ mod tests {
         assert_eq!(parse_num(b" -7 "), Some(Num::Int(-7)));
         assert_eq!(parse_num(b"1.5e3"), Some(Num::Float(1500.0)));
         assert_eq!(parse_num(b"id001"), None);
+        assert_eq!(parse_num(b"123456789012345678"), Some(Num::Int(123456789012345678)));
+        assert_eq!(parse_num(b"-0.0").map(|n| n.as_f64().to_bits()), Some((-0.0f64).to_bits()));
+        assert_eq!(parse_num(b"1.2.3"), None);
+        assert_eq!(parse_num(b"."), None);
         assert_eq!(parse_num(b""), None);
+    }
+
+    proptest::proptest! {
+        /// The fast path gives exactly the f64 that Rust's correctly rounded parser gives.
+        #[test]
+        fn fast_decimals_are_correctly_rounded(int in 0u64..10_000_000, frac in 0u64..100_000_000, neg: bool, k in 1usize..9) {
+            let frac = frac % 10u64.pow(k as u32);
+            let text = format!("{}{int}.{frac:0k$}", if neg { "-" } else { "" });
+            let expected: f64 = text.parse().unwrap();
+            proptest::prop_assert_eq!(parse_num(text.as_bytes()), Some(Num::Float(expected)), "{}", text);
+        }
     }
 }
