@@ -26,9 +26,48 @@ pub enum Command {
     /// Group CSV rows by key columns and aggregate them, from files or stdin, in bounded memory
     #[command(after_help = GROUPBY_EXAMPLES)]
     Groupby(GroupByArgs),
+    /// Run a SQL query (polars SQL) over CSV input, registered as table `t`
+    #[command(after_help = SQL_EXAMPLES)]
+    Sql(SqlArgs),
     /// Generate deterministic datasets
     #[command(subcommand)]
     Gen(GenCommand),
+}
+
+const SQL_EXAMPLES: &str = "\
+The input is scanned lazily by polars and the query runs on its streaming engine. stdin is first
+copied to a temporary file (disk, not memory), and the query then reads it whole.
+
+Examples:
+  pframe sql 'SELECT id1, sum(v1) AS s FROM t WHERE v2 > 3 GROUP BY id1 ORDER BY id1' g1.csv
+  cat g1.csv | pframe sql 'SELECT count(*) AS n FROM t' -";
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query; the input is the table `t`
+    pub query: String,
+
+    /// Input file; `-` (or none, when stdin is not a terminal) for stdin
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Field delimiter (one byte; `\\t` for tab)
+    #[arg(short = 'd', long, default_value = ",")]
+    pub delimiter: String,
+
+    /// The input has no header row: columns are named column_1, column_2, ...
+    #[arg(long)]
+    pub no_header: bool,
+
+    /// Column types instead of inferring them: 'col:int,col2:float,col3:str'
+    #[arg(long, value_name = "SPEC")]
+    pub schema: Option<String>,
+
+    #[command(flatten)]
+    pub par: ParArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 const GROUPBY_EXAMPLES: &str = "\
@@ -181,6 +220,8 @@ pub enum GroupByEngineArg {
     Auto,
     /// a rayon pool over quote-aware chunks, partial aggregates merged
     Parallel,
+    /// polars' lazy CSV scan and streaming group-by (one file)
+    Polars,
     /// one thread: the reference answer
     Serial,
 }
@@ -217,8 +258,19 @@ pub struct GroupByArgs {
     #[arg(long, value_name = "SPEC")]
     pub schema: Option<String>,
 
+    /// Input format [default: ndjson for .ndjson/.jsonl files, else csv]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub input_format: Option<InputFormatArg>,
+
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormatArg {
+    Csv,
+    /// one JSON object per line
+    Ndjson,
 }
 
 #[derive(Debug, Subcommand)]

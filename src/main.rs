@@ -35,6 +35,7 @@ fn configure_polars_threads(cli: &cli::Cli) {
     let par = match &cli.command {
         cli::Command::Count(args) => &args.par,
         cli::Command::Groupby(args) => &args.par,
+        cli::Command::Sql(args) => &args.par,
         cli::Command::Gen(_) => return,
     };
     let threads = cmd::threads(par);

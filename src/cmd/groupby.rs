@@ -3,18 +3,14 @@
 use anyhow::{Result, bail};
 
 use super::UsageError;
-use crate::cli::{GroupByArgs, GroupByEngineArg};
+use crate::cli::{GroupByArgs, GroupByEngineArg, InputFormatArg};
 use pframe::agg::groupby::parse_aggs;
 use pframe::engine::Engine;
-use pframe::engine::groupby::{GroupByPlan, group_by, parse_schema};
+use pframe::engine::groupby::{GroupByPlan, InputFormat, group_by, parse_schema};
 
 pub fn run(args: GroupByArgs) -> Result<()> {
     let aggs = parse_aggs(&args.agg).map_err(UsageError)?;
-    let delimiter = match args.delimiter.as_str() {
-        "\\t" | "\t" | "tab" => b'\t',
-        d if d.len() == 1 && d.is_ascii() && d != "\"" && d != "\n" && d != "\r" => d.as_bytes()[0],
-        d => bail!(UsageError(format!("--delimiter: \"{d}\" is not a single ASCII byte (use \\t for tab)"))),
-    };
+    let delimiter = super::parse_delimiter(&args.delimiter)?;
     let by: Vec<String> = args.by.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
     if by.is_empty() {
         bail!(UsageError("--by: no key column given".into()));
@@ -24,6 +20,7 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         aggs,
         engine: match args.engine {
             GroupByEngineArg::Serial => Engine::Serial,
+            GroupByEngineArg::Polars => Engine::Polars,
             GroupByEngineArg::Auto | GroupByEngineArg::Parallel => Engine::Parallel,
         },
         threads: super::threads(&args.par),
@@ -31,6 +28,20 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         delimiter,
         no_header: args.no_header,
         schema: args.schema.as_deref().map(parse_schema).transpose().map_err(UsageError)?.unwrap_or_default(),
+        input_format: match args.input_format {
+            Some(InputFormatArg::Csv) => InputFormat::Csv,
+            Some(InputFormatArg::Ndjson) => InputFormat::Ndjson,
+            None => {
+                let json_ext = |f: &std::path::PathBuf| {
+                    f.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "ndjson" | "jsonl"))
+                };
+                if !args.input.files.is_empty() && args.input.files.iter().all(json_ext) {
+                    InputFormat::Ndjson
+                } else {
+                    InputFormat::Csv
+                }
+            }
+        },
     };
     let sources = super::sources(&args.input)?;
     let (format, dest) = super::output_plan(&args.output);

@@ -4,6 +4,7 @@
 pub mod count;
 pub mod generate;
 pub mod groupby;
+pub mod sql;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Count(args) => count::run(args),
         Command::Groupby(args) => groupby::run(args),
+        Command::Sql(args) => sql::run(args),
         Command::Gen(cmd) => generate::run(cmd),
     }
 }
@@ -66,6 +68,15 @@ pub fn output_plan(out: &OutputArgs) -> (Format, Destination) {
         _ => Destination::Stdout,
     };
     (format, dest)
+}
+
+/// A one-byte field delimiter; `\t` or `tab` for a tab.
+pub fn parse_delimiter(d: &str) -> Result<u8> {
+    match d {
+        "\\t" | "\t" | "tab" => Ok(b'\t'),
+        d if d.len() == 1 && d.is_ascii() && !matches!(d, "\"" | "\n" | "\r") => Ok(d.as_bytes()[0]),
+        d => bail!(UsageError(format!("--delimiter: \"{d}\" is not a single ASCII byte (use \\t for tab)"))),
+    }
 }
 
 /// Writes a finished table: to stdout, or atomically to a file.

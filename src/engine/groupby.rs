@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use crate::agg::groupby::{AggFn, AggSpec, Kind, Num, State, parse_num};
 use crate::engine::{Engine, pipeline};
-use crate::input::{Boundary, Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source};
+use crate::input::{Boundary, Chunk, Chunker, CsvBoundary, InputError, LineBoundary, ReadOptions, Source};
 use crate::output::{JsonShape, Table, Value};
 
 /// A validated group-by query.
@@ -25,6 +25,16 @@ pub struct GroupByPlan {
     pub no_header: bool,
     /// Declared column types (`int`, `float`, `str`), instead of inferred ones.
     pub schema: Vec<(String, Kind)>,
+    /// The input's format.
+    pub input_format: InputFormat,
+}
+
+/// How records are written in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Csv,
+    /// One JSON object per line (JSON lines): keys are columns, `null` or a missing key is null.
+    Ndjson,
 }
 
 /// Parses `--schema 'col:int,col2:float,col3:str'`.
@@ -453,6 +463,35 @@ fn csv_records(data: &[u8], d: u8, layout: &Layout, line_base: u64, agg: &mut Ag
     Ok(())
 }
 
+/// Aggregates a chunk of JSON lines: each non-blank line one object; its values become the fields
+/// the CSV paths would see (strings as they are, numbers in their JSON form, null or a missing key
+/// as an empty field).
+fn aggregate_ndjson_chunk(data: &[u8], plan: &GroupByPlan, layout: &Layout) -> Result<Partial, Fault> {
+    let mut agg = Aggregator::new(plan, layout);
+    agg.part.newlines = crate::engine::kernels::count_newlines(data);
+    let mut texts: Vec<Vec<u8>> = vec![Vec::new(); layout.names.len()];
+    for (i, raw) in data.split(|&b| b == b'\n').enumerate() {
+        let line = i as u64 + 1;
+        let raw = raw.trim_ascii();
+        if raw.is_empty() {
+            continue;
+        }
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(raw).map_err(|e| Fault { line, message: format!("invalid JSON object: {e}") })?;
+        for (text, name) in texts.iter_mut().zip(&layout.names) {
+            text.clear();
+            match object.get(name) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::String(s)) => text.extend_from_slice(s.as_bytes()),
+                Some(other) => text.extend_from_slice(other.to_string().as_bytes()),
+            }
+        }
+        let fields: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
+        agg.record(&fields, line)?;
+    }
+    Ok(agg.part)
+}
+
 /// Reads the header from the first chunk: the column names and the header's length in bytes and
 /// lines.
 fn read_header(chunk: &[u8], delimiter: u8) -> Result<(Vec<String>, usize, u64), String> {
@@ -479,21 +518,72 @@ fn read_header(chunk: &[u8], delimiter: u8) -> Result<(Vec<String>, usize, u64),
 
 /// Runs the group-by over every source (each with its own header row) and returns the result.
 pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupByError> {
+    if plan.engine == Engine::Polars {
+        return group_by_polars(plan, sources);
+    }
+    group_by_native(plan, sources)
+}
+
+/// The polars engine: one file, scanned lazily and aggregated by polars' streaming engine. When
+/// polars fails (a value that does not parse, a ragged row...), the native engine is run to name
+/// the file, line and column the way every other engine does.
+fn group_by_polars(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupByError> {
+    let name = sources.first().map(Source::display_name).unwrap_or_default();
+    if plan.input_format != InputFormat::Csv {
+        return Err(GroupByError::Query { name, message: "the polars engine reads CSV; use -e parallel".into() });
+    }
+    let [Source::File(path)] = sources else {
+        return Err(GroupByError::Query {
+            name,
+            message: "the polars engine reads one file; for stdin or several inputs use -e parallel (the default)"
+                .into(),
+        });
+    };
+    // Missing files, directories and bad queries get the native engine's messages.
+    std::fs::File::open(path).map_err(|err| InputError::Open { name: path.display().to_string(), err })?;
+    match super::polars::group_by_file(plan, path) {
+        Ok(table) => Ok(table),
+        Err(err) => {
+            let native = GroupByPlan { engine: Engine::Serial, ..plan.clone() };
+            group_by_native(&native, sources)?;
+            Err(GroupByError::Query { name: path.display().to_string(), message: format!("polars failed: {err}") })
+        }
+    }
+}
+
+fn group_by_native(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupByError> {
     let pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
     let mut total: Option<(Layout, Partial)> = None;
     let mut first_text_source: Vec<Option<String>> = Vec::new();
     for source in sources {
-        let mut chunks = Chunker::open_with(source, plan.read, CsvBoundary::new(plan.delimiter, b'"'))?;
+        let ndjson = plan.input_format == InputFormat::Ndjson;
+        let boundary: Box<dyn Boundary> =
+            if ndjson { Box::new(LineBoundary::default()) } else { Box::new(CsvBoundary::new(plan.delimiter, b'"')) };
+        let mut chunks = Chunker::open_with(source, plan.read, boundary)?;
         let name = chunks.name().to_string();
-        let Some(first) = chunks.next().transpose()? else {
-            return Err(GroupByError::Query { name, message: "empty input: no header row".into() });
+        let first = chunks.next().transpose()?;
+        let (header, header_len, header_lines) = match &first {
+            // JSON lines name their fields in every record: the columns are those of the query.
+            _ if ndjson => {
+                let mut cols: Vec<String> = plan.by.clone();
+                for c in plan.aggs.iter().filter_map(|a| a.column.clone()) {
+                    if !cols.contains(&c) {
+                        cols.push(c);
+                    }
+                }
+                (cols, 0, 0)
+            }
+            None => return Err(GroupByError::Query { name, message: "empty input: no header row".into() }),
+            Some(first) => {
+                let (header, len, lines) = read_header(first, plan.delimiter)
+                    .map_err(|message| GroupByError::Data { name: name.clone(), line: 1, message })?;
+                if plan.no_header {
+                    ((1..=header.len()).map(|i| format!("column_{i}")).collect(), 0, 0)
+                } else {
+                    (header, len, lines)
+                }
+            }
         };
-        let (mut header, mut header_len, mut header_lines) = read_header(&first, plan.delimiter)
-            .map_err(|message| GroupByError::Data { name: name.clone(), line: 1, message })?;
-        if plan.no_header {
-            header = (1..=header.len()).map(|i| format!("column_{i}")).collect();
-            (header_len, header_lines) = (0, 0);
-        }
         let layout = Layout::resolve(&header, plan, &name)?;
         let (layout, acc) = match &mut total {
             Some((l, acc)) => {
@@ -515,7 +605,9 @@ pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupBy
         };
         let mut lines_before = 0u64;
         let work = |chunk: &Chunk| -> Result<Partial, Fault> {
-            if chunk.index == 0 {
+            if ndjson {
+                aggregate_ndjson_chunk(chunk, plan, layout)
+            } else if chunk.index == 0 {
                 aggregate_chunk(&chunk[header_len..], plan, layout, header_lines).map(|mut p| {
                     p.newlines += header_lines;
                     p
@@ -542,7 +634,7 @@ pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupBy
                 }
             }
         };
-        let all = std::iter::once(Ok(first)).chain(chunks);
+        let all = first.map(Ok).into_iter().chain(chunks);
         match &pool {
             Some(pool) => pipeline::drive_parallel(pool, all, work, sink)?,
             None => pipeline::drive_serial(all, work, sink)?,

@@ -187,6 +187,18 @@ pub trait Boundary: Send {
     fn last_cut(&mut self, buf: &[u8], want: usize) -> Option<usize>;
 }
 
+impl<B: Boundary + ?Sized> Boundary for Box<B> {
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn cut(&mut self, buf: &[u8], want: usize) -> Option<usize> {
+        (**self).cut(buf, want)
+    }
+    fn last_cut(&mut self, buf: &[u8], want: usize) -> Option<usize> {
+        (**self).last_cut(buf, want)
+    }
+}
+
 /// Records are lines: a chunk may end right after any `\n`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LineBoundary {
