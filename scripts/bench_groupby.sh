@@ -28,6 +28,7 @@ hyperfine -N --warmup 1 --runs 5 --export-markdown "$BENCH_DIR/groupby.md" --exp
     "$PF groupby -e serial -b $BY -a $AGG $G" \
     "$PF groupby -e parallel -j 1 -b $BY -a $AGG $G" \
     "$PF groupby -e parallel -j 2 -b $BY -a $AGG $G" \
+    "$PF groupby -e polars -j 2 -b $BY -a $AGG $G" \
     "python3 scripts/groupby_polars.py --by $BY --agg count,sum(v1),mean(v3) $G" \
     "python3 scripts/groupby_duckdb.py --by $BY --agg count,sum(v1),mean(v3) $G" \
     "python3 scripts/groupby_pandas.py --by $BY --agg count,sum(v1),mean(v3) $G"

@@ -51,17 +51,8 @@ pub struct SqlArgs {
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// Field delimiter (one byte; `\\t` for tab)
-    #[arg(short = 'd', long, default_value = ",")]
-    pub delimiter: String,
-
-    /// The input has no header row: columns are named column_1, column_2, ...
-    #[arg(long)]
-    pub no_header: bool,
-
-    /// Column types instead of inferring them: 'col:int,col2:float,col3:str'
-    #[arg(long, value_name = "SPEC")]
-    pub schema: Option<String>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
 
     #[command(flatten)]
     pub par: ParArgs,
@@ -111,6 +102,22 @@ pub struct InputArgs {
     /// Read files with plain buffered reads instead of memory-mapping them
     #[arg(long)]
     pub no_mmap: bool,
+}
+
+/// The CSV dialect and column types of a dataframe input.
+#[derive(Debug, Args)]
+pub struct CsvArgs {
+    /// Field delimiter (one byte; `\t` for tab)
+    #[arg(short = 'd', long, default_value = ",")]
+    pub delimiter: String,
+
+    /// The input has no header row: columns are named column_1, column_2, ...
+    #[arg(long)]
+    pub no_header: bool,
+
+    /// Column types instead of inferring them: 'col:int,col2:float,col3:str'
+    #[arg(long, value_name = "SPEC")]
+    pub schema: Option<String>,
 }
 
 /// How much parallelism to use.
@@ -246,17 +253,8 @@ pub struct GroupByArgs {
     #[command(flatten)]
     pub par: ParArgs,
 
-    /// Field delimiter (one byte; `\t` for tab)
-    #[arg(short = 'd', long, default_value = ",")]
-    pub delimiter: String,
-
-    /// The input has no header row: columns are named column_1, column_2, ...
-    #[arg(long)]
-    pub no_header: bool,
-
-    /// Column types instead of inferring them: 'col:int,col2:float,col3:str'
-    #[arg(long, value_name = "SPEC")]
-    pub schema: Option<String>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
 
     /// Input format [default: ndjson for .ndjson/.jsonl files, else csv]
     #[arg(long, value_enum, value_name = "FORMAT")]

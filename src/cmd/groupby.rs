@@ -10,7 +10,7 @@ use pframe::engine::groupby::{GroupByPlan, InputFormat, group_by, parse_schema};
 
 pub fn run(args: GroupByArgs) -> Result<()> {
     let aggs = parse_aggs(&args.agg).map_err(UsageError)?;
-    let delimiter = super::parse_delimiter(&args.delimiter)?;
+    let delimiter = super::parse_delimiter(&args.csv.delimiter)?;
     let by: Vec<String> = args.by.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
     if by.is_empty() {
         bail!(UsageError("--by: no key column given".into()));
@@ -26,8 +26,8 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         threads: super::threads(&args.par),
         read: super::read_options(&args.input)?,
         delimiter,
-        no_header: args.no_header,
-        schema: args.schema.as_deref().map(parse_schema).transpose().map_err(UsageError)?.unwrap_or_default(),
+        no_header: args.csv.no_header,
+        schema: args.csv.schema.as_deref().map(parse_schema).transpose().map_err(UsageError)?.unwrap_or_default(),
         input_format: match args.input_format {
             Some(InputFormatArg::Csv) => InputFormat::Csv,
             Some(InputFormatArg::Ndjson) => InputFormat::Ndjson,

@@ -10,8 +10,8 @@ use crate::cli::SqlArgs;
 use pframe::engine::groupby::parse_schema;
 
 pub fn run(args: SqlArgs) -> Result<()> {
-    let delimiter = super::parse_delimiter(&args.delimiter)?;
-    let schema = args.schema.as_deref().map(parse_schema).transpose().map_err(UsageError)?.unwrap_or_default();
+    let delimiter = super::parse_delimiter(&args.csv.delimiter)?;
+    let schema = args.csv.schema.as_deref().map(parse_schema).transpose().map_err(UsageError)?.unwrap_or_default();
     let (format, dest) = super::output_plan(&args.output);
     // stdin is spooled to a temporary file: polars scans files, and the disk, not memory, holds
     // the input.
@@ -34,7 +34,7 @@ pub fn run(args: SqlArgs) -> Result<()> {
     if spool.is_none() {
         std::fs::File::open(&path).map_err(|err| pframe::input::InputError::Open { name: name.clone(), err })?;
     }
-    let table = pframe::engine::polars::sql_file(&args.query, &path, delimiter, args.no_header, &schema)
+    let table = pframe::engine::polars::sql_file(&args.query, &path, delimiter, args.csv.no_header, &schema)
         .map_err(|e| anyhow::anyhow!("{name}: sql: {}", first_line(&e.to_string())))?;
     drop(spool);
     super::write_table(&table, format, &dest)
