@@ -197,21 +197,7 @@ impl<'a> Aggregator<'a> {
         // Aggregated columns: each value is typed (this decides the column's type).
         for &pos in &self.layout.agg_used {
             let raw = fields[pos];
-            let num = typed_num(self.layout, pos, raw, line)?;
-            let kind = match (raw.is_empty(), num) {
-                (true, _) => Kind::Null,
-                (false, Some(Num::Int(_))) => Kind::Int,
-                (false, Some(Num::Float(_))) => Kind::Float,
-                (false, None) => {
-                    let text = std::str::from_utf8(raw).map_err(|_| invalid_utf8(self.layout, pos, line))?;
-                    if part.first_text[pos].is_none() {
-                        part.first_text[pos] = Some((line, text.to_string()));
-                    }
-                    Kind::Str
-                }
-            };
-            part.kinds[pos] = part.kinds[pos].max(kind);
-            self.nums[pos] = num;
+            self.nums[pos] = type_field(part, self.layout, pos, raw, line)?;
         }
         self.key.clear();
         for &k in &self.layout.keys {
@@ -229,19 +215,8 @@ impl<'a> Aggregator<'a> {
             None => {
                 // A new group: type its key fields once, here, rather than on every row.
                 for &k in &self.layout.keys {
-                    let raw = fields[k];
-                    let text = std::str::from_utf8(raw).map_err(|_| invalid_utf8(self.layout, k, line))?;
-                    let kind = match (raw.is_empty(), self.layout.declared[k].map_or_else(|| parse_num(raw), |_| None))
-                    {
-                        (true, _) => Kind::Null,
-                        (false, Some(Num::Int(_))) => Kind::Int,
-                        (false, Some(Num::Float(_))) => Kind::Float,
-                        (false, None) => Kind::Str,
-                    };
-                    if kind == Kind::Str && part.first_text[k].is_none() {
-                        part.first_text[k] = Some((line, text.to_string()));
-                    }
-                    part.kinds[k] = part.kinds[k].max(kind);
+                    std::str::from_utf8(fields[k]).map_err(|_| invalid_utf8(self.layout, k, line))?;
+                    type_field(part, self.layout, k, fields[k], line)?;
                 }
                 part.groups
                     .entry(self.key.clone())
@@ -266,6 +241,26 @@ impl<'a> Aggregator<'a> {
         }
         Ok(())
     }
+}
+
+/// Types one field of used column `pos`: widens the column's type and remembers its first text
+/// value; returns the field's number, if it is one (see [`typed_num`]).
+fn type_field(part: &mut Partial, layout: &Layout, pos: usize, raw: &[u8], line: u64) -> Result<Option<Num>, Fault> {
+    let num = typed_num(layout, pos, raw, line)?;
+    let kind = match (raw.is_empty(), num) {
+        (true, _) => Kind::Null,
+        (false, Some(Num::Int(_))) => Kind::Int,
+        (false, Some(Num::Float(_))) => Kind::Float,
+        (false, None) => {
+            if part.first_text[pos].is_none() {
+                let text = std::str::from_utf8(raw).map_err(|_| invalid_utf8(layout, pos, line))?;
+                part.first_text[pos] = Some((line, text.to_string()));
+            }
+            Kind::Str
+        }
+    };
+    part.kinds[pos] = part.kinds[pos].max(kind);
+    Ok(num)
 }
 
 /// The number in a field, checked against the column's declared type if it has one: a declared

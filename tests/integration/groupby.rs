@@ -249,3 +249,18 @@ fn ndjson_input_gives_the_csv_answer() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr).unwrap().starts_with("pframe: <stdin>: line 2: invalid JSON object: "));
 }
+
+#[test]
+fn a_declared_integer_key_must_be_an_integer() {
+    let (_d, path) = temp_file("data.csv", b"k,v\n1,2\nx,3\n");
+    for engine in ["serial", "parallel", "polars"] {
+        let out =
+            run(&["groupby", "-e", engine, "-b", "k", "-a", "sum(v)", "--schema", "k:int", path_str(&path)], None);
+        assert_eq!(out.status.code(), Some(1), "{engine}");
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            format!("pframe: {}: line 3: column k: cannot parse \"x\" as an integer\n", path.display()),
+            "{engine}"
+        );
+    }
+}
