@@ -2,26 +2,35 @@
 # The whole test suite, from a fresh Debian machine with the Rust toolchain.
 #
 # Installs what the tests need (python3 for the tutorial's reference script, pandas for the
-# group-by oracle, runuser for the permission test as root), then runs every test in the release profile, so the tests, the
-# benchmarks and the binary share one build.
+# group-by oracle, runuser for the permission test as root), then runs every test in the release
+# profile, so that the tests, the benchmarks and the binary share one build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+apt_install() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    else
+        echo "test.sh: missing $*; install them (apt-get install $*) or run as root" >&2
+        return 1
+    fi
+}
 
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v runuser >/dev/null || need_apt+=(util-linux)
 command -v wc >/dev/null || need_apt+=(coreutils)
 if ((${#need_apt[@]})); then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
-    else
-        echo "test.sh: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2
-    fi
+    apt_install "${need_apt[@]}" || true
 fi
 
-# pandas: the oracle of the group-by tests.
+# pandas: the oracle of the group-by tests. pip first (a pyenv or venv Python); Debian's own
+# Python refuses system-wide pip installs (PEP 668), where Debian's package serves.
 if command -v python3 >/dev/null && ! python3 -c 'import pandas' 2>/dev/null; then
-    python3 -m pip install -q pandas || echo "test.sh: could not install pandas; its oracle tests will be skipped" >&2
+    python3 -m pip install -q pandas 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages pandas 2>/dev/null ||
+        apt_install python3-pandas ||
+        echo "test.sh: could not install pandas; its oracle tests will be skipped" >&2
 fi
 
 cargo test --release "$@"
