@@ -1,7 +1,9 @@
-//! The group-by job over CSV: quote-aware chunks, each parsed with the `csv` crate touching only
-//! the columns the query needs, aggregated into a per-chunk hash map of group states; the partial
-//! maps are merged in input order (so `first`/`last` are exact), then the result is typed, sorted
-//! and turned into a table.
+//! The group-by job: input -> record-aligned chunks (quote-aware for CSV, lines for NDJSON) ->
+//! each chunk parsed touching only the columns the query needs (a SIMD separator scan when the
+//! chunk has no quotes, the `csv` crate otherwise, `serde_json` for JSON lines) and aggregated into
+//! a hash map of mergeable group states -> partials merged in input order (so `first`/`last` are
+//! exact) -> the result typed (over the whole input), sorted and turned into a table. The polars
+//! engine hands whole files to `engine::polars` instead.
 
 use std::cmp::Ordering;
 
