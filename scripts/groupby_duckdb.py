@@ -4,25 +4,21 @@
     python3 scripts/groupby_duckdb.py --by id1 --agg 'count,sum(v1),mean(v3)' data.csv
 """
 
-import argparse
-import re
 import sys
 
 import duckdb
 
+import groupby_args
+
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("file")
-    p.add_argument("--by", required=True)
-    p.add_argument("--agg", required=True)
-    args = p.parse_args()
-    keys = ", ".join(f'"{k}"' for k in args.by.split(","))
+    path, keys, specs = groupby_args.parse(__doc__)
+    keys = ", ".join(f'"{k}"' for k in keys)
     sel = []
-    for func, col in re.findall(r"(\w+)(?:\(([^)]*)\))?", args.agg):
+    for func, col in specs:
         sel.append("count(*) AS count" if not col else f'{func}("{col}") AS {func}_{col}')
     q = f"SELECT {keys}, {', '.join(sel)} FROM read_csv_auto(?) GROUP BY ALL ORDER BY {keys} NULLS LAST"
-    duckdb.execute(q, [args.file]).df().to_csv(sys.stdout, index=False)
+    duckdb.execute(q, [path]).df().to_csv(sys.stdout, index=False)
 
 
 if __name__ == "__main__":

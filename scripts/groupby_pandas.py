@@ -8,25 +8,19 @@ rows sorted by the keys, null keys last (groupby(dropna=False)). Empty fields ar
 (keep_default_na=False), as in pframe.
 """
 
-import argparse
-import re
 import sys
 
 import pandas as pd
+
+import groupby_args
 
 FUNCS = {"count": "count", "sum": "sum", "mean": "mean", "min": "min", "max": "max", "std": "std",
          "var": "var", "median": "median", "n_unique": "nunique", "first": "first", "last": "last"}
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("file")
-    p.add_argument("--by", required=True)
-    p.add_argument("--agg", required=True)
-    args = p.parse_args()
-    keys = args.by.split(",")
-    specs = re.findall(r"(\w+)(?:\(([^)]*)\))?", args.agg)
-    df = pd.read_csv(args.file, keep_default_na=False, na_values=[""])
+    path, keys, specs = groupby_args.parse(__doc__)
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     g = df.groupby(keys, dropna=False, sort=True)
     out = pd.DataFrame(index=g.size().index)
     for func, col in specs:

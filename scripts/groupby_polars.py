@@ -4,30 +4,25 @@
     python3 scripts/groupby_polars.py --by id1 --agg 'count,sum(v1),mean(v3)' data.csv
 """
 
-import argparse
-import re
 import sys
 
 import polars as pl
+
+import groupby_args
 
 FUNCS = {"count": "count", "sum": "sum", "mean": "mean", "min": "min", "max": "max", "std": "std",
          "var": "var", "median": "median", "n_unique": "n_unique", "first": "first", "last": "last"}
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("file")
-    p.add_argument("--by", required=True)
-    p.add_argument("--agg", required=True)
-    args = p.parse_args()
-    keys = args.by.split(",")
+    path, keys, specs = groupby_args.parse(__doc__)
     exprs = []
-    for func, col in re.findall(r"(\w+)(?:\(([^)]*)\))?", args.agg):
+    for func, col in specs:
         if not col:
             exprs.append(pl.len().alias("count"))
         else:
             exprs.append(getattr(pl.col(col), FUNCS[func])().alias(f"{func}_{col}"))
-    out = pl.scan_csv(args.file).group_by(keys).agg(exprs).sort(keys, nulls_last=True).collect(engine="streaming")
+    out = pl.scan_csv(path).group_by(keys).agg(exprs).sort(keys, nulls_last=True).collect(engine="streaming")
     out.write_csv(sys.stdout)
 
 

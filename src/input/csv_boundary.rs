@@ -45,6 +45,31 @@ impl CsvBoundary {
         at == 0 || matches!(buf[at - 1], b'\n' | b'\r') || buf[at - 1] == self.delimiter
     }
 
+    /// One step inside a quoted field from `buf[i]`: to just past the next quote, or past an
+    /// escaped `""`, or (after a closing quote) back to unquoted state without consuming the byte,
+    /// which then starts the next field or continues this one, as csv-core reads it. Returns the
+    /// new position.
+    fn step_quoted(&mut self, buf: &[u8], i: usize) -> usize {
+        let q = self.quote;
+        match self.state {
+            State::Quoted => match memchr::memchr(q, &buf[i..]) {
+                None => buf.len(),
+                Some(p) => {
+                    self.state = State::QuoteInQuoted;
+                    i + p + 1
+                }
+            },
+            State::QuoteInQuoted if buf[i] == q => {
+                self.state = State::Quoted;
+                i + 1
+            }
+            _ => {
+                self.state = State::Unquoted;
+                i
+            }
+        }
+    }
+
     /// Whether the chunk scanned so far ends inside a quoted field (an unterminated quote, if the
     /// input ends here).
     pub fn in_quotes(&self) -> bool {
@@ -79,21 +104,7 @@ impl Boundary for CsvBoundary {
                     }
                     i = stop + 1;
                 }
-                State::Quoted => match memchr::memchr(q, &buf[i..]) {
-                    None => i = n,
-                    Some(p) => {
-                        i += p + 1;
-                        self.state = State::QuoteInQuoted;
-                    }
-                },
-                State::QuoteInQuoted => {
-                    if buf[i] == q {
-                        self.state = State::Quoted;
-                        i += 1;
-                    } else {
-                        self.state = State::Unquoted;
-                    }
-                }
+                State::Quoted | State::QuoteInQuoted => i = self.step_quoted(buf, i),
             }
         }
         self.scanned = n;
@@ -138,24 +149,7 @@ impl Boundary for CsvBoundary {
                         }
                     }
                 }
-                State::Quoted => match memchr::memchr(q, &buf[i..]) {
-                    None => i = n,
-                    Some(p) => {
-                        i += p + 1;
-                        self.state = State::QuoteInQuoted;
-                    }
-                },
-                State::QuoteInQuoted => {
-                    if buf[i] == q {
-                        self.state = State::Quoted;
-                        i += 1;
-                    } else {
-                        // The quoted field is closed; this byte is seen again in unquoted state
-                        // (a delimiter or line ending starts the next field, anything else is
-                        // data of this field, as csv-core reads it).
-                        self.state = State::Unquoted;
-                    }
-                }
+                State::Quoted | State::QuoteInQuoted => i = self.step_quoted(buf, i),
             }
         }
         self.scanned = n;
