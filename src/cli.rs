@@ -5,10 +5,20 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `--version`: the package version, the git revision it was built from, and the engines.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("PFRAME_GIT_REV"),
+    "; engines: serial, parallel, polars ",
+    env!("PFRAME_POLARS_VERSION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pframe",
-    version,
+    version = VERSION,
     about = "Parallel dataframe and word processing: the tutorial's jobs, fast, exact and in bounded memory",
     propagate_version = true,
     max_term_width = 100
@@ -32,6 +42,206 @@ pub enum Command {
     /// Generate deterministic datasets
     #[command(subcommand)]
     Gen(GenCommand),
+    /// How many cores this job really has: CPUs, affinity, cgroup quota, batch scheduler
+    #[command(after_help = CORES_HELP)]
+    Cores(CoresArgs),
+    /// Measure how the engines scale with threads, against each other and against Python
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Print a shell completion script: pframe completions bash > /etc/bash_completion.d/pframe
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The compute kernels that `pframe bench pi|matmul` times (one run, CSV on stdout)
+    #[command(subcommand, hide = true)]
+    Kernel(KernelCommand),
+}
+
+const CORES_HELP: &str = "\
+The default thread count of every command (-j) is the smallest of: the online logical CPUs, the
+CPU affinity mask, the cgroup CPU quota (rounded up) and the batch scheduler's allocation (Slurm
+SLURM_CPUS_PER_TASK, SLURM_CPUS_ON_NODE or SLURM_JOB_CPUS_PER_NODE; SGE NSLOTS; PBS PBS_NP or
+NCPUS; LSF LSB_DJOB_NUMPROC). PFRAME_THREADS=N overrides it. OMP_NUM_THREADS, MKL_NUM_THREADS,
+NUMBA_NUM_THREADS, NUMEXPR_NUM_THREADS, POLARS_MAX_THREADS and RAYON_NUM_THREADS are reported
+(other libraries read them) but do not change pframe's choice.
+
+Examples:
+  pframe cores
+  taskset -c 0 pframe cores -f json
+  srun -c 4 pframe cores";
+
+#[derive(Debug, Args)]
+pub struct CoresArgs {
+    /// Output format
+    #[arg(short = 'f', long, value_enum, default_value_t = CoresFormat::Table)]
+    pub format: CoresFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CoresFormat {
+    Table,
+    Json,
+}
+
+const BENCH_HELP: &str = "\
+Every configuration (engine x threads) runs as a child process of pframe, --warmup times unmeasured
+and then --runs times, timed from outside (wall clock) with its peak RSS; every run's answer is
+checked against the serial engine's, and a mismatch stops the bench. The report gives the median,
+min and max time, throughput, speedup over the serial engine at 1 thread, parallel efficiency
+(speedup / threads), and Amdahl's serial fraction f fitted by least squares over each engine's sweep,
+with the speedup it predicts at 8, 16 and 64 cores. Exports are rewritten after each configuration,
+so an interrupted bench keeps what it measured.
+
+Bench options come first; the rest of the line is the command's own options and files
+(-e, -j, -f and -o are set by the bench for each configuration).";
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// pframe count, per engine and thread count
+    #[command(after_help = concat!(
+        "Examples:\n  pframe bench count --threads 1,2 --plot speedup.svg words.txt\n",
+        "  pframe bench count --pandas --engines serial,parallel -u letters words.txt"
+    ))]
+    Count(BenchPassArgs),
+    /// pframe groupby, per engine and thread count
+    #[command(after_help = concat!(
+        "Examples:\n  pframe bench groupby --pandas --export-json g.json --by id1 --agg 'sum(v1),mean(v3)' g1.csv"
+    ))]
+    Groupby(BenchPassArgs),
+    /// Monte Carlo pi (the tutorial's pool_basics.py): deterministic per seed, whatever the threads
+    Pi(BenchPiArgs),
+    /// A blocked, rayon-parallel f64 matrix product (the tutorial's lin_alg.py)
+    Matmul(BenchMatmulArgs),
+}
+
+/// The options of every bench.
+#[derive(Debug, Args)]
+#[command(after_long_help = BENCH_HELP)]
+pub struct BenchOpts {
+    /// Engines to measure, comma-separated [default: every engine of the workload]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub engines: Vec<String>,
+
+    /// Thread counts, comma-separated [default: 1 up to the default thread count]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: Vec<u32>,
+
+    /// Measured runs per configuration
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+
+    /// Unmeasured runs before them
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u32,
+
+    /// Also run the Python equivalents from scripts/ (serial loop, multiprocessing.Pool, pandas)
+    #[arg(long)]
+    pub pandas: bool,
+
+    /// Write the report as JSON
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+
+    /// Write one CSV row per configuration
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
+
+    /// Write the report as Markdown tables
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+
+    /// Plot speedup against threads, with the Amdahl fit: FILE.svg or FILE.png
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+}
+
+/// A progress bar on stderr, shown only when stderr is a terminal.
+#[derive(Debug, Args)]
+pub struct ProgressArgs {
+    /// Show a progress bar on stderr [default: for inputs over 256 MiB, and benches, on a terminal]
+    #[arg(long, overrides_with = "no_progress")]
+    pub progress: bool,
+
+    /// Never show a progress bar
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPassArgs {
+    #[command(flatten)]
+    pub bench: BenchOpts,
+
+    /// The command's options and files, as for the command itself
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPiArgs {
+    #[command(flatten)]
+    pub bench: BenchOpts,
+
+    /// Number of random points
+    #[arg(long, default_value_t = 200_000_000)]
+    pub samples: u64,
+
+    /// Random seed
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMatmulArgs {
+    #[command(flatten)]
+    pub bench: BenchOpts,
+
+    /// Matrix size N (N x N times N x N)
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=32768))]
+    pub size: u32,
+
+    /// Random seed of the matrices
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KernelCommand {
+    /// Monte Carlo pi: prints samples,hits,pi
+    Pi {
+        #[arg(long)]
+        samples: u64,
+        #[command(flatten)]
+        run: KernelRunArgs,
+    },
+    /// A x B for random N x N matrices: prints size,sum,trace of the product
+    Matmul {
+        #[arg(long)]
+        size: u32,
+        #[command(flatten)]
+        run: KernelRunArgs,
+    },
+}
+
+/// How a kernel runs: its seed, engine and threads.
+#[derive(Debug, Args)]
+pub struct KernelRunArgs {
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(short = 'e', long, value_enum, default_value_t = KernelEngineArg::Parallel)]
+    pub engine: KernelEngineArg,
+    #[command(flatten)]
+    pub par: ParArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KernelEngineArg {
+    Serial,
+    Parallel,
 }
 
 const SQL_EXAMPLES: &str = "\
@@ -123,7 +333,7 @@ pub struct CsvArgs {
 /// How much parallelism to use.
 #[derive(Debug, Args)]
 pub struct ParArgs {
-    /// Worker threads [default: the CPUs this process may run on]
+    /// Worker threads [default: the cores this job has, see `pframe cores`]
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub threads: Option<u32>,
 }
@@ -219,6 +429,9 @@ pub struct CountArgs {
     /// Print the engine, threads, bytes, chunks, time and throughput to stderr
     #[arg(long)]
     pub stats: bool,
+
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -262,6 +475,9 @@ pub struct GroupByArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,6 +5,8 @@
 //! results, and [`output`] writes them. The binary's `cmd` modules only wire these together.
 
 pub mod agg;
+pub mod bench;
+pub mod cores;
 pub mod datagen;
 pub mod engine;
 pub mod input;

@@ -36,7 +36,10 @@ fn configure_polars_threads(cli: &cli::Cli) {
         cli::Command::Count(args) => &args.par,
         cli::Command::Groupby(args) => &args.par,
         cli::Command::Sql(args) => &args.par,
-        cli::Command::Gen(_) => return,
+        cli::Command::Kernel(cli::KernelCommand::Pi { run, .. } | cli::KernelCommand::Matmul { run, .. }) => &run.par,
+        cli::Command::Gen(_) | cli::Command::Cores(_) | cli::Command::Bench(_) | cli::Command::Completions { .. } => {
+            return;
+        }
     };
     let threads = cmd::threads(par);
     // SAFETY: called at the start of main, before this process starts any other thread, so no

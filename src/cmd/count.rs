@@ -9,7 +9,7 @@ use pframe::engine::count::{self, CountOutcome, CountPlan};
 use pframe::output::{JsonShape, Table, Value};
 
 pub fn run(args: CountArgs) -> Result<()> {
-    let plan = CountPlan {
+    let mut plan = CountPlan {
         unit: match args.unit {
             UnitArg::Letters => Unit::Letters,
             UnitArg::Chars => Unit::Chars,
@@ -28,10 +28,13 @@ pub fn run(args: CountArgs) -> Result<()> {
         ignore_case: args.ignore_case,
     };
     let sources = super::sources(&args.input)?;
+    let progress = super::progress::for_inputs(&args.progress, &sources);
+    plan.read.progress = progress.as_ref().map(|p| p.0);
     let (format, dest) = super::output_plan(&args.output);
     let sort = args.sort.unwrap_or(if args.top.is_some() { SortArg::Count } else { SortArg::Key });
 
     let outcome = count::count(&plan, &sources)?;
+    drop(progress);
     if args.stats {
         print_stats(&plan, &outcome);
     }

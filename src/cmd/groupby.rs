@@ -15,7 +15,7 @@ pub fn run(args: GroupByArgs) -> Result<()> {
     if by.is_empty() {
         bail!(UsageError("--by: no key column given".into()));
     }
-    let plan = GroupByPlan {
+    let mut plan = GroupByPlan {
         by,
         aggs,
         engine: match args.engine {
@@ -44,7 +44,10 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         },
     };
     let sources = super::sources(&args.input)?;
+    let progress = super::progress::for_inputs(&args.progress, &sources);
+    plan.read.progress = progress.as_ref().map(|p| p.0);
     let (format, dest) = super::output_plan(&args.output);
     let table = group_by(&plan, &sources)?;
+    drop(progress);
     super::write_table(&table, format, &dest)
 }

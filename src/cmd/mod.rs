@@ -1,9 +1,13 @@
 //! One module per subcommand: each resolves its arguments into a plan, runs it, and writes the
 //! result. Nothing else in the crate knows about clap.
 
+pub mod bench;
+pub mod cores;
 pub mod count;
 pub mod generate;
 pub mod groupby;
+pub mod kernel;
+pub mod progress;
 pub mod sql;
 
 use std::io::IsTerminal;
@@ -26,14 +30,22 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Groupby(args) => groupby::run(args),
         Command::Sql(args) => sql::run(args),
         Command::Gen(cmd) => generate::run(cmd),
+        Command::Cores(args) => cores::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Kernel(cmd) => kernel::run(cmd),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "pframe", &mut std::io::stdout().lock());
+            Ok(())
+        }
     }
 }
 
-/// The thread count a command will use: `-j`, else the CPUs this process may run on.
+/// The thread count a command will use: `-j`, else the cores this job has (`pframe cores`).
 pub fn threads(par: &ParArgs) -> usize {
     match par.threads {
         Some(n) => n as usize,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => pframe::cores::default_threads(),
     }
 }
 
@@ -50,7 +62,7 @@ pub fn sources(input: &InputArgs) -> Result<Vec<Source>> {
 
 pub fn read_options(input: &InputArgs) -> Result<ReadOptions> {
     let ChunkSize(chunk_size) = input.chunk_size.parse::<ChunkSize>().context("--chunk-size")?;
-    Ok(ReadOptions { chunk_size, mmap: !input.no_mmap })
+    Ok(ReadOptions { chunk_size, mmap: !input.no_mmap, progress: None })
 }
 
 /// The output format and destination.

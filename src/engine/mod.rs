@@ -1,5 +1,6 @@
 //! Engines: the kernels, the pipelines that drive them over chunks, and the jobs built on both.
 
+pub mod compute;
 pub mod count;
 pub mod groupby;
 pub mod kernels;

@@ -24,7 +24,7 @@ use std::io::{self, Read};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use memmap2::{Mmap, MmapOptions};
 
@@ -76,17 +76,34 @@ fn describe_open_error(err: &io::Error) -> String {
 }
 
 /// How inputs are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct ReadOptions {
     /// The target chunk size in bytes (at least 1).
     pub chunk_size: usize,
     /// Memory-map regular files (the default); `false` reads them with buffered reads.
     pub mmap: bool,
+    /// A counter of the bytes handed out as chunks, for a progress display (one relaxed add per
+    /// chunk).
+    pub progress: Option<&'static AtomicU64>,
 }
+
+/// Options are equal when they read the same way and report to the same counter.
+impl PartialEq for ReadOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.chunk_size == other.chunk_size
+            && self.mmap == other.mmap
+            && match (self.progress, other.progress) {
+                (Some(a), Some(b)) => std::ptr::eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            }
+    }
+}
+
+impl Eq for ReadOptions {}
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { chunk_size: DEFAULT_CHUNK_SIZE, mmap: true }
+        ReadOptions { chunk_size: DEFAULT_CHUNK_SIZE, mmap: true, progress: None }
     }
 }
 
@@ -254,6 +271,7 @@ pub struct Chunker<B: Boundary = LineBoundary> {
     next_index: usize,
     offset: u64,
     failed: bool,
+    progress: Option<&'static AtomicU64>,
 }
 
 impl Chunker<LineBoundary> {
@@ -282,6 +300,7 @@ impl<B: Boundary> Chunker<B> {
             next_index: 0,
             offset: 0,
             failed: false,
+            progress: options.progress,
         })
     }
 
@@ -295,6 +314,7 @@ impl<B: Boundary> Chunker<B> {
             next_index: 0,
             offset: 0,
             failed: false,
+            progress: None,
         }
     }
 
@@ -422,6 +442,9 @@ impl<B: Boundary> Iterator for Chunker<B> {
         let chunk = Chunk { index: self.next_index, offset: self.offset, data };
         self.next_index += 1;
         self.offset += chunk.len() as u64;
+        if let Some(counter) = self.progress {
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
         Some(Ok(chunk))
     }
 }
@@ -481,7 +504,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.txt");
         std::fs::write(&path, input).unwrap();
-        Chunker::open(&Source::File(path), ReadOptions { chunk_size, mmap: true })
+        Chunker::open(&Source::File(path), ReadOptions { chunk_size, mmap: true, progress: None })
             .unwrap()
             .map(|c| c.unwrap().to_vec())
             .collect()

@@ -1,6 +1,7 @@
 //! Integration tests: the real `pframe` binary, and the library's engines against naive models.
 //! One test binary, a module per subcommand (see STYLE.md).
 
+mod bench;
 mod count;
 mod errors;
 mod generate;
