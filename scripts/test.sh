@@ -2,8 +2,9 @@
 # The whole test suite, from a fresh Debian machine with the Rust toolchain.
 #
 # Installs what the tests need (python3 for the tutorial's reference script, pandas for the
-# group-by oracle, runuser for the permission test as root), then runs every test in the release
-# profile, so that the tests, the benchmarks and the binary share one build.
+# group-by oracle, runuser for the permission test as root, taskset for `pframe cores`), starts a
+# one-node Slurm cluster when run as root (scripts/slurm-local.sh), then runs every test in the
+# release profile, so that the tests, the benchmarks and the binary share one build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,15 @@ if command -v python3 >/dev/null && ! python3 -c 'import pandas' 2>/dev/null; th
         python3 -m pip install -q --break-system-packages pandas 2>/dev/null ||
         apt_install python3-pandas ||
         echo "test.sh: could not install pandas; its oracle tests will be skipped" >&2
+fi
+
+# A real one-node Slurm cluster for the `pframe submit` tests: installing and starting daemons
+# needs root; without it those tests skip with a message.
+if [ "$(id -u)" = 0 ]; then
+    scripts/slurm-local.sh start
+    trap 'scripts/slurm-local.sh stop' EXIT
+else
+    echo "test.sh: not running as root: no Slurm cluster, the submit tests will be skipped" >&2
 fi
 
 cargo test --release "$@"

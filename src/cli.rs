@@ -53,9 +53,90 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Merge the partial results of the shards of a job into the result of one run
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
+    /// Run count or groupby as a Slurm or SGE job array, one shard per task, plus a merge job
+    #[command(after_help = SUBMIT_HELP)]
+    Submit(SubmitArgs),
     /// The compute kernels that `pframe bench pi|matmul` times (one run, CSV on stdout)
     #[command(subcommand, hide = true)]
     Kernel(KernelCommand),
+}
+
+const MERGE_HELP: &str = "\
+Every part must come from the same command, query and input (same path, size, modification time
+and checksum), and the shards 0..N-1 must all be there, each once; the merged result is the one a
+single run prints.
+
+Examples:
+  pframe count --shard 0/2 --partial-out p0.json words.txt
+  pframe count --shard 1/2 --partial-out p1.json words.txt
+  pframe merge p0.json p1.json";
+
+const SUBMIT_HELP: &str = "\
+Writes, in --workdir (which compute nodes must share), a job array of N tasks, each running the
+command with --shard auto --partial-out, and a merge job that runs after all of them succeeded
+(Slurm --dependency=afterok, SGE -hold_jid). Each task's -j is its allocation (pframe cores).
+
+Examples:
+  pframe submit --scheduler slurm --tasks 8 --cpus-per-task 4 -- pframe count big.txt
+  pframe submit --scheduler slurm --tasks 4 --wait -- pframe groupby -b id1 -a 'sum(v1)' g1.csv
+  pframe submit --scheduler sge --tasks 4 --dry-run -- pframe count big.txt";
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Partial files written by --partial-out
+    #[arg(value_name = "PART", required = true)]
+    pub parts: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchedulerArg {
+    Slurm,
+    Sge,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The batch scheduler
+    #[arg(long, value_enum)]
+    pub scheduler: SchedulerArg,
+
+    /// Number of array tasks (shards)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub tasks: u32,
+
+    /// CPUs per task (Slurm -c, SGE -pe smp)
+    #[arg(long, value_name = "C")]
+    pub cpus_per_task: Option<u32>,
+
+    /// Partition (Slurm) or queue (SGE)
+    #[arg(long, value_name = "P")]
+    pub partition: Option<String>,
+
+    /// Time limit per task (Slurm --time, SGE h_rt), e.g. 01:00:00
+    #[arg(long, value_name = "T")]
+    pub time: Option<String>,
+
+    /// Directory for the job scripts, partial files, logs and result [default: ./pframe-job-<timestamp>]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+
+    /// Print the job scripts instead of submitting them
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Wait for the merge job and print the merged result on stdout
+    #[arg(long)]
+    pub wait: bool,
+
+    /// The pframe command to run: `pframe count ...` or `pframe groupby ...` (after `--`)
+    #[arg(value_name = "COMMAND", last = true, required = true)]
+    pub command: Vec<String>,
 }
 
 const CORES_HELP: &str = "\
@@ -431,7 +512,24 @@ pub struct CountArgs {
     pub stats: bool,
 
     #[command(flatten)]
+    pub shard: ShardArgs,
+
+    #[command(flatten)]
     pub progress: ProgressArgs,
+}
+
+/// One shard of a job split across processes or cluster tasks.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Process only shard I of N of the FILE (I from 0), cut on record boundaries; `auto` takes I
+    /// and N from a Slurm (SLURM_ARRAY_TASK_ID) or SGE (SGE_TASK_ID) array task
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<String>,
+
+    /// Write this run's mergeable partial state to FILE instead of the result (`pframe merge`
+    /// combines the shards)
+    #[arg(long, value_name = "FILE")]
+    pub partial_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -475,6 +573,9 @@ pub struct GroupByArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub shard: ShardArgs,
 
     #[command(flatten)]
     pub progress: ProgressArgs,

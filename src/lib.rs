@@ -6,6 +6,7 @@
 
 pub mod agg;
 pub mod bench;
+pub mod cluster;
 pub mod cores;
 pub mod datagen;
 pub mod engine;

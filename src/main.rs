@@ -37,7 +37,12 @@ fn configure_polars_threads(cli: &cli::Cli) {
         cli::Command::Groupby(args) => &args.par,
         cli::Command::Sql(args) => &args.par,
         cli::Command::Kernel(cli::KernelCommand::Pi { run, .. } | cli::KernelCommand::Matmul { run, .. }) => &run.par,
-        cli::Command::Gen(_) | cli::Command::Cores(_) | cli::Command::Bench(_) | cli::Command::Completions { .. } => {
+        cli::Command::Gen(_)
+        | cli::Command::Cores(_)
+        | cli::Command::Bench(_)
+        | cli::Command::Completions { .. }
+        | cli::Command::Merge(_)
+        | cli::Command::Submit(_) => {
             return;
         }
     };

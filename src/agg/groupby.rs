@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use rustc_hash::FxHashSet;
+use serde::{Deserialize, Serialize};
 
 /// An aggregation function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -133,7 +134,7 @@ fn parse_one(item: &str) -> Result<AggSpec, String> {
 
 /// The type of a column, widened as values are seen: a column is integer if every non-null value
 /// parses as an integer, float if every one parses as a number, else text (pandas' inference).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub enum Kind {
     #[default]
     Null,
@@ -143,10 +144,10 @@ pub enum Kind {
 }
 
 /// A parsed non-null value.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Num {
     Int(i64),
-    Float(f64),
+    Float(#[serde(with = "super::f64_bits")] f64),
 }
 
 impl Num {
@@ -230,16 +231,35 @@ fn parse_decimal_fast(b: &[u8]) -> Option<Num> {
 /// sums taken about a shift (the group's first value), which keeps them stable without a division
 /// per value (the "shifted data" algorithm); merging converts both sides to mean and M2 and
 /// combines them with Chan et al.'s formula.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Moments {
     pub n: u64,
+    /// As a decimal string: JSON readers lose integers past 2^53, and this one can pass 2^63.
+    #[serde(with = "i128_text")]
     pub int_sum: i128,
+    #[serde(with = "super::f64_bits")]
     sum: f64,
+    #[serde(with = "super::f64_bits")]
     comp: f64,
+    #[serde(with = "super::f64_bits")]
     shift: f64,
     /// Sum of (x - shift) and of (x - shift)^2.
+    #[serde(with = "super::f64_bits")]
     s1: f64,
+    #[serde(with = "super::f64_bits")]
     s2: f64,
+}
+
+mod i128_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&x.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Moments {
@@ -316,14 +336,14 @@ impl Moments {
 }
 
 /// A field's raw text and, if it is a number, its value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Seen {
     pub text: Box<str>,
     pub num: Option<Num>,
 }
 
 /// The state of one aggregation in one group.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum State {
     Rows(u64),
     Count(u64),

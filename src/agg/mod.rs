@@ -3,6 +3,20 @@
 //! same merge serves every engine.
 
 pub mod groupby;
+pub mod partial;
+
+/// Serializes an f64 as its bit pattern: exact, and NaN and infinities survive (JSON has neither).
+pub(crate) mod f64_bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(x.to_bits())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(f64::from_bits(u64::deserialize(d)?))
+    }
+}
 
 use rustc_hash::FxHashMap;
 

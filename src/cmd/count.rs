@@ -28,6 +28,7 @@ pub fn run(args: CountArgs) -> Result<()> {
         ignore_case: args.ignore_case,
     };
     let sources = super::sources(&args.input)?;
+    plan.read.shard = super::resolve_shard(&args.shard, &sources)?;
     let progress = super::progress::for_inputs(&args.progress, &sources);
     plan.read.progress = progress.as_ref().map(|p| p.0);
     let (format, dest) = super::output_plan(&args.output);
@@ -38,14 +39,54 @@ pub fn run(args: CountArgs) -> Result<()> {
     if args.stats {
         print_stats(&plan, &outcome);
     }
-    let table = to_table(&outcome, sort, args.top);
+    if let Some(path) = &args.shard.partial_out {
+        let query = serde_json::json!({
+            "unit": plan.unit.key_header(),
+            "lossy": plan.lossy,
+            "ignore_case": plan.ignore_case,
+            "top": args.top,
+            "sort": args.sort.map(|s| if s == SortArg::Key { "key" } else { "count" }),
+        });
+        let state = serde_json::json!({ "rows": outcome.tally.rows() });
+        return super::write_partial(path, "count", query, &sources[0], plan.read.shard, state);
+    }
+    let table = to_table(outcome.tally.unit(), outcome.tally.rows(), sort, args.top);
     super::write_table(&table, format, &dest)
 }
 
+/// Merges the states of the shards of a count (in shard order) into the table one run prints.
+pub fn merge<'a>(query: &serde_json::Value, states: impl Iterator<Item = &'a serde_json::Value>) -> Result<Table> {
+    let bad = || anyhow::anyhow!("malformed count partial: {query}");
+    let unit = match query["unit"].as_str() {
+        Some("letter") => Unit::Letters,
+        Some("char") => Unit::Chars,
+        Some("word") => Unit::Words,
+        Some("lines") => Unit::Lines,
+        Some("bytes") => Unit::Bytes,
+        _ => return Err(bad()),
+    };
+    let top = query["top"].as_u64().map(|k| k as usize);
+    let sort = match query["sort"].as_str() {
+        Some("count") => SortArg::Count,
+        Some(_) => SortArg::Key,
+        None if top.is_some() => SortArg::Count,
+        None => SortArg::Key,
+    };
+    let mut total: std::collections::BTreeMap<String, u64> = Default::default();
+    for state in states {
+        let rows: Vec<(String, u64)> = serde_json::from_value(state["rows"].clone()).map_err(|_| bad())?;
+        for (k, n) in rows {
+            *total.entry(k).or_default() += n;
+        }
+    }
+    if unit.is_total() && total.is_empty() {
+        total.insert(String::new(), 0);
+    }
+    Ok(to_table(unit, total.into_iter().collect(), sort, top))
+}
+
 /// The result as a table: `key,count` rows, or a single total column for lines and bytes.
-fn to_table(outcome: &CountOutcome, sort: SortArg, top: Option<usize>) -> Table {
-    let unit = outcome.tally.unit();
-    let mut rows = outcome.tally.rows();
+fn to_table(unit: Unit, mut rows: Vec<(String, u64)>, sort: SortArg, top: Option<usize>) -> Table {
     if unit.is_total() {
         return Table {
             headers: vec![unit.key_header().to_string()],

@@ -7,16 +7,19 @@ pub mod count;
 pub mod generate;
 pub mod groupby;
 pub mod kernel;
+pub mod merge;
 pub mod progress;
 pub mod sql;
+pub mod submit;
 
 use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{Cli, Command, FormatArg, InputArgs, OutputArgs, ParArgs};
-use pframe::input::{ChunkSize, ReadOptions, Source};
+use crate::cli::{Cli, Command, FormatArg, InputArgs, OutputArgs, ParArgs, ShardArgs};
+use pframe::agg::partial::{self, InputId, PartialFile};
+use pframe::input::{ChunkSize, ReadOptions, Shard, Source};
 use pframe::output::{Destination, Format, OutputSink, Table};
 
 /// A usage error: printed like clap's own and exits with status 2.
@@ -33,6 +36,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cores(args) => cores::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Kernel(cmd) => kernel::run(cmd),
+        Command::Merge(args) => merge::run(args),
+        Command::Submit(args) => submit::run(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "pframe", &mut std::io::stdout().lock());
@@ -62,7 +67,7 @@ pub fn sources(input: &InputArgs) -> Result<Vec<Source>> {
 
 pub fn read_options(input: &InputArgs) -> Result<ReadOptions> {
     let ChunkSize(chunk_size) = input.chunk_size.parse::<ChunkSize>().context("--chunk-size")?;
-    Ok(ReadOptions { chunk_size, mmap: !input.no_mmap, progress: None })
+    Ok(ReadOptions { chunk_size, mmap: !input.no_mmap, progress: None, shard: None })
 }
 
 /// The output format and destination.
@@ -80,6 +85,48 @@ pub fn output_plan(out: &OutputArgs) -> (Format, Destination) {
         _ => Destination::Stdout,
     };
     (format, dest)
+}
+
+/// Resolves `--shard` (`I/N`, or `auto` from the array task's environment) and checks that a
+/// sharded or partial run reads exactly one file.
+pub fn resolve_shard(args: &ShardArgs, sources: &[Source]) -> Result<Option<Shard>> {
+    let shard = match args.shard.as_deref() {
+        None => None,
+        Some("auto") => Some(pframe::cluster::shard_from_env(&|k| std::env::var(k).ok()).map_err(UsageError)?),
+        Some(s) => Some(s.parse::<Shard>().map_err(|e| UsageError(format!("--shard: {e}")))?),
+    };
+    if (shard.is_some() || args.partial_out.is_some()) && !matches!(sources, [Source::File(_)]) {
+        bail!(UsageError("--shard and --partial-out work on one FILE (not stdin, not several files)".into()));
+    }
+    Ok(shard)
+}
+
+/// Writes a run's partial state (atomically) for `pframe merge`.
+pub fn write_partial(
+    path: &Path,
+    command: &str,
+    query: serde_json::Value,
+    source: &Source,
+    shard: Option<Shard>,
+    state: serde_json::Value,
+) -> Result<()> {
+    let Source::File(file) = source else { bail!(UsageError("--partial-out needs a FILE".into())) };
+    let input = InputId::of(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    let part = PartialFile {
+        format: partial::FORMAT.into(),
+        version: partial::VERSION,
+        pframe: crate::cli::VERSION.into(),
+        command: command.into(),
+        query,
+        input,
+        shard: shard.unwrap_or(Shard { index: 0, count: 1 }),
+        state,
+    };
+    let mut sink = OutputSink::open(&Destination::File(path.to_path_buf()))?;
+    serde_json::to_writer(&mut sink, &part)?;
+    std::io::Write::write_all(&mut sink, b"\n")?;
+    sink.finish()?;
+    Ok(())
 }
 
 /// A one-byte field delimiter; `\t` or `tab` for a tab.

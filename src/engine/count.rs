@@ -83,6 +83,13 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
     for source in sources {
         let chunks = Chunker::open(source, plan.read)?;
         let name = chunks.name().to_string();
+        // A shard's lines are numbered from its start; its first line's number costs a pass over
+        // what precedes it, paid only for an error message.
+        let start = chunks.start();
+        let line_base = || match source {
+            Source::File(path) if start > 0 => crate::input::newlines_before(path, start),
+            _ => 0,
+        };
         let mut lines_before = 0u64;
         let sink = |result: ChunkCount, chunk: Chunk| -> Result<(), CountError> {
             match result {
@@ -95,7 +102,7 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
                 }
                 Err(ChunkFault::Utf8(e)) => Err(CountError::InvalidUtf8 {
                     name: name.clone(),
-                    line: lines_before + e.line + 1,
+                    line: line_base() + lines_before + e.line + 1,
                     offset: chunk.offset + e.offset as u64,
                 }),
                 Err(ChunkFault::Polars(err)) => Err(CountError::Polars { name: name.clone(), err }),

@@ -529,6 +529,12 @@ fn group_by_polars(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, Grou
     if plan.input_format != InputFormat::Csv {
         return Err(GroupByError::Query { name, message: "the polars engine reads CSV; use -e parallel".into() });
     }
+    if plan.read.shard.is_some() {
+        return Err(GroupByError::Query {
+            name,
+            message: "the polars engine reads whole files; for --shard use -e parallel (the default)".into(),
+        });
+    }
     let [Source::File(path)] = sources else {
         return Err(GroupByError::Query {
             name,
@@ -549,17 +555,63 @@ fn group_by_polars(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, Grou
 }
 
 fn group_by_native(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupByError> {
+    let run = aggregate_native(plan, sources)?;
+    check_and_finish(plan, run)
+}
+
+/// What the native engines computed before the result is typed and sorted: the mergeable state.
+struct NativeRun {
+    /// The first input's header (or generated column names).
+    header: Vec<String>,
+    layout: Layout,
+    acc: Partial,
+    /// Per used column, the input its first text value came from, and that input's line base.
+    first_text_source: Vec<Option<(String, LineBase)>>,
+}
+
+/// Places a shard's relative line numbers in its file; computed only when a message needs it.
+#[derive(Debug, Clone, Default)]
+struct LineBase {
+    path: Option<std::path::PathBuf>,
+    start: u64,
+}
+
+impl LineBase {
+    fn get(&self) -> u64 {
+        match &self.path {
+            Some(p) if self.start > 0 => crate::input::newlines_before(p, self.start),
+            _ => 0,
+        }
+    }
+}
+
+fn aggregate_native(plan: &GroupByPlan, sources: &[Source]) -> Result<NativeRun, GroupByError> {
     let pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
     let mut total: Option<(Layout, Partial)> = None;
-    let mut first_text_source: Vec<Option<String>> = Vec::new();
+    let mut first_text_source: Vec<Option<(String, LineBase)>> = Vec::new();
+    let mut first_header: Vec<String> = Vec::new();
     for source in sources {
         let ndjson = plan.input_format == InputFormat::Ndjson;
         let boundary: Box<dyn Boundary> =
             if ndjson { Box::new(LineBoundary::default()) } else { Box::new(CsvBoundary::new(plan.delimiter, b'"')) };
         let mut chunks = Chunker::open_with(source, plan.read, boundary)?;
         let name = chunks.name().to_string();
+        let base = LineBase {
+            path: match source {
+                Source::File(p) => Some(p.clone()),
+                Source::Stdin => None,
+            },
+            start: chunks.start(),
+        };
         let first = chunks.next().transpose()?;
-        let (header, header_len, header_lines) = match &first {
+        // A shard reads the header from the file's first chunk: it may start after it, or be empty.
+        let header_chunk = if plan.read.shard.is_some() && !ndjson {
+            let whole = ReadOptions { shard: None, progress: None, ..plan.read };
+            Chunker::open_with(source, whole, CsvBoundary::new(plan.delimiter, b'"'))?.next().transpose()?
+        } else {
+            None
+        };
+        let (header, header_len, header_lines) = match header_chunk.as_ref().or(first.as_ref()) {
             // JSON lines name their fields in every record: the columns are those of the query.
             _ if ndjson => {
                 let mut cols: Vec<String> = plan.by.clone();
@@ -594,6 +646,7 @@ fn group_by_native(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, Grou
             }
             None => {
                 first_text_source = vec![None; layout.used.len()];
+                first_header = header.clone();
                 let part = Partial::new(&layout);
                 total = Some((layout, part));
                 let (l, p) = total.as_mut().unwrap();
@@ -604,7 +657,7 @@ fn group_by_native(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, Grou
         let work = |chunk: &Chunk| -> Result<Partial, Fault> {
             if ndjson {
                 aggregate_ndjson_chunk(chunk, plan, layout)
-            } else if chunk.index == 0 {
+            } else if chunk.offset == 0 {
                 aggregate_chunk(&chunk[header_len..], plan, layout, header_lines).map(|mut p| {
                     p.newlines += header_lines;
                     p
@@ -618,7 +671,7 @@ fn group_by_native(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, Grou
                 Ok(part) => {
                     for (pos, ft) in part.first_text.iter().enumerate() {
                         if ft.is_some() && acc.first_text[pos].is_none() {
-                            first_text_source[pos] = Some(name.clone());
+                            first_text_source[pos] = Some((name.clone(), base.clone()));
                         }
                     }
                     let n = part.newlines;
@@ -626,9 +679,11 @@ fn group_by_native(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, Grou
                     lines_before += n;
                     Ok(())
                 }
-                Err(f) => {
-                    Err(GroupByError::Data { name: name.clone(), line: lines_before + f.line, message: f.message })
-                }
+                Err(f) => Err(GroupByError::Data {
+                    name: name.clone(),
+                    line: base.get() + lines_before + f.line,
+                    message: f.message,
+                }),
             }
         };
         let all = first.map(Ok).into_iter().chain(chunks);
@@ -637,7 +692,82 @@ fn group_by_native(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, Grou
             None => pipeline::drive_serial(all, work, sink)?,
         }
     }
-    let (layout, mut acc) = total.expect("at least one source");
+    let (layout, acc) = total.expect("at least one source");
+    Ok(NativeRun { header: first_header, layout, acc, first_text_source })
+}
+
+/// The mergeable state of a group-by over one input or one shard of it: what `--partial-out`
+/// writes and `pframe merge` combines. Lines in `first_text` count from the shard's start;
+/// merging the shards in order places them in the file, as merging chunks does.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GroupByState {
+    header: Vec<String>,
+    kinds: Vec<Kind>,
+    first_text: Vec<Option<(u64, String)>>,
+    newlines: u64,
+    /// Encoded keys and their aggregation states, sorted by key so the file is deterministic.
+    groups: Vec<(Vec<u8>, Vec<State>)>,
+}
+
+/// Runs the native engine (serial or parallel) and returns its state instead of the result. The
+/// check that numeric aggregations see no text is left to the merge, which sees every shard, so
+/// that a failing job reports the same first offending line as a single run.
+pub fn group_by_state(plan: &GroupByPlan, sources: &[Source]) -> Result<GroupByState, GroupByError> {
+    if plan.engine == Engine::Polars {
+        let name = sources.first().map(Source::display_name).unwrap_or_default();
+        return Err(GroupByError::Query {
+            name,
+            message: "partial states come from the native engines: use -e parallel (the default) or serial".into(),
+        });
+    }
+    let run = aggregate_native(plan, sources)?;
+    let mut groups: Vec<(Vec<u8>, Vec<State>)> = run.acc.groups.into_iter().collect();
+    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(GroupByState {
+        header: run.header,
+        kinds: run.acc.kinds,
+        first_text: run.acc.first_text,
+        newlines: run.acc.newlines,
+        groups,
+    })
+}
+
+/// Merges the states of consecutive shards of `input` (in shard order) into the final result:
+/// the same table, or the same error, as one run over the whole input.
+pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) -> Result<Table, GroupByError> {
+    let malformed = || GroupByError::Query { name: input.to_string(), message: "malformed partial state".into() };
+    let header = states.first().ok_or_else(malformed)?.header.clone();
+    let layout = Layout::resolve(&header, plan, input)?;
+    let mut acc = Partial::new(&layout);
+    let mut first_text_source = vec![None; layout.used.len()];
+    let mut lines_before = 0;
+    let width = layout.used.len();
+    for st in states {
+        let arity_ok = st.groups.iter().all(|(_, s)| s.len() == plan.aggs.len());
+        if st.header != header || st.kinds.len() != width || st.first_text.len() != width || !arity_ok {
+            return Err(malformed());
+        }
+        for (pos, ft) in st.first_text.iter().enumerate() {
+            if ft.is_some() && acc.first_text[pos].is_none() {
+                first_text_source[pos] = Some((input.to_string(), LineBase::default()));
+            }
+        }
+        let part = Partial {
+            groups: st.groups.into_iter().collect(),
+            kinds: st.kinds,
+            first_text: st.first_text,
+            newlines: st.newlines,
+        };
+        let n = part.newlines;
+        acc.merge(part, lines_before);
+        lines_before += n;
+    }
+    check_and_finish(plan, NativeRun { header, layout, acc, first_text_source })
+}
+
+/// Applies the declared types, rejects numeric aggregations over text, and builds the table.
+fn check_and_finish(plan: &GroupByPlan, run: NativeRun) -> Result<Table, GroupByError> {
+    let NativeRun { layout, mut acc, first_text_source, .. } = run;
     for (kind, declared) in acc.kinds.iter_mut().zip(&layout.declared) {
         if let Some(d) = declared {
             *kind = *d;
@@ -650,9 +780,10 @@ fn group_by_native(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, Grou
             && acc.kinds[c] == Kind::Str
         {
             let (line, text) = acc.first_text[c].clone().expect("a text column has a first text value");
+            let (name, base) = first_text_source[c].clone().unwrap_or_default();
             return Err(GroupByError::Data {
-                name: first_text_source[c].clone().unwrap_or_default(),
-                line,
+                name,
+                line: base.get() + line,
                 message: format!("column {}: cannot parse \"{text}\" as a number (for {spec})", layout.names[c]),
             });
         }

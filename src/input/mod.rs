@@ -54,6 +54,70 @@ impl Source {
     }
 }
 
+/// Shard `index` of `count` (from 0): one of `count` contiguous pieces of a file, cut on record
+/// boundaries so that every record belongs to exactly one shard, whatever `count` is.
+///
+/// Piece `i` spans from the first record boundary at or after byte `i * len / count` to the first
+/// at or after `(i + 1) * len / count`. For CSV the boundary is found by the same quote-aware scan
+/// as chunk ends, from the start of the file (a quote opened before the cut point decides whether a
+/// newline ends a record), so a shard's start costs a quote scan of what precedes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("\"{s}\" is not a shard I/N with 0 <= I < N (for example 0/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (i.trim().parse::<u32>().map_err(|_| bad())?, n.trim().parse::<u32>().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Where shard `shard` of a `len`-byte input starts and ends.
+pub fn shard_range<B: Boundary + ?Sized>(bytes: &[u8], shard: Shard, boundary: &mut B) -> (usize, usize) {
+    let len = bytes.len();
+    let mut cut_at = |i: u32| -> usize {
+        let at = (len as u128 * u128::from(i) / u128::from(shard.count)) as usize;
+        if at == 0 || at >= len {
+            return at.min(len);
+        }
+        boundary.reset();
+        boundary.cut(bytes, at).unwrap_or(len)
+    };
+    let (start, end) = (cut_at(shard.index), cut_at(shard.index + 1));
+    boundary.reset();
+    (start, end.max(start))
+}
+
+/// The number of newlines before byte `offset` of a file: the line number a shard starts on, less
+/// one. Only error messages need it, so it is computed only for them.
+pub fn newlines_before(path: &Path, offset: u64) -> u64 {
+    let Ok(file) = File::open(path) else { return 0 };
+    let mut reader = io::BufReader::with_capacity(1 << 20, file).take(offset);
+    let mut n = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    while let Ok(k) = reader.read(&mut buf) {
+        if k == 0 {
+            break;
+        }
+        n += bytecount::count(&buf[..k], b'\n') as u64;
+    }
+    n
+}
+
 /// Errors of the input layer. Each names the input it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -65,6 +129,8 @@ pub enum InputError {
     IsDirectory { name: String },
     #[error("{name}: read failed: {err}")]
     Read { name: String, err: io::Error },
+    #[error("{name}: --shard needs a FILE: a shard is a byte range, and stdin can be read only once")]
+    ShardNeedsFile { name: String },
 }
 
 fn describe_open_error(err: &io::Error) -> String {
@@ -85,6 +151,8 @@ pub struct ReadOptions {
     /// A counter of the bytes handed out as chunks, for a progress display (one relaxed add per
     /// chunk).
     pub progress: Option<&'static AtomicU64>,
+    /// Read only this shard of each file.
+    pub shard: Option<Shard>,
 }
 
 /// Options are equal when they read the same way and report to the same counter.
@@ -92,6 +160,7 @@ impl PartialEq for ReadOptions {
     fn eq(&self, other: &Self) -> bool {
         self.chunk_size == other.chunk_size
             && self.mmap == other.mmap
+            && self.shard == other.shard
             && match (self.progress, other.progress) {
                 (Some(a), Some(b)) => std::ptr::eq(a, b),
                 (a, b) => a.is_none() && b.is_none(),
@@ -103,7 +172,7 @@ impl Eq for ReadOptions {}
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { chunk_size: DEFAULT_CHUNK_SIZE, mmap: true, progress: None }
+        ReadOptions { chunk_size: DEFAULT_CHUNK_SIZE, mmap: true, progress: None, shard: None }
     }
 }
 
@@ -253,13 +322,11 @@ enum Backing {
     Mapped {
         map: Arc<Mapped>,
         pos: usize,
+        /// Where this input ends: the map's length, or a shard's end.
+        end: usize,
     },
     /// `carry` holds the bytes read after the last record boundary, which start the next chunk.
-    Reader {
-        reader: Box<dyn Read + Send>,
-        eof: bool,
-        carry: Vec<u8>,
-    },
+    Reader { reader: Box<dyn Read + Send>, eof: bool, carry: Vec<u8> },
 }
 
 /// Cuts one input into record-aligned chunks of about `chunk_size` bytes, in order.
@@ -272,6 +339,8 @@ pub struct Chunker<B: Boundary = LineBoundary> {
     offset: u64,
     failed: bool,
     progress: Option<&'static AtomicU64>,
+    /// Where the first chunk starts in the file: a shard's start, else 0.
+    start: u64,
 }
 
 impl Chunker<LineBoundary> {
@@ -283,14 +352,16 @@ impl Chunker<LineBoundary> {
 
 impl<B: Boundary> Chunker<B> {
     /// Opens a source, cutting chunks where `boundary` allows.
-    pub fn open_with(source: &Source, options: ReadOptions, boundary: B) -> Result<Self, InputError> {
+    pub fn open_with(source: &Source, options: ReadOptions, mut boundary: B) -> Result<Self, InputError> {
         let name = source.display_name();
-        let backing = match source {
-            Source::Stdin => {
+        let (backing, offset) = match (source, options.shard) {
+            (Source::Stdin, Some(_)) => return Err(InputError::ShardNeedsFile { name }),
+            (Source::Stdin, None) => {
                 enlarge_pipe_buffer(&io::stdin());
-                Backing::Reader { reader: Box::new(io::stdin()), eof: false, carry: Vec::new() }
+                (Backing::Reader { reader: Box::new(io::stdin()), eof: false, carry: Vec::new() }, 0)
             }
-            Source::File(path) => open_file(path, &name, options.mmap)?,
+            (Source::File(path), None) => (open_file(path, &name, options.mmap)?, 0),
+            (Source::File(path), Some(shard)) => open_shard(path, &name, options.mmap, shard, &mut boundary)?,
         };
         Ok(Chunker {
             name,
@@ -298,9 +369,10 @@ impl<B: Boundary> Chunker<B> {
             boundary,
             chunk_size: options.chunk_size.max(1),
             next_index: 0,
-            offset: 0,
+            offset,
             failed: false,
             progress: options.progress,
+            start: offset,
         })
     }
 
@@ -315,6 +387,7 @@ impl<B: Boundary> Chunker<B> {
             offset: 0,
             failed: false,
             progress: None,
+            start: 0,
         }
     }
 
@@ -323,16 +396,27 @@ impl<B: Boundary> Chunker<B> {
         &self.name
     }
 
+    /// Where the first chunk starts in the file: a shard's start offset, else 0.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
     /// The input's size in bytes when it is known in advance (a mapped file).
     pub fn len_hint(&self) -> Option<u64> {
         match &self.backing {
-            Backing::Mapped { map, .. } => Some(map.map.len() as u64),
+            Backing::Mapped { end, .. } => Some(*end as u64 - self.start),
             Backing::Reader { .. } => None,
         }
     }
 
-    fn next_mapped(map: &Arc<Mapped>, pos: &mut usize, boundary: &mut B, chunk_size: usize) -> Option<Data> {
-        let bytes = &map.map[..];
+    fn next_mapped(
+        map: &Arc<Mapped>,
+        pos: &mut usize,
+        end: usize,
+        boundary: &mut B,
+        chunk_size: usize,
+    ) -> Option<Data> {
+        let bytes = &map.map[..end];
         if *pos >= bytes.len() {
             return None;
         }
@@ -428,7 +512,7 @@ impl<B: Boundary> Iterator for Chunker<B> {
             return None;
         }
         let data = match &mut self.backing {
-            Backing::Mapped { map, pos, .. } => Self::next_mapped(map, pos, &mut self.boundary, self.chunk_size),
+            Backing::Mapped { map, pos, end } => Self::next_mapped(map, pos, *end, &mut self.boundary, self.chunk_size),
             Backing::Reader { reader, eof, carry } => {
                 match Self::next_read(reader.as_mut(), eof, carry, &mut self.boundary, self.chunk_size) {
                     Ok(d) => d,
@@ -460,10 +544,48 @@ fn open_file(path: &Path, name: &str, mmap: bool) -> Result<Backing, InputError>
     // are streams, and an empty file has nothing to map.
     if mmap && meta.is_file() && meta.len() > 0 {
         let map = map_file(&file).map_err(|err| InputError::Read { name: name.to_string(), err })?;
-        return Ok(Backing::Mapped { map: Arc::new(Mapped { map, released: AtomicUsize::new(0) }), pos: 0 });
+        let end = map.len();
+        return Ok(Backing::Mapped { map: Arc::new(Mapped { map, released: AtomicUsize::new(0) }), pos: 0, end });
     }
     enlarge_pipe_buffer(&file);
     Ok(Backing::Reader { reader: Box::new(file), eof: false, carry: Vec::new() })
+}
+
+/// Opens shard `shard` of a regular file: the range is found on a map of the whole file; the
+/// shard is then read from the map, or with `--no-mmap` through a reader limited to the range.
+/// Returns the backing and the shard's start offset.
+fn open_shard<B: Boundary>(
+    path: &Path,
+    name: &str,
+    mmap: bool,
+    shard: Shard,
+    boundary: &mut B,
+) -> Result<(Backing, u64), InputError> {
+    let open_err = |err| InputError::Open { name: name.to_string(), err };
+    let mut file = File::open(path).map_err(open_err)?;
+    let meta = file.metadata().map_err(open_err)?;
+    if meta.is_dir() {
+        return Err(InputError::IsDirectory { name: name.to_string() });
+    }
+    if !meta.is_file() {
+        return Err(InputError::ShardNeedsFile { name: name.to_string() });
+    }
+    let empty = || Backing::Reader { reader: Box::new(io::empty()), eof: false, carry: Vec::new() };
+    if meta.len() == 0 {
+        return Ok((empty(), 0));
+    }
+    let read_err = |err| InputError::Read { name: name.to_string(), err };
+    let map = map_file(&file).map_err(read_err)?;
+    let (start, end) = shard_range(&map, shard, boundary);
+    if mmap {
+        let mapped = Arc::new(Mapped { map, released: AtomicUsize::new(start) });
+        return Ok((Backing::Mapped { map: mapped, pos: start, end }, start as u64));
+    }
+    drop(map);
+    use std::io::Seek;
+    file.seek(io::SeekFrom::Start(start as u64)).map_err(read_err)?;
+    let reader = Box::new(file.take((end - start) as u64));
+    Ok((Backing::Reader { reader, eof: false, carry: Vec::new() }, start as u64))
 }
 
 fn map_file(file: &File) -> io::Result<Mmap> {
@@ -504,7 +626,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.txt");
         std::fs::write(&path, input).unwrap();
-        Chunker::open(&Source::File(path), ReadOptions { chunk_size, mmap: true, progress: None })
+        Chunker::open(&Source::File(path), ReadOptions { chunk_size, mmap: true, progress: None, shard: None })
             .unwrap()
             .map(|c| c.unwrap().to_vec())
             .collect()

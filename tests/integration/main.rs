@@ -8,6 +8,7 @@ mod generate;
 mod groupby;
 mod model;
 mod properties;
+mod shard;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,436 @@
+//! Shards, partial files, `pframe merge` and `pframe submit`: the merged result of any number of
+//! shards is the single run's, byte for byte; bad sets of parts are refused by name; and a real
+//! Slurm cluster (started by the test command when it runs as root) runs the job arrays.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+
+use pframe::agg::Unit;
+use pframe::engine::Engine;
+use pframe::engine::count::{CountPlan, count};
+use pframe::input::{CsvBoundary, ReadOptions, Shard, Source, shard_range};
+
+use super::{path_str, run, run_ok, temp_file};
+
+/// Quoted keys with commas, doubled quotes and newlines (CRLF and LF inside quotes), CRLF records,
+/// a BOM, nulls, negative numbers and floats.
+fn awkward_csv(rows: usize) -> Vec<u8> {
+    let keys = ["\"a,b\"", "\"say \"\"hi\"\"\"", "\"multi\nline\"", "\"crlf\r\ninside\"", "", "zz", "x"];
+    let mut s = String::from("\u{feff}k1,k2,v,w\r\n");
+    for i in 0..rows {
+        let k1 = keys[i * 7 % keys.len()];
+        let k2 = ["x", "y", ""][i % 3];
+        let v = if i % 11 == 0 { String::new() } else { format!("{}", (i as i64 * 37 % 101) - 50) };
+        let w = if i % 13 == 0 { String::new() } else { format!("{}.{}", i % 17, i * 7 % 10) };
+        s.push_str(&format!("{k1},{k2},{v},{w}\r\n"));
+    }
+    s.into_bytes()
+}
+
+const AGGS: &str = "count,count(v),sum(v),mean(v),min(w),max(v),median(w),n_unique(k2),first(w),last(v)";
+
+fn shard_and_merge(dir: &Path, cmd: &[&str], file: &Path, n: u32) -> String {
+    let mut parts = Vec::new();
+    for i in 0..n {
+        let part = dir.join(format!("part-{i}.json"));
+        let shard = format!("{i}/{n}");
+        let mut args = cmd.to_vec();
+        args.extend(["--shard", &shard, "--partial-out", path_str(&part), path_str(file)]);
+        let out = run_ok(&args, None);
+        assert_eq!(out, "", "a partial run prints nothing");
+        parts.push(part);
+    }
+    // The parts in reverse order: the merge orders them by shard.
+    let mut args = vec!["merge", "-f", "csv"];
+    args.extend(parts.iter().rev().map(|p| path_str(p)));
+    run_ok(&args, None)
+}
+
+#[test]
+fn merged_shards_equal_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("awkward.csv");
+    std::fs::write(&csv, awkward_csv(400)).unwrap();
+    let words = dir.path().join("words.txt");
+    std::fs::write(&words, "The cat\r\nsat on\r\n\r\nthe \u{212A}elvin mat\r\nno newline at the end".repeat(50))
+        .unwrap();
+    let cases: [(&[&str], &Path); 5] = [
+        (&["groupby", "-b", "k1,k2", "-a", AGGS], &csv),
+        (&["groupby", "-e", "serial", "--chunk-size", "64", "-b", "k2", "-a", "count,sum(v),max(w)"], &csv),
+        (&["count", "-u", "words", "-i"], &words),
+        (&["count", "-u", "letters", "--no-mmap"], &words),
+        (&["count", "-u", "lines"], &words),
+    ];
+    for (cmd, file) in cases {
+        let mut single = cmd.to_vec();
+        single.extend(["-f", "csv", path_str(file)]);
+        let expected = run_ok(&single, None);
+        for n in [1, 2, 3, 7, 16] {
+            let sub = tempfile::tempdir().unwrap();
+            assert_eq!(shard_and_merge(sub.path(), cmd, file, n), expected, "{cmd:?} with {n} shards");
+        }
+    }
+}
+
+#[test]
+fn more_shards_than_records_and_an_empty_file() {
+    let (dir, small) = temp_file("s.csv", b"k,v\na,1\nb,2\n");
+    let expected = run_ok(&["groupby", "-f", "csv", "-b", "k", "-a", "sum(v)", path_str(&small)], None);
+    assert_eq!(shard_and_merge(dir.path(), &["groupby", "-b", "k", "-a", "sum(v)"], &small, 16), expected);
+    let (dir, empty) = temp_file("e.txt", b"");
+    let expected = run_ok(&["count", "-f", "csv", "-u", "words", path_str(&empty)], None);
+    assert_eq!(shard_and_merge(dir.path(), &["count", "-u", "words"], &empty, 3), expected);
+}
+
+#[test]
+fn a_shard_reports_errors_on_the_files_lines() {
+    let mut csv = b"k,v\n".to_vec();
+    for i in 0..1000 {
+        csv.extend_from_slice(if i == 900 { b"a,oops\n".as_slice() } else { b"a,1\n".as_slice() });
+    }
+    let (_d, path) = temp_file("bad.csv", &csv);
+    // The single run's message, from the merge of the shards that saw only numbers and text.
+    let single = run(&["groupby", "-b", "k", "-a", "sum(v)", path_str(&path)], None);
+    let single_err = String::from_utf8_lossy(&single.stderr).to_string();
+    assert!(single_err.contains("line 902"), "{single_err}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut parts = Vec::new();
+    for i in 0..4 {
+        let part = dir.path().join(format!("p{i}.json"));
+        let shard = format!("{i}/4");
+        run_ok(
+            &[
+                "groupby",
+                "-b",
+                "k",
+                "-a",
+                "sum(v)",
+                "--shard",
+                &shard,
+                "--partial-out",
+                path_str(&part),
+                path_str(&path),
+            ],
+            None,
+        );
+        parts.push(part);
+    }
+    let mut args = vec!["merge"];
+    args.extend(parts.iter().map(|p| path_str(p)));
+    let merged = run(&args, None);
+    assert_eq!(merged.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&merged.stderr),
+        single_err.replace(&path_str(&path).to_string(), &std::path::absolute(&path).unwrap().display().to_string())
+    );
+
+    // A declared type is checked by the shard itself, on the file's line.
+    let out =
+        run(&["groupby", "-b", "k", "-a", "sum(v)", "--schema", "v:int", "--shard", "3/4", path_str(&path)], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 902: column v: cannot parse \"oops\""), "{out:?}");
+}
+
+#[test]
+fn merge_refuses_incomplete_duplicated_and_mismatched_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_d, words) = temp_file("w.txt", b"one two\nthree\n");
+    let (_d2, other) = temp_file("w.txt", b"one two\nthree four\n");
+    let part = |name: &str, extra: &[&str], shard: &str, file: &Path| {
+        let p = dir.path().join(name);
+        let mut args = vec!["count", "-u", "words", "--shard", shard, "--partial-out", path_str(&p)];
+        args.extend(extra);
+        args.push(path_str(file));
+        run_ok(&args, None);
+        p
+    };
+    let p0 = part("p0.json", &[], "0/3", &words);
+    let p1 = part("p1.json", &[], "1/3", &words);
+    let p2 = part("p2.json", &[], "2/3", &words);
+    let q1 = part("q1.json", &["-i"], "1/3", &words);
+    let o1 = part("o1.json", &[], "1/3", &other);
+    let (_d3, junk) = temp_file("junk.json", b"{\"format\": \"something else\"}");
+    let cases: [(Vec<&Path>, String); 6] = [
+        (vec![&p0, &p2], "pframe: missing shard 1 of 3 (have 2)".into()),
+        (vec![&p0, &p1, &p1, &p2], format!("pframe: shard 1/3 is given twice: {} and {}", p1.display(), p1.display())),
+        (vec![&p0, &q1, &p2], format!("pframe: {}: the query differs from {}'s", q1.display(), p0.display())),
+        (vec![&p0, &o1, &p2], format!("pframe: {}: the input differs from {}'s", o1.display(), p0.display())),
+        (vec![&p0, &junk], format!("pframe: {}: not a pframe partial file", junk.display())),
+        (vec![&p0, Path::new("/nonexistent.json")], "pframe: /nonexistent.json: cannot read".into()),
+    ];
+    for (parts, want) in cases {
+        let mut args = vec!["merge"];
+        args.extend(parts.iter().map(|p| path_str(p)));
+        let out = run(&args, None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr.starts_with(&want), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    let merged = run_ok(&["merge", "-f", "csv", path_str(&p2), path_str(&p0), path_str(&p1)], None);
+    assert_eq!(merged, "word,count\none,1\nthree,1\ntwo,1\n");
+}
+
+#[test]
+fn shard_usage() {
+    let (_d, words) = temp_file("w.txt", b"a\n");
+    type Case<'a> = (&'a [&'a str], Option<&'a [u8]>, &'a str);
+    let cases: [Case; 5] = [
+        (&["count", "--shard", "3/3", path_str(&words)], None, "pframe: --shard: \"3/3\" is not a shard I/N"),
+        (&["count", "--shard", "x", path_str(&words)], None, "pframe: --shard: \"x\" is not a shard I/N"),
+        (&["count", "--shard", "0/2", "-"], Some(b"a\n"), "pframe: --shard and --partial-out work on one FILE"),
+        (&["count", "--shard", "0/2", path_str(&words), path_str(&words)], None, "pframe: --shard and --partial-out"),
+        (
+            &["count", "--shard", "auto", path_str(&words)],
+            None,
+            "pframe: --shard auto: not in a Slurm or SGE array task",
+        ),
+    ];
+    for (args, stdin, want) in cases {
+        let out = run(args, stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(want), "{args:?}: {stderr}");
+    }
+    // auto: from a Slurm array task's environment.
+    let out = super::pframe()
+        .args(["count", "-f", "csv", "-u", "lines", "--shard", "auto", path_str(&words)])
+        .env("SLURM_ARRAY_TASK_ID", "5")
+        .env("SLURM_ARRAY_TASK_MIN", "5")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "lines\n1\n", "{out:?}");
+}
+
+fn csv_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop::sample::select(vec!["a", "b,c", "\"q,\"\"x\"\"\"", "\"l\nm\"", "\"r\r\ns\"", "", "1", "-2.5"]);
+    let row = prop::collection::vec(field, 2).prop_map(|f| f.join(","));
+    let eol = prop::sample::select(vec!["\n", "\r\n"]);
+    (prop::collection::vec((row, eol), 0..40), any::<bool>()).prop_map(|(rows, last_eol)| {
+        let mut s: String = rows.iter().map(|(r, e)| format!("{r}{e}")).collect();
+        if !last_eol && s.ends_with('\n') {
+            s.pop();
+            if s.ends_with('\r') {
+                s.pop();
+            }
+        }
+        s.into_bytes()
+    })
+}
+
+/// Where every record of a well-formed CSV ends, by the csv crate.
+fn csv_record_ends(bytes: &[u8]) -> Vec<usize> {
+    let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut rec = csv::ByteRecord::new();
+    let mut ends = vec![0];
+    while r.read_byte_record(&mut rec).unwrap() {
+        // csv-core stops after the \r of a \r\n; the record ends after the \n.
+        let mut e = r.position().byte() as usize;
+        if e > 0 && bytes[e - 1] == b'\r' && bytes.get(e) == Some(&b'\n') {
+            e += 1;
+        }
+        ends.push(e);
+    }
+    ends
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The shards of any N tile the file, and each starts where a record starts.
+    #[test]
+    fn shards_tile_the_file_on_record_boundaries(input in csv_strategy(), n in 1u32..20) {
+        let ends = csv_record_ends(&input);
+        let mut next = 0;
+        for index in 0..n {
+            let (start, end) = shard_range(&input, Shard { index, count: n }, &mut CsvBoundary::new(b',', b'"'));
+            prop_assert_eq!(start, next);
+            prop_assert!(end >= start);
+            prop_assert!(ends.contains(&start) || start == input.len(), "shard {} starts at {} inside a record", index, start);
+            next = end;
+        }
+        prop_assert_eq!(next, input.len());
+    }
+
+    /// Counting the shards and adding the tallies gives the whole file's count.
+    #[test]
+    fn sharded_counts_add_up(input in prop::collection::vec(prop::sample::select(vec![b'a', b'Z', b' ', b'\n', b'\r', b'q']), 0..300), n in 1u32..12, mmap: bool) {
+        let (_d, path) = temp_file("in.txt", &input);
+        let plan = |shard| CountPlan {
+            unit: Unit::Words,
+            engine: Engine::Parallel,
+            threads: 2,
+            read: ReadOptions { chunk_size: 7, mmap, progress: None, shard },
+            lossy: false,
+            ignore_case: false,
+        };
+        let whole = count(&plan(None), &[Source::File(path.clone())]).unwrap().tally;
+        let mut total = pframe::agg::Tally::empty(Unit::Words);
+        for index in 0..n {
+            total.merge(count(&plan(Some(Shard { index, count: n })), &[Source::File(path.clone())]).unwrap().tally);
+        }
+        prop_assert_eq!(total, whole);
+    }
+}
+
+/// A real Slurm cluster, when the test command started one (as root; see scripts/slurm-local.sh).
+fn slurm() -> bool {
+    let up = std::process::Command::new("sinfo").args(["-h", "-o", "%t"]).output().is_ok_and(|o| {
+        o.status.success() && matches!(String::from_utf8_lossy(&o.stdout).trim(), "idle" | "mix" | "alloc")
+    });
+    if !up {
+        eprintln!("skipping the Slurm cases: no cluster (the test command starts one when run as root)");
+    }
+    up
+}
+
+#[test]
+fn a_real_slurm_array_gives_the_single_result() {
+    if !slurm() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("g.csv");
+    std::fs::write(&csv, awkward_csv(2000)).unwrap();
+    let expected = run_ok(&["groupby", "-f", "csv", "-b", "k1", "-a", AGGS, path_str(&csv)], None);
+    let work = dir.path().join("job");
+    let args = [
+        "submit",
+        "--scheduler",
+        "slurm",
+        "--tasks",
+        "4",
+        "--wait",
+        "--workdir",
+        path_str(&work),
+        "--",
+        "pframe",
+        "groupby",
+        "-f",
+        "csv",
+        "-b",
+        "k1",
+        "-a",
+        AGGS,
+        path_str(&csv),
+    ];
+    let out = run(&args, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    assert!(stderr.starts_with("pframe: submitted job array "), "{stderr}");
+    for i in 0..4 {
+        assert!(work.join(format!("parts/part-{i}.json")).is_file());
+    }
+}
+
+#[test]
+fn a_failing_slurm_task_fails_the_run_by_name() {
+    if !slurm() {
+        return;
+    }
+    let mut text = b"hello world\n".repeat(2000);
+    text[1500 * 12 + 3] = 0xff; // line 1501, in the last of 4 shards
+    let (dir, path) = temp_file("bad.txt", &text);
+    let work = dir.path().join("job");
+    let args = [
+        "submit",
+        "--scheduler",
+        "slurm",
+        "--tasks",
+        "4",
+        "--wait",
+        "--workdir",
+        path_str(&work),
+        "--",
+        "pframe",
+        "count",
+        "-u",
+        "chars",
+        path_str(&path),
+    ];
+    let out = run(&args, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let log = work.join("logs/task-3.log");
+    let want = format!(
+        "pframe: task 3 failed (log {}): pframe: {}: line 1501, byte offset 18003: invalid UTF-8",
+        log.display(),
+        path.display()
+    );
+    assert!(stderr.lines().last().unwrap_or_default().starts_with(&want), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn sge_scripts_in_a_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("w");
+    let args = [
+        "submit",
+        "--scheduler",
+        "sge",
+        "--tasks",
+        "3",
+        "--cpus-per-task",
+        "2",
+        "--time",
+        "01:00:00",
+        "--dry-run",
+        "--workdir",
+        path_str(&work),
+        "--",
+        "pframe",
+        "groupby",
+        "-b",
+        "id1",
+        "-a",
+        "sum(v1)",
+        "-o",
+        "out.csv",
+        "g1.csv",
+    ];
+    let out = run_ok(&args, None);
+    let w = work.display();
+    for line in [
+        "#$ -t 1-3".to_string(),
+        "#$ -pe smp 2".into(),
+        "#$ -l h_rt=01:00:00".into(),
+        format!("#$ -o {w}/logs/task-$TASK_ID.log"),
+        format!("groupby -b id1 -a 'sum(v1)' g1.csv --shard auto --partial-out {w}/parts/part-\"$SGE_TASK_ID.json\""),
+        format!(
+            "merge -o {}/out.csv {w}/parts/part-*.json > {w}/result.tmp",
+            std::env::current_dir().unwrap().display()
+        ),
+    ] {
+        assert!(out.contains(&line), "no {line:?} in\n{out}");
+    }
+    assert!(!work.exists(), "a dry run creates nothing");
+    let slurm = run_ok(
+        &[
+            "submit",
+            "--scheduler",
+            "slurm",
+            "--tasks",
+            "8",
+            "--cpus-per-task",
+            "4",
+            "--partition",
+            "long",
+            "--dry-run",
+            "--",
+            "count",
+            "w.txt",
+        ],
+        None,
+    );
+    for line in
+        ["#SBATCH --array=0-7", "#SBATCH --cpus-per-task=4", "#SBATCH --partition=long", "--shard auto --partial-out"]
+    {
+        assert!(slurm.contains(line), "no {line:?} in\n{slurm}");
+    }
+    let bad =
+        run(&["submit", "--scheduler", "slurm", "--tasks", "2", "--dry-run", "--", "sql", "select 1", "x.csv"], None);
+    assert_eq!(bad.status.code(), Some(2));
+}
