@@ -1,9 +1,10 @@
 //! Group-by aggregation: specs, per-group states, and their merge.
 //!
-//! A state carries what merges exactly: counts, an exact integer sum (i128), a compensated float
-//! sum, Welford moments (combined with Chan's formula, so mean/std/var merge without a second
-//! pass), min/max under both numeric and text order, first/last, and for median and n_unique the
-//! values themselves (exact answers need them; memory grows with the number of distinct values).
+//! A state carries what merges exactly: counts, an exact integer sum (i128), exact sums of the
+//! float values and of the squares ([`super::exact::ExactSum`], so sum/mean/std/var come out
+//! bit-identical however the input was split into chunks, threads or shards), min/max under both
+//! numeric and text order, first/last, and for median and n_unique the values themselves (exact
+//! answers need them; memory grows with the number of distinct values).
 //! Which reading applies (integer, float or text) is decided at the end, from the column's type
 //! over the whole input, as pandas infers it.
 
@@ -12,6 +13,8 @@ use std::fmt;
 
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
+
+use super::exact::{ExactSum, variance};
 
 /// An aggregation function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -227,27 +230,19 @@ fn parse_decimal_fast(b: &[u8]) -> Option<Num> {
     }
 }
 
-/// Exact, mergeable moments: count, exact integer sum, compensated float sum, and the variance's
-/// sums taken about a shift (the group's first value), which keeps them stable without a division
-/// per value (the "shifted data" algorithm); merging converts both sides to mean and M2 and
-/// combines them with Chan et al.'s formula.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// Exact, mergeable moments: the count, the exact integer sum, and exact sums of the values and
+/// (for `std` and `var`) of their squares ([`ExactSum`]), so that merging in any grouping, over
+/// chunks, threads or cluster shards, gives the same bits as one pass.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Moments {
     pub n: u64,
     /// As a decimal string: JSON readers lose integers past 2^53, and this one can pass 2^63.
     #[serde(with = "i128_text")]
     pub int_sum: i128,
-    #[serde(with = "super::f64_bits")]
-    sum: f64,
-    #[serde(with = "super::f64_bits")]
-    comp: f64,
-    #[serde(with = "super::f64_bits")]
-    shift: f64,
-    /// Sum of (x - shift) and of (x - shift)^2.
-    #[serde(with = "super::f64_bits")]
-    s1: f64,
-    #[serde(with = "super::f64_bits")]
-    s2: f64,
+    /// The exact sum of the float values (integers are in `int_sum`).
+    sum: ExactSum,
+    /// The sum of squares (of every value), kept only for `std` and `var`.
+    squares: Option<ExactSum>,
 }
 
 mod i128_text {
@@ -263,66 +258,42 @@ mod i128_text {
 }
 
 impl Moments {
+    /// Moments for `sum` and `mean`; with `squares`, also for `std` and `var`.
+    pub fn new(squares: bool) -> Moments {
+        Moments { squares: squares.then(ExactSum::default), ..Moments::default() }
+    }
+
     pub fn push(&mut self, v: Num) {
-        if let Num::Int(i) = v {
-            self.int_sum += i as i128;
-        }
-        let x = v.as_f64();
-        if self.n == 0 {
-            self.shift = x;
-        }
-        self.add_float(x);
         self.n += 1;
-        let d = x - self.shift;
-        self.s1 += d;
-        self.s2 += d * d;
-    }
-
-    /// Neumaier's compensated summation.
-    fn add_float(&mut self, x: f64) {
-        let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.comp += (self.sum - t) + x;
-        } else {
-            self.comp += (x - t) + self.sum;
+        match v {
+            Num::Int(i) => self.int_sum += i as i128,
+            Num::Float(x) => self.sum.add(x),
         }
-        self.sum = t;
+        if let Some(sq) = &mut self.squares {
+            // An integer past 2^53 squares its nearest double: deterministic, like every term.
+            sq.add_square(v.as_f64());
+        }
     }
 
-    /// Mean about the shift, and the sum of squared deviations from the mean.
-    fn mean_m2(&self) -> (f64, f64) {
-        let n = self.n as f64;
-        let d = self.s1 / n;
-        (self.shift + d, (self.s2 - self.s1 * d).max(0.0))
+    /// The sum of every value: the floats' exact sum plus the integers'.
+    fn total(&self) -> ExactSum {
+        let mut t = self.sum.clone();
+        t.add_int(self.int_sum);
+        t
     }
 
-    /// Chan et al.'s parallel combination of two sets of moments.
+    /// Adds another part's moments: exact, so the grouping does not matter.
     pub fn merge(&mut self, o: &Moments) {
-        if o.n == 0 {
-            return;
-        }
-        if self.n == 0 {
-            *self = *o;
-            return;
-        }
-        let (ma, m2a) = self.mean_m2();
-        let (mb, m2b) = o.mean_m2();
-        let n = self.n + o.n;
-        let delta = mb - ma;
-        let m2 = m2a + m2b + delta * delta * (self.n as f64 * o.n as f64 / n as f64);
-        let mean = ma + delta * (o.n as f64 / n as f64);
+        self.n += o.n;
         self.int_sum += o.int_sum;
-        self.add_float(o.sum);
-        self.comp += o.comp;
-        self.n = n;
-        // Re-centre on the combined mean: s1 = 0 there, and s2 is M2.
-        self.shift = mean;
-        self.s1 = 0.0;
-        self.s2 = m2;
+        self.sum.merge(&o.sum);
+        if let (Some(a), Some(b)) = (&mut self.squares, &o.squares) {
+            a.merge(b);
+        }
     }
 
     pub fn float_sum(&self) -> f64 {
-        self.sum + self.comp
+        self.total().value()
     }
 
     pub fn mean(&self) -> Option<f64> {
@@ -331,7 +302,7 @@ impl Moments {
 
     /// Sample variance (ddof = 1), as pandas.
     pub fn var(&self) -> Option<f64> {
-        (self.n > 1).then(|| self.mean_m2().1 / (self.n - 1) as f64)
+        variance(self.n, &self.total(), self.squares.as_ref()?)
     }
 }
 
@@ -369,7 +340,8 @@ impl State {
         match func {
             AggFn::Rows => State::Rows(0),
             AggFn::Count => State::Count(0),
-            AggFn::Sum | AggFn::Mean | AggFn::Std | AggFn::Var => State::Moments(Moments::default()),
+            AggFn::Sum | AggFn::Mean => State::Moments(Moments::new(false)),
+            AggFn::Std | AggFn::Var => State::Moments(Moments::new(true)),
             AggFn::Min => State::Extreme { num: None, text: None, max: false },
             AggFn::Max => State::Extreme { num: None, text: None, max: true },
             AggFn::First => State::First(None),
@@ -496,23 +468,22 @@ mod tests {
     #[test]
     fn moments_merge_exactly_in_any_split() {
         let xs: Vec<Num> = (0..1000).map(|i| Num::Float((i as f64 * 0.37).sin() * 1e3 + 5e6)).collect();
-        let mut whole = Moments::default();
+        let mut whole = Moments::new(true);
         xs.iter().for_each(|&x| whole.push(x));
         for split in [1, 7, 500, 999] {
-            let (mut a, mut b) = (Moments::default(), Moments::default());
+            let (mut a, mut b) = (Moments::new(true), Moments::new(true));
             xs[..split].iter().for_each(|&x| a.push(x));
             xs[split..].iter().for_each(|&x| b.push(x));
             a.merge(&b);
             assert_eq!(a.n, whole.n);
-            let rel = |p: f64, q: f64| ((p - q) / q).abs();
-            assert!(rel(a.mean().unwrap(), whole.mean().unwrap()) < 1e-12);
-            assert!(rel(a.var().unwrap(), whole.var().unwrap()) < 1e-9);
+            assert_eq!(a.mean().map(f64::to_bits), whole.mean().map(f64::to_bits));
+            assert_eq!(a.var().map(f64::to_bits), whole.var().map(f64::to_bits));
         }
     }
 
     #[test]
     fn integer_sums_are_exact() {
-        let mut m = Moments::default();
+        let mut m = Moments::new(false);
         for v in [i64::MAX, i64::MAX, -3] {
             m.push(Num::Int(v));
         }

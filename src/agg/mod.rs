@@ -2,6 +2,7 @@
 //! one cluster shard) contributes; merging partials in any grouping gives the same total, so the
 //! same merge serves every engine.
 
+pub mod exact;
 pub mod groupby;
 pub mod partial;
 

@@ -28,7 +28,8 @@ fn awkward_csv(rows: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
-const AGGS: &str = "count,count(v),sum(v),mean(v),min(w),max(v),median(w),n_unique(k2),first(w),last(v)";
+const AGGS: &str =
+    "count,count(v),sum(v),mean(v),sum(w),mean(w),std(w),var(v),min(w),max(v),median(w),n_unique(k2),first(w),last(v)";
 
 fn shard_and_merge(dir: &Path, cmd: &[&str], file: &Path, n: u32) -> String {
     let mut parts = Vec::new();
