@@ -56,8 +56,15 @@ fn merged_shards_equal_the_single_run() {
     let words = dir.path().join("words.txt");
     std::fs::write(&words, "The cat\r\nsat on\r\n\r\nthe \u{212A}elvin mat\r\nno newline at the end".repeat(50))
         .unwrap();
-    let cases: [(&[&str], &Path); 5] = [
+    let ndjson = dir.path().join("rows.ndjson");
+    let rows: String = (0..300)
+        .map(|i| format!("{{\"k\": {}, \"v\": {}}}\n", ["\"a\"", "\"b\"", "null"][i % 3], ["1", "2.5", "null", "-3e-7"][i % 4]))
+        .collect();
+    std::fs::write(&ndjson, rows).unwrap();
+    let cases: [(&[&str], &Path); 7] = [
         (&["groupby", "-b", "k1,k2", "-a", AGGS], &csv),
+        (&["groupby", "--no-mmap", "--chunk-size", "100", "-b", "k1", "-a", AGGS], &csv),
+        (&["groupby", "-b", "k", "-a", "count,sum(v),mean(v),std(v),first(v)"], &ndjson),
         (&["groupby", "-e", "serial", "--chunk-size", "64", "-b", "k2", "-a", "count,sum(v),max(w)"], &csv),
         (&["count", "-u", "words", "-i"], &words),
         (&["count", "-u", "letters", "--no-mmap"], &words),
