@@ -84,6 +84,9 @@ pub struct PartialFile {
     pub query: serde_json::Value,
     pub input: InputId,
     pub shard: Shard,
+    /// The bytes of the input this shard read, `[start, end)`: each shard must start where the
+    /// previous one ended (see [`crate::input::shard_range`]).
+    pub range: (u64, u64),
     /// The command's mergeable state.
     pub state: serde_json::Value,
 }
@@ -178,6 +181,7 @@ mod tests {
             query: serde_json::json!({ "unit": query }),
             input: InputId { path: "/data/w.txt".into(), size, mtime: (1, 2), fingerprint: "00ff".into() },
             shard: Shard { index, count },
+            range: (0, 0),
             state: serde_json::Value::Null,
         };
         (PathBuf::from(format!("part-{index}.json")), p)

@@ -48,23 +48,49 @@ pub fn run(args: CountArgs) -> Result<()> {
             "sort": args.sort.map(|s| if s == SortArg::Key { "key" } else { "count" }),
         });
         let state = serde_json::json!({ "rows": outcome.tally.rows() });
-        return super::write_partial(path, "count", query, &sources[0], plan.read.shard, state);
+        return super::write_partial(path, "count", query, &sources[0], plan.read.shard, outcome.shard_span, state);
     }
     let table = to_table(outcome.tally.unit(), outcome.tally.rows(), sort, args.top);
     super::write_table(&table, format, &dest)
 }
 
-/// Merges the states of the shards of a count (in shard order) into the table one run prints.
-pub fn merge<'a>(query: &serde_json::Value, states: impl Iterator<Item = &'a serde_json::Value>) -> Result<Table> {
-    let bad = || anyhow::anyhow!("malformed count partial: {query}");
-    let unit = match query["unit"].as_str() {
+/// Re-runs shard `shard` of the count `query` over `path` from byte `start` (a record boundary):
+/// its state and byte range.
+pub fn recompute(
+    query: &serde_json::Value,
+    path: &std::path::Path,
+    shard: pframe::input::Shard,
+    start: u64,
+) -> Result<(serde_json::Value, (u64, u64))> {
+    let unit = unit_of(query)?;
+    let plan = CountPlan {
+        unit,
+        engine: Engine::Parallel,
+        threads: pframe::cores::default_threads(),
+        read: pframe::input::ReadOptions { shard: Some(shard), shard_start: Some(start), ..Default::default() },
+        lossy: query["lossy"].as_bool().unwrap_or(false),
+        ignore_case: query["ignore_case"].as_bool().unwrap_or(false),
+    };
+    let outcome = count::count(&plan, &[pframe::input::Source::File(path.to_path_buf())])?;
+    let span = outcome.shard_span.unwrap_or((start, start));
+    Ok((serde_json::json!({ "rows": outcome.tally.rows() }), span))
+}
+
+fn unit_of(query: &serde_json::Value) -> Result<Unit> {
+    Ok(match query["unit"].as_str() {
         Some("letter") => Unit::Letters,
         Some("char") => Unit::Chars,
         Some("word") => Unit::Words,
         Some("lines") => Unit::Lines,
         Some("bytes") => Unit::Bytes,
-        _ => return Err(bad()),
-    };
+        _ => anyhow::bail!("malformed count partial: {query}"),
+    })
+}
+
+/// Merges the states of the shards of a count (in shard order) into the table one run prints.
+pub fn merge<'a>(query: &serde_json::Value, states: impl Iterator<Item = &'a serde_json::Value>) -> Result<Table> {
+    let bad = || anyhow::anyhow!("malformed count partial: {query}");
+    let unit = unit_of(query)?;
     let top = query["top"].as_u64().map(|k| k as usize);
     let sort = match query["sort"].as_str() {
         Some("count") => SortArg::Count,

@@ -52,8 +52,37 @@ pub fn run(args: GroupByArgs) -> Result<()> {
     let progress = super::progress::for_inputs(&args.progress, &sources);
     plan.read.progress = progress.as_ref().map(|p| p.0);
     let (format, dest) = super::output_plan(&args.output);
+    // A CSV shard finds its start assuming the cut point is outside quotes (see shard_range); the
+    // merge checks that and re-runs a shard that started inside a record. A shard printed on its
+    // own has no merge to check it: find its start exactly, by a scan from the file's start.
+    let csv_shard = match (plan.read.shard, &sources[..]) {
+        (Some(shard), [pframe::input::Source::File(path)])
+            if shard.index > 0 && plan.input_format == InputFormat::Csv =>
+        {
+            Some((shard, path.clone()))
+        }
+        _ => None,
+    };
+    let exact_start = |(shard, path): &(pframe::input::Shard, std::path::PathBuf)| {
+        pframe::input::exact_shard_start(path, *shard, pframe::input::CsvBoundary::new(plan.delimiter, b'"'))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    };
+    if args.shard.partial_out.is_none()
+        && let Some(s) = &csv_shard
+    {
+        plan.read.shard_start = Some(exact_start(s)?);
+    }
     if let Some(path) = &args.shard.partial_out {
-        let state = group_by_state(&plan, &sources)?;
+        let (state, span) = match group_by_state(&plan, &sources) {
+            // A shard that started inside a quoted field reads garbage and may fail on it: before
+            // blaming the data, re-run it from its exact start.
+            Err(_) if csv_shard.is_some() => {
+                let start = exact_start(csv_shard.as_ref().unwrap())?;
+                let retry = GroupByPlan { read: ReadOptions { shard_start: Some(start), ..plan.read }, ..plan.clone() };
+                group_by_state(&retry, &sources)?
+            }
+            r => r?,
+        };
         drop(progress);
         let query = serde_json::json!({
             "by": plan.by,
@@ -63,18 +92,28 @@ pub fn run(args: GroupByArgs) -> Result<()> {
             "schema": args.csv.schema,
             "input_format": if plan.input_format == InputFormat::Ndjson { "ndjson" } else { "csv" },
         });
-        return super::write_partial(
-            path,
-            "groupby",
-            query,
-            &sources[0],
-            plan.read.shard,
-            serde_json::to_value(state)?,
-        );
+        let state = serde_json::to_value(state)?;
+        return super::write_partial(path, "groupby", query, &sources[0], plan.read.shard, span, state);
     }
     let table = group_by(&plan, &sources)?;
     drop(progress);
     super::write_table(&table, format, &dest)
+}
+
+/// Re-runs shard `shard` of the group-by `query` over `path` from byte `start` (a record
+/// boundary): its state and byte range.
+pub fn recompute(
+    query: &serde_json::Value,
+    path: &std::path::Path,
+    shard: pframe::input::Shard,
+    start: u64,
+) -> Result<(serde_json::Value, (u64, u64))> {
+    let mut plan = plan_of(query)?;
+    plan.engine = Engine::Parallel;
+    plan.threads = pframe::cores::default_threads();
+    plan.read = ReadOptions { shard: Some(shard), shard_start: Some(start), ..ReadOptions::default() };
+    let (state, span) = group_by_state(&plan, &[pframe::input::Source::File(path.to_path_buf())])?;
+    Ok((serde_json::to_value(state)?, span.unwrap_or((start, start))))
 }
 
 /// Merges the states of the shards of a group-by (in shard order) into the table one run prints.
@@ -83,6 +122,18 @@ pub fn merge<'a>(
     input: &str,
     states: impl Iterator<Item = &'a serde_json::Value>,
 ) -> Result<Table> {
+    let plan = plan_of(query)?;
+    let states = states
+        .map(|s| {
+            serde_json::from_value::<GroupByState>(s.clone())
+                .map_err(|e| anyhow::anyhow!("malformed groupby partial: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(merge_states(&plan, input, states)?)
+}
+
+/// The group-by a partial file's query describes (one thread, the serial engine).
+fn plan_of(query: &serde_json::Value) -> Result<GroupByPlan> {
     let bad = || anyhow::anyhow!("malformed groupby partial: {query}");
     let by: Vec<String> = serde_json::from_value(query["by"].clone()).map_err(|_| bad())?;
     let aggs = parse_aggs(query["agg"].as_str().ok_or_else(bad)?).map_err(|_| bad())?;
@@ -101,11 +152,5 @@ pub fn merge<'a>(
         schema,
         input_format: if query["input_format"] == "ndjson" { InputFormat::Ndjson } else { InputFormat::Csv },
     };
-    let states = states
-        .map(|s| {
-            serde_json::from_value::<GroupByState>(s.clone())
-                .map_err(|e| anyhow::anyhow!("malformed groupby partial: {e}"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(merge_states(&plan, input, states)?)
+    Ok(plan)
 }

@@ -67,7 +67,7 @@ pub fn sources(input: &InputArgs) -> Result<Vec<Source>> {
 
 pub fn read_options(input: &InputArgs) -> Result<ReadOptions> {
     let ChunkSize(chunk_size) = input.chunk_size.parse::<ChunkSize>().context("--chunk-size")?;
-    Ok(ReadOptions { chunk_size, mmap: !input.no_mmap, progress: None, shard: None })
+    Ok(ReadOptions { chunk_size, mmap: !input.no_mmap, progress: None, shard: None, shard_start: None })
 }
 
 /// The output format and destination.
@@ -108,10 +108,12 @@ pub fn write_partial(
     query: serde_json::Value,
     source: &Source,
     shard: Option<Shard>,
+    span: Option<(u64, u64)>,
     state: serde_json::Value,
 ) -> Result<()> {
     let Source::File(file) = source else { bail!(UsageError("--partial-out needs a FILE".into())) };
     let input = InputId::of(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    let size = input.size;
     let part = PartialFile {
         format: partial::FORMAT.into(),
         version: partial::VERSION,
@@ -120,6 +122,7 @@ pub fn write_partial(
         query,
         input,
         shard: shard.unwrap_or(Shard { index: 0, count: 1 }),
+        range: span.unwrap_or((0, size)),
         state,
     };
     let mut sink = OutputSink::open(&Destination::File(path.to_path_buf()))?;

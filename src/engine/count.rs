@@ -29,6 +29,8 @@ pub struct CountOutcome {
     pub bytes: u64,
     pub chunks: usize,
     pub elapsed: Duration,
+    /// A shard's byte range in its file.
+    pub shard_span: Option<(u64, u64)>,
 }
 
 /// Why a count failed. Every variant names the input.
@@ -78,11 +80,13 @@ pub fn count_chunk(plan: &CountPlan, data: &[u8]) -> Result<(Tally, u64), Invali
 /// Runs the count over every source; the counts of all sources add up.
 pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, CountError> {
     let start = Instant::now();
-    let mut outcome = CountOutcome { tally: Tally::empty(plan.unit), bytes: 0, chunks: 0, elapsed: Duration::ZERO };
+    let mut outcome =
+        CountOutcome { tally: Tally::empty(plan.unit), bytes: 0, chunks: 0, elapsed: Duration::ZERO, shard_span: None };
     let pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
     for source in sources {
         let chunks = Chunker::open(source, plan.read)?;
         let name = chunks.name().to_string();
+        outcome.shard_span = outcome.shard_span.or(chunks.shard_span());
         // A shard's lines are numbered from its start; its first line's number costs a pass over
         // what precedes it, paid only for an error message.
         let start = chunks.start();

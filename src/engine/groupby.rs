@@ -567,6 +567,8 @@ struct NativeRun {
     acc: Partial,
     /// Per used column, the input its first text value came from, and that input's line base.
     first_text_source: Vec<Option<(String, LineBase)>>,
+    /// A shard's byte range in its file.
+    shard_span: Option<(u64, u64)>,
 }
 
 /// Places a shard's relative line numbers in its file; computed only when a message needs it.
@@ -590,11 +592,13 @@ fn aggregate_native(plan: &GroupByPlan, sources: &[Source]) -> Result<NativeRun,
     let mut total: Option<(Layout, Partial)> = None;
     let mut first_text_source: Vec<Option<(String, LineBase)>> = Vec::new();
     let mut first_header: Vec<String> = Vec::new();
+    let mut shard_span = None;
     for source in sources {
         let ndjson = plan.input_format == InputFormat::Ndjson;
         let boundary: Box<dyn Boundary> =
             if ndjson { Box::new(LineBoundary::default()) } else { Box::new(CsvBoundary::new(plan.delimiter, b'"')) };
         let mut chunks = Chunker::open_with(source, plan.read, boundary)?;
+        shard_span = shard_span.or(chunks.shard_span());
         let name = chunks.name().to_string();
         let base = LineBase {
             path: match source {
@@ -606,7 +610,7 @@ fn aggregate_native(plan: &GroupByPlan, sources: &[Source]) -> Result<NativeRun,
         let first = chunks.next().transpose()?;
         // A shard reads the header from the file's first chunk: it may start after it, or be empty.
         let header_chunk = if plan.read.shard.is_some() && !ndjson {
-            let whole = ReadOptions { shard: None, progress: None, ..plan.read };
+            let whole = ReadOptions { shard: None, shard_start: None, progress: None, ..plan.read };
             Chunker::open_with(source, whole, CsvBoundary::new(plan.delimiter, b'"'))?.next().transpose()?
         } else {
             None
@@ -693,7 +697,7 @@ fn aggregate_native(plan: &GroupByPlan, sources: &[Source]) -> Result<NativeRun,
         }
     }
     let (layout, acc) = total.expect("at least one source");
-    Ok(NativeRun { header: first_header, layout, acc, first_text_source })
+    Ok(NativeRun { header: first_header, layout, acc, first_text_source, shard_span })
 }
 
 /// The mergeable state of a group-by over one input or one shard of it: what `--partial-out`
@@ -709,10 +713,14 @@ pub struct GroupByState {
     groups: Vec<(Vec<u8>, Vec<State>)>,
 }
 
-/// Runs the native engine (serial or parallel) and returns its state instead of the result. The
-/// check that numeric aggregations see no text is left to the merge, which sees every shard, so
-/// that a failing job reports the same first offending line as a single run.
-pub fn group_by_state(plan: &GroupByPlan, sources: &[Source]) -> Result<GroupByState, GroupByError> {
+/// Runs the native engine (serial or parallel) and returns its state instead of the result, with
+/// the shard's byte range when it read a shard. The check that numeric aggregations see no text is
+/// left to the merge, which sees every shard, so that a failing job reports the same first
+/// offending line as a single run.
+pub fn group_by_state(
+    plan: &GroupByPlan,
+    sources: &[Source],
+) -> Result<(GroupByState, Option<(u64, u64)>), GroupByError> {
     if plan.engine == Engine::Polars {
         let name = sources.first().map(Source::display_name).unwrap_or_default();
         return Err(GroupByError::Query {
@@ -723,13 +731,14 @@ pub fn group_by_state(plan: &GroupByPlan, sources: &[Source]) -> Result<GroupByS
     let run = aggregate_native(plan, sources)?;
     let mut groups: Vec<(Vec<u8>, Vec<State>)> = run.acc.groups.into_iter().collect();
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(GroupByState {
+    let state = GroupByState {
         header: run.header,
         kinds: run.acc.kinds,
         first_text: run.acc.first_text,
         newlines: run.acc.newlines,
         groups,
-    })
+    };
+    Ok((state, run.shard_span))
 }
 
 /// Merges the states of consecutive shards of `input` (in shard order) into the final result:
@@ -762,7 +771,7 @@ pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) 
         acc.merge(part, lines_before);
         lines_before += n;
     }
-    check_and_finish(plan, NativeRun { header, layout, acc, first_text_source })
+    check_and_finish(plan, NativeRun { header, layout, acc, first_text_source, shard_span: None })
 }
 
 /// Applies the declared types, rejects numeric aggregations over text, and builds the table.

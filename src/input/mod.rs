@@ -86,20 +86,66 @@ impl std::fmt::Display for Shard {
     }
 }
 
-/// Where shard `shard` of a `len`-byte input starts and ends.
-pub fn shard_range<B: Boundary + ?Sized>(bytes: &[u8], shard: Shard, boundary: &mut B) -> (usize, usize) {
+/// Where shard `shard` of `bytes` starts and ends.
+///
+/// The end is found by scanning from the start to the first record boundary at or after
+/// `(I + 1) * len / N`, so it is exact if the start is. The start is `start_at` when the caller
+/// knows a record boundary (the merge re-running a shard), else the first boundary at or after
+/// `I * len / N` found by scanning from there alone: exact for lines, and for CSV exact unless that
+/// point lies inside a quoted field (the scan assumes it does not). Reading everything before the
+/// shard to be sure would cost each shard a pass over the file's prefix; instead the merge checks
+/// that every shard starts where the previous one ended, which holds whenever the assumption does,
+/// and re-runs a shard that started in the wrong place.
+pub fn shard_range<B: Boundary + ?Sized>(
+    bytes: &[u8],
+    shard: Shard,
+    start_at: Option<usize>,
+    boundary: &mut B,
+) -> (usize, usize) {
     let len = bytes.len();
-    let mut cut_at = |i: u32| -> usize {
-        let at = (len as u128 * u128::from(i) / u128::from(shard.count)) as usize;
-        if at == 0 || at >= len {
-            return at.min(len);
-        }
-        boundary.reset();
-        boundary.cut(bytes, at).unwrap_or(len)
+    let point = |i: u32| ((len as u128 * u128::from(i) / u128::from(shard.count)) as usize).min(len);
+    let start = match start_at {
+        Some(s) => s.min(len),
+        None => match point(shard.index) {
+            0 => 0,
+            at if at >= len => len,
+            at => {
+                // Treat the byte before the point as the start of a record: the first boundary
+                // found after it is the first at or after the point.
+                boundary.reset();
+                (at - 1) + boundary.cut(&bytes[at - 1..], 1).unwrap_or(len - (at - 1))
+            }
+        },
     };
-    let (start, end) = (cut_at(shard.index), cut_at(shard.index + 1));
+    let limit = point(shard.index + 1);
+    let end = if limit >= len {
+        len
+    } else if limit <= start {
+        start
+    } else {
+        boundary.reset();
+        start + boundary.cut(&bytes[start..], limit - start).unwrap_or(len - start)
+    };
     boundary.reset();
-    (start, end.max(start))
+    (start, end)
+}
+
+/// Where shard `shard` of the file at `path` starts, found exactly: by scanning from the start of
+/// the file (for CSV the quotes before the cut point decide whether a newline there ends a
+/// record). For a shard printed on its own, and for one whose assumed start may explain an error.
+pub fn exact_shard_start<B: Boundary>(path: &Path, shard: Shard, mut boundary: B) -> io::Result<u64> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    if len == 0 {
+        return Ok(0);
+    }
+    let map = map_file(&file)?;
+    let at = ((len as u128 * u128::from(shard.index) / u128::from(shard.count)) as usize).min(len);
+    if at == 0 || at >= len {
+        return Ok(at as u64);
+    }
+    boundary.reset();
+    Ok(boundary.cut(&map, at).unwrap_or(len) as u64)
 }
 
 /// The number of newlines before byte `offset` of a file: the line number a shard starts on, less
@@ -153,6 +199,8 @@ pub struct ReadOptions {
     pub progress: Option<&'static AtomicU64>,
     /// Read only this shard of each file.
     pub shard: Option<Shard>,
+    /// Where the shard starts, when it is known to be a record boundary (see [`shard_range`]).
+    pub shard_start: Option<u64>,
 }
 
 /// Options are equal when they read the same way and report to the same counter.
@@ -161,6 +209,7 @@ impl PartialEq for ReadOptions {
         self.chunk_size == other.chunk_size
             && self.mmap == other.mmap
             && self.shard == other.shard
+            && self.shard_start == other.shard_start
             && match (self.progress, other.progress) {
                 (Some(a), Some(b)) => std::ptr::eq(a, b),
                 (a, b) => a.is_none() && b.is_none(),
@@ -172,7 +221,7 @@ impl Eq for ReadOptions {}
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { chunk_size: DEFAULT_CHUNK_SIZE, mmap: true, progress: None, shard: None }
+        ReadOptions { chunk_size: DEFAULT_CHUNK_SIZE, mmap: true, progress: None, shard: None, shard_start: None }
     }
 }
 
@@ -341,6 +390,8 @@ pub struct Chunker<B: Boundary = LineBoundary> {
     progress: Option<&'static AtomicU64>,
     /// Where the first chunk starts in the file: a shard's start, else 0.
     start: u64,
+    /// Where a shard ends in the file.
+    end: Option<u64>,
 }
 
 impl Chunker<LineBoundary> {
@@ -354,14 +405,17 @@ impl<B: Boundary> Chunker<B> {
     /// Opens a source, cutting chunks where `boundary` allows.
     pub fn open_with(source: &Source, options: ReadOptions, mut boundary: B) -> Result<Self, InputError> {
         let name = source.display_name();
-        let (backing, offset) = match (source, options.shard) {
+        let (backing, (offset, end)) = match (source, options.shard) {
             (Source::Stdin, Some(_)) => return Err(InputError::ShardNeedsFile { name }),
             (Source::Stdin, None) => {
                 enlarge_pipe_buffer(&io::stdin());
-                (Backing::Reader { reader: Box::new(io::stdin()), eof: false, carry: Vec::new() }, 0)
+                (Backing::Reader { reader: Box::new(io::stdin()), eof: false, carry: Vec::new() }, (0, None))
             }
-            (Source::File(path), None) => (open_file(path, &name, options.mmap)?, 0),
-            (Source::File(path), Some(shard)) => open_shard(path, &name, options.mmap, shard, &mut boundary)?,
+            (Source::File(path), None) => (open_file(path, &name, options.mmap)?, (0, None)),
+            (Source::File(path), Some(shard)) => {
+                let start = options.shard_start.map(|s| s as usize);
+                open_shard(path, &name, options.mmap, shard, start, &mut boundary)?
+            }
         };
         Ok(Chunker {
             name,
@@ -373,6 +427,7 @@ impl<B: Boundary> Chunker<B> {
             failed: false,
             progress: options.progress,
             start: offset,
+            end,
         })
     }
 
@@ -388,6 +443,7 @@ impl<B: Boundary> Chunker<B> {
             failed: false,
             progress: None,
             start: 0,
+            end: None,
         }
     }
 
@@ -399,6 +455,11 @@ impl<B: Boundary> Chunker<B> {
     /// Where the first chunk starts in the file: a shard's start offset, else 0.
     pub fn start(&self) -> u64 {
         self.start
+    }
+
+    /// A shard's byte range in its file: `[start, end)`.
+    pub fn shard_span(&self) -> Option<(u64, u64)> {
+        self.end.map(|e| (self.start, e))
     }
 
     /// The input's size in bytes when it is known in advance (a mapped file).
@@ -559,8 +620,9 @@ fn open_shard<B: Boundary>(
     name: &str,
     mmap: bool,
     shard: Shard,
+    start_at: Option<usize>,
     boundary: &mut B,
-) -> Result<(Backing, u64), InputError> {
+) -> Result<(Backing, (u64, Option<u64>)), InputError> {
     let open_err = |err| InputError::Open { name: name.to_string(), err };
     let mut file = File::open(path).map_err(open_err)?;
     let meta = file.metadata().map_err(open_err)?;
@@ -572,20 +634,21 @@ fn open_shard<B: Boundary>(
     }
     let empty = || Backing::Reader { reader: Box::new(io::empty()), eof: false, carry: Vec::new() };
     if meta.len() == 0 {
-        return Ok((empty(), 0));
+        return Ok((empty(), (0, Some(0))));
     }
     let read_err = |err| InputError::Read { name: name.to_string(), err };
     let map = map_file(&file).map_err(read_err)?;
-    let (start, end) = shard_range(&map, shard, boundary);
+    let (start, end) = shard_range(&map, shard, start_at, boundary);
+    let span = (start as u64, Some(end as u64));
     if mmap {
         let mapped = Arc::new(Mapped { map, released: AtomicUsize::new(start) });
-        return Ok((Backing::Mapped { map: mapped, pos: start, end }, start as u64));
+        return Ok((Backing::Mapped { map: mapped, pos: start, end }, span));
     }
     drop(map);
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(start as u64)).map_err(read_err)?;
     let reader = Box::new(file.take((end - start) as u64));
-    Ok((Backing::Reader { reader, eof: false, carry: Vec::new() }, start as u64))
+    Ok((Backing::Reader { reader, eof: false, carry: Vec::new() }, span))
 }
 
 fn map_file(file: &File) -> io::Result<Mmap> {
@@ -626,10 +689,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.txt");
         std::fs::write(&path, input).unwrap();
-        Chunker::open(&Source::File(path), ReadOptions { chunk_size, mmap: true, progress: None, shard: None })
-            .unwrap()
-            .map(|c| c.unwrap().to_vec())
-            .collect()
+        Chunker::open(
+            &Source::File(path),
+            ReadOptions { chunk_size, mmap: true, progress: None, shard: None, shard_start: None },
+        )
+        .unwrap()
+        .map(|c| c.unwrap().to_vec())
+        .collect()
     }
 
     #[test]

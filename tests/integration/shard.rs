@@ -58,7 +58,13 @@ fn merged_shards_equal_the_single_run() {
         .unwrap();
     let ndjson = dir.path().join("rows.ndjson");
     let rows: String = (0..300)
-        .map(|i| format!("{{\"k\": {}, \"v\": {}}}\n", ["\"a\"", "\"b\"", "null"][i % 3], ["1", "2.5", "null", "-3e-7"][i % 4]))
+        .map(|i| {
+            format!(
+                "{{\"k\": {}, \"v\": {}}}\n",
+                ["\"a\"", "\"b\"", "null"][i % 3],
+                ["1", "2.5", "null", "-3e-7"][i % 4]
+            )
+        })
         .collect();
     std::fs::write(&ndjson, rows).unwrap();
     let cases: [(&[&str], &Path); 7] = [
@@ -79,6 +85,54 @@ fn merged_shards_equal_the_single_run() {
             assert_eq!(shard_and_merge(sub.path(), cmd, file, n), expected, "{cmd:?} with {n} shards");
         }
     }
+}
+
+/// A quoted field with newlines across the middle of the file: shard 1 of 2 starts inside it,
+/// assuming it is not. A shard run on its own finds its exact start; the merge re-runs a partial
+/// shard from where shard 0 ended; both give the single run's answer.
+#[test]
+fn a_quoted_field_across_a_shard_cut() {
+    // From inside the quoted field, its lines read as well-formed records (the last one `k,2"`,
+    // a quote inside an unquoted field being literal), so the misplaced shard does not fail.
+    let mut csv = String::from("k,v\n");
+    csv.push_str(&format!("x,\"long{}\"\n", "\nk,2".repeat(300)));
+    for i in 0..50 {
+        csv.push_str(&format!("k{},{}\n", i % 3, i));
+    }
+    let (dir, path) = temp_file("q.csv", csv.as_bytes());
+    let cmd = ["groupby", "-b", "k", "-a", "count,first(v),n_unique(v)"];
+    let mut single = cmd.to_vec();
+    single.extend(["-f", "csv", path_str(&path)]);
+    let expected = run_ok(&single, None);
+    assert!(expected.contains("\"long"), "{expected}");
+
+    let mut parts = Vec::new();
+    for i in 0..2 {
+        let part = dir.path().join(format!("p{i}.json"));
+        let shard = format!("{i}/2");
+        let mut args = cmd.to_vec();
+        args.extend(["--shard", &shard, "--partial-out", path_str(&part), path_str(&path)]);
+        run_ok(&args, None);
+        parts.push(part);
+    }
+    let out = run(&["merge", "-f", "csv", path_str(&parts[0]), path_str(&parts[1])], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.starts_with("pframe: merge: shard 1/2 started at byte "), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+
+    // Each shard on its own, printed: shard 0 has the long record, shard 1 the rest (and not the
+    // long record's lines, which a start assumed outside quotes would read as records).
+    let shard0 = run_ok(&["groupby", "-f", "csv", "-b", "k", "-a", "count", "--shard", "0/2", path_str(&path)], None);
+    let shard1 = run_ok(&["groupby", "-f", "csv", "-b", "k", "-a", "count", "--shard", "1/2", path_str(&path)], None);
+    assert_eq!(shard0, "k,count\nx,1\n");
+    assert_eq!(shard1, "k,count\nk0,17\nk1,17\nk2,16\n");
+
+    // With the input changed since, the merge cannot re-run the shard and says so.
+    std::fs::write(&path, csv.replace("long", "LONG")).unwrap();
+    let out = run(&["merge", path_str(&parts[0]), path_str(&parts[1])], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has changed since the shards ran"), "{out:?}");
 }
 
 #[test]
@@ -246,16 +300,30 @@ fn csv_record_ends(bytes: &[u8]) -> Vec<usize> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// The shards of any N tile the file, and each starts where a record starts.
+    /// The shards of any N, each started where the previous one ended when its own start was
+    /// wrong (as the merge does), tile the file on record boundaries; on a file without quotes no
+    /// shard needs that.
     #[test]
     fn shards_tile_the_file_on_record_boundaries(input in csv_strategy(), n in 1u32..20) {
         let ends = csv_record_ends(&input);
+        let quoted = input.contains(&b'"');
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &input).unwrap();
         let mut next = 0;
         for index in 0..n {
-            let (start, end) = shard_range(&input, Shard { index, count: n }, &mut CsvBoundary::new(b',', b'"'));
+            let shard = Shard { index, count: n };
+            let mut b = CsvBoundary::new(b',', b'"');
+            let (mut start, mut end) = shard_range(&input, shard, None, &mut b);
+            if start != next {
+                prop_assert!(quoted, "shard {} of a file without quotes started at {} instead of {}", index, start, next);
+                (start, end) = shard_range(&input, shard, Some(next), &mut b);
+            }
             prop_assert_eq!(start, next);
             prop_assert!(end >= start);
-            prop_assert!(ends.contains(&start) || start == input.len(), "shard {} starts at {} inside a record", index, start);
+            prop_assert!(ends.contains(&end) || end == input.len(), "shard {} ends at {} inside a record", index, end);
+            // The start the chain arrives at is the one a scan from the file's start finds.
+            let exact = pframe::input::exact_shard_start(file.path(), shard, CsvBoundary::new(b',', b'"')).unwrap();
+            prop_assert_eq!(exact as usize, start);
             next = end;
         }
         prop_assert_eq!(next, input.len());
@@ -269,7 +337,7 @@ proptest! {
             unit: Unit::Words,
             engine: Engine::Parallel,
             threads: 2,
-            read: ReadOptions { chunk_size: 7, mmap, progress: None, shard },
+            read: ReadOptions { chunk_size: 7, mmap, progress: None, shard, shard_start: None },
             lossy: false,
             ignore_case: false,
         };
