@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
-# CPU time (user+sys) of one run against N=4 shards plus the merge.
+# CPU time of one process against 4 shards plus the merge (BENCHMARKS.md, issue 5): hyperfine's
+# user + system means for each command, and a diff of the merged result against the single run.
+#
+#   scripts/bench_shards.sh
+#
+# Needs hyperfine; generates a 1 GiB word list and a 2e7-row G1 CSV in $BENCH_DIR once.
 set -euo pipefail
-P=${P:-/work/main/target/release/pframe}
-cpu() { /usr/bin/time -f "%U %S" "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%.3f", $1+$2}'; }
-measure() { # label, file, command words...
-    local label=$1 file=$2; shift 2
-    local d; d=$(mktemp -d)
-    for rep in 1 2 3; do
-        single=$(cpu "$P" "$@" -j 1 "$file")
-        total=0
-        for i in 0 1 2 3; do
-            t=$(cpu "$P" "$@" -j 1 --shard $i/4 --partial-out "$d/p$i.json" "$file")
-            total=$(echo "$total + $t" | bc)
-        done
-        m=$(cpu "$P" merge "$d"/p0.json "$d"/p1.json "$d"/p2.json "$d"/p3.json)
-        total=$(echo "$total + $m" | bc)
-        diff <("$P" "$@" -f csv "$file") <("$P" merge -f csv "$d"/p*.json) > /dev/null && same=identical || same=DIFFERENT
-        echo "$label run $rep: single $single s CPU; 4 shards + merge $total s CPU (merge $m s); ratio $(echo "scale=3; $total / $single" | bc); result $same"
-    done
-    rm -rf "$d"
-}
-measure "count letters, words_1g.txt (1.08 GB)" /tmp/pframe-bench/words_1g.txt count
-measure "groupby id1 sum/mean/count, g1_2e7.csv (1.02 GB)" /tmp/pframe-bench/g1_2e7.csv groupby -b id1 -a 'sum(v1),mean(v3),count'
+cd "$(dirname "$0")/.."
+BENCH_DIR=${BENCH_DIR:-/tmp/pframe-bench}
+mkdir -p "$BENCH_DIR"
+cargo build --release -q
+P=$PWD/target/release/pframe
+W=$BENCH_DIR/words_1g.txt
+G=$BENCH_DIR/g1_2e7.csv
+[ -f "$W" ] || "$P" gen words -n 120000000 --seed 1 -o "$W"
+[ -f "$G" ] || "$P" gen csv --rows 20000000 --groups 100 --seed 1 -o "$G"
+cat "$W" "$G" > /dev/null
+python3 - "$P" "$W" "$G" "$BENCH_DIR" <<'PY'
+import json, subprocess, sys
+P, W, G, D = sys.argv[1:5]
+def cpu(cmd, runs):
+    subprocess.run(["hyperfine", "-N", "--warmup", "1", "--runs", str(runs), "--export-json", f"{D}/hf.json", cmd],
+                   check=True, capture_output=True)
+    r = json.load(open(f"{D}/hf.json"))["results"][0]
+    return r["user"] + r["system"]
+for label, file, q in [("count letters", W, "count"),
+                       ("groupby -b id1 -a sum(v1),mean(v3),count", G, "groupby -b id1 -a sum(v1),mean(v3),count")]:
+    parts = [f"{D}/part{i}.json" for i in range(4)]
+    single = cpu(f"{P} {q} -j 1 {file}", 5)
+    shards = sum(cpu(f"{P} {q} -j 1 --shard {i}/4 --partial-out {parts[i]} {file}", 5) for i in range(4))
+    merge = cpu(f"{P} merge {' '.join(parts)}", 10)
+    one = subprocess.run(f"{P} {q} -f csv {file}".split(), capture_output=True, check=True).stdout
+    merged = subprocess.run([P, "merge", "-f", "csv", *parts], capture_output=True, check=True).stdout
+    same = "identical" if one == merged else "DIFFERENT"
+    print(f"{label} ({file}): one process {single:.3f} s CPU; 4 shards {shards:.3f} s + merge {merge * 1e3:.1f} ms;"
+          f" ratio {(shards + merge) / single:.3f}; result {same}")
+PY
