@@ -112,43 +112,58 @@ impl Cores {
             .chain(std::iter::once(&OVERRIDE_VAR))
             .filter_map(|&k| probe.var(k).map(|v| (k.to_string(), v.to_string())))
             .collect();
-
-        let (default_threads, reason) = match probe.var(OVERRIDE_VAR).map(|v| v.parse::<usize>()) {
-            Some(Ok(n)) if n > 0 => (n, format!("{OVERRIDE_VAR}={n} overrides the detected limits")),
-            other => {
-                let mut limits: Vec<(usize, String)> = vec![(logical, format!("{logical} logical CPUs"))];
-                if let Some(a) = &affinity {
-                    limits.push((a.len(), format!("the affinity mask allows {} CPUs", a.len())));
-                }
-                if let Some(c) = &cgroup_limit {
-                    // A quota of 1.5 CPUs keeps two threads busy three quarters of the time: round up.
-                    let n = (c.cpus.ceil() as usize).max(1);
-                    limits.push((n, format!("the cgroup {} quota is {} CPUs ({})", c.version, c.cpus, c.file)));
-                }
-                if let Some(s) = &scheduler {
-                    limits.push((s.cpus, format!("{} allocated {} CPUs ({})", s.name, s.cpus, s.variable)));
-                }
-                // Of equal limits the most specific (the scheduler's, then the cgroup's) is the
-                // reason worth reporting: `rev` makes min_by_key pick the last of equals.
-                let (n, why) = limits.into_iter().rev().min_by_key(|(n, _)| *n).unwrap_or((1, String::new()));
-                let mut reason = format!("smallest limit: {why}");
-                if other.is_some() {
-                    reason.push_str(&format!(
-                        " ({OVERRIDE_VAR}={:?} ignored: not a positive integer)",
-                        probe.var(OVERRIDE_VAR).unwrap_or_default()
-                    ));
-                }
-                (n.max(1), reason)
-            }
-        };
+        let (default_threads, reason) =
+            decide(probe, logical, affinity.as_deref(), cgroup_limit.as_ref(), scheduler.as_ref());
         Cores { logical, physical, affinity, cgroup_limit, scheduler, env, default_threads, reason }
     }
 }
 
+/// The default thread count and why: `PFRAME_THREADS`, else the smallest limit.
+fn decide(
+    probe: &Probe,
+    logical: usize,
+    affinity: Option<&[usize]>,
+    cgroup_limit: Option<&CgroupLimit>,
+    scheduler: Option<&Scheduler>,
+) -> (usize, String) {
+    let over = probe.var(OVERRIDE_VAR);
+    if let Some(n) = over.and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0) {
+        return (n, format!("{OVERRIDE_VAR}={n} overrides the detected limits"));
+    }
+    let mut limits: Vec<(usize, String)> = vec![(logical, format!("{logical} logical CPUs"))];
+    if let Some(a) = affinity {
+        limits.push((a.len(), format!("the affinity mask allows {} CPUs", a.len())));
+    }
+    if let Some(c) = cgroup_limit {
+        // A quota of 1.5 CPUs keeps two threads busy three quarters of the time: round up.
+        let n = (c.cpus.ceil() as usize).max(1);
+        limits.push((n, format!("the cgroup {} quota is {} CPUs ({})", c.version, c.cpus, c.file)));
+    }
+    if let Some(s) = scheduler {
+        limits.push((s.cpus, format!("{} allocated {} CPUs ({})", s.name, s.cpus, s.variable)));
+    }
+    // Of equal limits the most specific (the scheduler's, then the cgroup's) is the reason worth
+    // reporting: `rev` makes min_by_key pick the last of equals.
+    let (n, why) = limits.into_iter().rev().min_by_key(|(n, _)| *n).unwrap_or((1, String::new()));
+    let mut reason = format!("smallest limit: {why}");
+    if let Some(v) = over {
+        reason.push_str(&format!(" ({OVERRIDE_VAR}={v:?} ignored: not a positive integer)"));
+    }
+    (n.max(1), reason)
+}
+
 /// The default thread count of this process (detected once).
+///
+/// Reads only what decides it (not the topology, which `pframe cores` reports), since every
+/// command starts with it.
 pub fn default_threads() -> usize {
     static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *DEFAULT.get_or_init(|| Cores::detect(&Probe::system()).default_threads)
+    *DEFAULT.get_or_init(|| {
+        let probe = Probe::system();
+        let affinity = affinity(&probe);
+        let (cgroup, scheduler) = (cgroup_limit(&probe), scheduler(&probe));
+        decide(&probe, logical_cpus(&probe), affinity.as_deref(), cgroup.as_ref(), scheduler.as_ref()).0
+    })
 }
 
 /// Parses a kernel CPU list such as `0-3,8,10-11`.
