@@ -166,13 +166,13 @@ pub enum CoresFormat {
 }
 
 const BENCH_HELP: &str = "\
-Every configuration (engine x threads) runs as a child process of pframe, --warmup times unmeasured
-and then --runs times, timed from outside (wall clock) with its peak RSS; every run's answer is
-checked against the serial engine's, and a mismatch stops the bench. The report gives the median,
-min and max time, throughput, speedup over the serial engine at 1 thread, parallel efficiency
-(speedup / threads), and Amdahl's serial fraction f fitted by least squares over each engine's sweep,
-with the speedup it predicts at 8, 16 and 64 cores. Exports are rewritten after each configuration,
-so an interrupted bench keeps what it measured.
+Every configuration (engine x threads) runs as a child process of pframe, --warmup times
+unmeasured and then --runs times, timed from outside (wall clock) with its peak RSS; every run's
+answer is checked against the serial engine's, and a mismatch stops the bench. The report gives
+the median, min and max time, throughput, speedup over the serial engine at 1 thread, parallel
+efficiency (speedup / threads), and Amdahl's serial fraction f fitted by least squares over each
+engine's sweep, with the speedup it predicts at 8, 16 and 64 cores. Exports are rewritten after
+each configuration, so an interrupted bench keeps what it measured.
 
 Bench options come first; the rest of the line is the command's own options and files
 (-e, -j, -f and -o are set by the bench for each configuration).";
@@ -200,7 +200,7 @@ pub enum BenchCommand {
 #[derive(Debug, Args)]
 #[command(after_long_help = BENCH_HELP)]
 pub struct BenchOpts {
-    /// Engines to measure, comma-separated [default: every engine of the workload]
+    /// Engines to measure, comma-separated [default: serial,parallel; for groupby also polars]
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub engines: Vec<String>,
 
