@@ -538,7 +538,7 @@ pub enum GroupByEngineArg {
     Auto,
     /// a rayon pool over quote-aware chunks, partial aggregates merged
     Parallel,
-    /// polars' lazy CSV scan and streaming group-by (one file)
+    /// polars' lazy CSV scan and streaming group-by (files, not stdin)
     Polars,
     /// one thread: the reference answer
     Serial,

@@ -521,7 +521,8 @@ pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupBy
     group_by_native(plan, sources)
 }
 
-/// The polars engine: one file, scanned lazily and aggregated by polars' streaming engine. When
+/// The polars engine: files scanned lazily (several are concatenated in order, column types
+/// widened to a common type) and aggregated by polars' streaming engine. When
 /// polars fails (a value that does not parse, a ragged row...), the native engine is run to name
 /// the file, line and column the way every other engine does.
 fn group_by_polars(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupByError> {
@@ -535,21 +536,29 @@ fn group_by_polars(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, Grou
             message: "the polars engine reads whole files; for --shard use -e parallel (the default)".into(),
         });
     }
-    let [Source::File(path)] = sources else {
+    let paths: Vec<&std::path::Path> = sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::File(p) => Some(p.as_path()),
+            Source::Stdin => None,
+        })
+        .collect();
+    if paths.is_empty() || paths.len() != sources.len() {
         return Err(GroupByError::Query {
             name,
-            message: "the polars engine reads one file; for stdin or several inputs use -e parallel (the default)"
-                .into(),
+            message: "the polars engine reads files; for stdin use -e parallel (the default)".into(),
         });
-    };
+    }
     // Missing files, directories and bad queries get the native engine's messages.
-    std::fs::File::open(path).map_err(|err| InputError::Open { name: path.display().to_string(), err })?;
-    match super::polars::group_by_file(plan, path) {
+    for path in &paths {
+        std::fs::File::open(path).map_err(|err| InputError::Open { name: path.display().to_string(), err })?;
+    }
+    match super::polars::group_by_files(plan, &paths) {
         Ok(table) => Ok(table),
         Err(err) => {
             let native = GroupByPlan { engine: Engine::Serial, ..plan.clone() };
             group_by_native(&native, sources)?;
-            Err(GroupByError::Query { name: path.display().to_string(), message: format!("polars failed: {err}") })
+            Err(GroupByError::Query { name, message: format!("polars failed: {err}") })
         }
     }
 }

@@ -210,11 +210,21 @@ fn with_full_inference<T>(query: impl Fn(Option<usize>) -> PolarsResult<T>) -> P
 }
 
 /// Runs a group-by over a CSV file with polars' lazy CSV scan and its streaming engine.
-pub fn group_by_file(plan: &crate::engine::groupby::GroupByPlan, path: &std::path::Path) -> PolarsResult<Table> {
+pub fn group_by_files(plan: &crate::engine::groupby::GroupByPlan, paths: &[&std::path::Path]) -> PolarsResult<Table> {
     let keys: Vec<Expr> = plan.by.iter().map(|k| col(k.as_str())).collect();
     let sort = SortMultipleOptions::default().with_nulls_last(true).with_maintain_order(false);
     let df = with_full_inference(|infer| {
-        Ok(scan_csv(path, plan.delimiter, plan.no_header, &plan.schema, infer)?
+        let scans = paths
+            .iter()
+            .map(|p| scan_csv(p, plan.delimiter, plan.no_header, &plan.schema, infer))
+            .collect::<PolarsResult<Vec<_>>>()?;
+        // In input order (first and last depend on it), each column widened to a type that holds
+        // every file's values, as the native engines infer one type over all inputs.
+        let input = match scans.len() {
+            1 => scans.into_iter().next().expect("one scan"),
+            _ => concat(scans, UnionArgs { to_supertypes: true, maintain_order: true, ..Default::default() })?,
+        };
+        Ok(input
             .group_by(keys.clone())
             .agg(plan.aggs.iter().map(agg_expr).collect::<Vec<_>>())
             .sort(plan.by.iter().map(|s| s.as_str()).collect::<Vec<_>>(), sort.clone())

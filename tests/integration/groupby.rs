@@ -196,13 +196,37 @@ fn schema_errors() {
 }
 
 #[test]
-fn polars_engine_wants_one_file() {
+fn polars_engine_reads_files_not_stdin() {
     let out = run(&["groupby", "-e", "polars", "-b", "a", "-a", "count", "-"], Some(b"a\n1\n"));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        "pframe: <stdin>: the polars engine reads one file; for stdin or several inputs use -e parallel (the default)\n"
+        "pframe: <stdin>: the polars engine reads files; for stdin use -e parallel (the default)\n"
     );
+}
+
+/// Several files: the polars engine concatenates them in order, widening an integer column that
+/// is float in another file, and agrees with the native engine (first and last included).
+#[test]
+fn polars_engine_over_several_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = run_ok(&["gen", "csv", "--rows", "4000", "--groups", "7", "--seed", "9"], None);
+    let (header, body) = data.split_once('\n').unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.csv");
+    let c = dir.path().join("c.csv");
+    std::fs::write(&a, format!("{header}\n{}\n", lines[..1500].join("\n"))).unwrap();
+    std::fs::write(&b, format!("{header}\n{}\n", lines[1500..].join("\n"))).unwrap();
+    std::fs::write(&c, format!("{header}\n{}\n", lines[..10].join("\n").replace(",1,", ",1.5,"))).unwrap();
+    let aggs = "count,sum(v1),mean(v3),min(v2),max(id6),first(id2),last(v3),std(v3),n_unique(id3)";
+    for files in [vec![&a, &b], vec![&b, &c, &a]] {
+        let mut args = vec!["groupby", "-f", "csv", "-b", "id1,id4", "-a", aggs];
+        args.extend(files.iter().map(|p| p.to_str().unwrap()));
+        let native = run_ok(&args, None);
+        args.extend(["-e", "polars"]);
+        assert_same_table(&run_ok(&args, None), &native);
+    }
 }
 
 #[test]
