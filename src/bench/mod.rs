@@ -40,11 +40,7 @@ impl Job {
         }
         s.push_str(&self.program.display().to_string());
         for a in &self.args {
-            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$()|&;<>*?".contains(c)) {
-                let _ = write!(s, " '{}'", a.replace('\'', r"'\''"));
-            } else {
-                let _ = write!(s, " {a}");
-            }
+            let _ = write!(s, " {}", crate::cluster::shell_quote(a));
         }
         s
     }

@@ -7,11 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use clap::CommandFactory;
-use clap::parser::ValueSource;
 
 use super::{UsageError, progress};
-use crate::cli::{BenchCommand, BenchOpts, BenchPassArgs, Cli, SortArg, UnitArg, VERSION};
+use crate::cli::{BenchCommand, BenchOpts, BenchPassArgs, SortArg, UnitArg, VERSION};
 use pframe::bench::process::ProcessRunner;
 use pframe::bench::{BenchPlan, BenchReport, Check, Config, Job, Machine, plot, run_bench};
 use pframe::cores::{Cores, Probe};
@@ -181,22 +179,16 @@ fn default_sweep(max: usize) -> Vec<u32> {
 /// `bench count` and `bench groupby`: the rest of the line is the command's own arguments, checked
 /// by parsing them as the command would.
 fn plan_pass(workload: &str, a: &BenchPassArgs, exe: &Path, cores: &Cores) -> Result<BenchPlan> {
-    let argv = ["pframe", workload].into_iter().map(String::from).chain(a.args.iter().cloned());
-    let matches = Cli::command().try_get_matches_from(argv).map_err(|e| {
-        let msg = e.render().to_string();
-        let first = msg.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
-        UsageError(format!("bench {workload}: {first}"))
-    })?;
-    let sub = matches.subcommand_matches(workload).expect("parsed as this subcommand");
+    let words: Vec<String> = std::iter::once(workload.to_string()).chain(a.args.iter().cloned()).collect();
+    let (sub, files) = super::parse_inner_command(&format!("bench {workload}"), &words)?;
     for (id, flag) in [("engine", "-e"), ("threads", "-j"), ("format", "-f"), ("output", "-o")] {
-        if sub.try_get_raw(id).is_ok() && sub.value_source(id) == Some(ValueSource::CommandLine) {
+        if super::given(&sub, id) {
             bail!(UsageError(format!(
                 "bench {workload}: {flag} is set by the bench for each configuration: use --engines and --threads, \
                  before the {workload} options"
             )));
         }
     }
-    let files: Vec<PathBuf> = sub.get_many::<PathBuf>("files").map(|f| f.cloned().collect()).unwrap_or_default();
     if files.is_empty() || files.iter().any(|f| f == Path::new("-")) {
         bail!(UsageError(format!(
             "bench {workload}: give input FILEs: every run reads the input again, and stdin can be read only once"

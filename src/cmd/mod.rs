@@ -13,7 +13,7 @@ pub mod sql;
 pub mod submit;
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
@@ -85,6 +85,25 @@ pub fn output_plan(out: &OutputArgs) -> (Format, Destination) {
         _ => Destination::Stdout,
     };
     (format, dest)
+}
+
+/// Parses a `count ...` or `groupby ...` command line that another command runs (bench, submit)
+/// as pframe itself would, so it fails now with pframe's own message, prefixed by `context`.
+/// Returns the subcommand's matches and its FILE operands.
+pub fn parse_inner_command(context: &str, words: &[String]) -> Result<(clap::ArgMatches, Vec<PathBuf>)> {
+    let argv = std::iter::once("pframe".to_string()).chain(words.iter().cloned());
+    let matches = <Cli as clap::CommandFactory>::command().try_get_matches_from(argv).map_err(|e| {
+        let msg = e.render().to_string();
+        UsageError(format!("{context}: {}", msg.lines().next().unwrap_or_default().trim_start_matches("error: ")))
+    })?;
+    let (_, sub) = matches.subcommand().expect("a subcommand is required");
+    let files = sub.get_many::<PathBuf>("files").map(|f| f.cloned().collect()).unwrap_or_default();
+    Ok((sub.clone(), files))
+}
+
+/// Whether option `id` was given on the command line `sub` was parsed from.
+pub fn given(sub: &clap::ArgMatches, id: &str) -> bool {
+    sub.try_get_raw(id).is_ok() && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
 }
 
 /// Resolves `--shard` (`I/N`, or `auto` from the array task's environment) and checks that a

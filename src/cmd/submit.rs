@@ -11,11 +11,9 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use clap::CommandFactory;
-use clap::parser::ValueSource;
 
 use super::UsageError;
-use crate::cli::{Cli, SchedulerArg, SubmitArgs};
+use crate::cli::{SchedulerArg, SubmitArgs};
 use pframe::cluster::{JobSpec, Scheduler};
 use pframe::output::Format;
 
@@ -31,19 +29,12 @@ pub fn run(args: SubmitArgs) -> Result<()> {
             args.command.join(" ")
         )));
     }
-    let matches = Cli::command()
-        .try_get_matches_from(std::iter::once("pframe".to_string()).chain(words.iter().cloned()))
-        .map_err(|e| {
-            let msg = e.render().to_string();
-            UsageError(format!("submit: {}", msg.lines().next().unwrap_or_default().trim_start_matches("error: ")))
-        })?;
-    let sub = matches.subcommand_matches(&workload).expect("parsed as this subcommand");
+    let (sub, files) = super::parse_inner_command("submit", &words)?;
     for (id, flag) in [("shard", "--shard"), ("partial_out", "--partial-out")] {
-        if sub.value_source(id) == Some(ValueSource::CommandLine) {
+        if super::given(&sub, id) {
             bail!(UsageError(format!("submit: {flag} is set by submit for each task")));
         }
     }
-    let files: Vec<PathBuf> = sub.get_many::<PathBuf>("files").map(|f| f.cloned().collect()).unwrap_or_default();
     if files.len() != 1 || files[0] == Path::new("-") {
         bail!(UsageError(
             "submit: the command must read one FILE (tasks read shards of it; stdin cannot be shared)".into()

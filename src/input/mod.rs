@@ -86,6 +86,11 @@ impl std::fmt::Display for Shard {
     }
 }
 
+/// The byte at which piece `i` of `count` of a `len`-byte input nominally begins: `i * len / count`.
+fn shard_point(len: usize, i: u32, count: u32) -> usize {
+    ((len as u128 * u128::from(i) / u128::from(count)) as usize).min(len)
+}
+
 /// Where shard `shard` of `bytes` starts and ends.
 ///
 /// The end is found by scanning from the start to the first record boundary at or after
@@ -103,7 +108,7 @@ pub fn shard_range<B: Boundary + ?Sized>(
     boundary: &mut B,
 ) -> (usize, usize) {
     let len = bytes.len();
-    let point = |i: u32| ((len as u128 * u128::from(i) / u128::from(shard.count)) as usize).min(len);
+    let point = |i: u32| shard_point(len, i, shard.count);
     let start = match start_at {
         Some(s) => s.min(len),
         None => match point(shard.index) {
@@ -140,7 +145,7 @@ pub fn exact_shard_start<B: Boundary>(path: &Path, shard: Shard, mut boundary: B
         return Ok(0);
     }
     let map = map_file(&file)?;
-    let at = ((len as u128 * u128::from(shard.index) / u128::from(shard.count)) as usize).min(len);
+    let at = shard_point(len, shard.index, shard.count);
     if at == 0 || at >= len {
         return Ok(at as u64);
     }

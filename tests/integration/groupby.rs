@@ -84,28 +84,11 @@ fn matches_pandas_on_generated_data() {
     }
 }
 
-/// Compares two CSV tables cell by cell: numbers within 1e-9 relative, text exactly.
+/// Compares two CSV tables cell by cell: numbers within 1e-9 relative, text exactly (the bench's
+/// own answer check).
 fn assert_same_table(ours: &str, theirs: &str) {
-    let read = |s: &str| -> Vec<Vec<String>> {
-        csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(s.as_bytes())
-            .records()
-            .map(|r| r.unwrap().iter().map(String::from).collect())
-            .collect()
-    };
-    let (a, b) = (read(ours), read(theirs));
-    assert_eq!(a.len(), b.len(), "row count\nours:\n{ours}\npandas:\n{theirs}");
-    for (ra, rb) in a.iter().zip(&b) {
-        assert_eq!(ra.len(), rb.len());
-        for (x, y) in ra.iter().zip(rb) {
-            match (x.parse::<f64>(), y.parse::<f64>()) {
-                (Ok(p), Ok(q)) => {
-                    assert!(p == q || (p - q).abs() <= 1e-9 * p.abs().max(q.abs()), "{x} vs {y} in {ra:?} / {rb:?}")
-                }
-                _ => assert_eq!(x, y, "{ra:?} / {rb:?}"),
-            }
-        }
+    if let Err(why) = pframe::bench::compare_tables(theirs.as_bytes(), ours.as_bytes()) {
+        panic!("{why}\nours:\n{ours}\ntheirs:\n{theirs}");
     }
 }
 

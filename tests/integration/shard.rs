@@ -31,17 +31,23 @@ fn awkward_csv(rows: usize) -> Vec<u8> {
 const AGGS: &str =
     "count,count(v),sum(v),mean(v),sum(w),mean(w),std(w),var(v),min(w),max(v),median(w),n_unique(k2),first(w),last(v)";
 
+/// Runs `cmd` on each of the `n` shards of `file`, writing `dir/part-I.json`; returns their paths.
+fn write_shards(dir: &Path, cmd: &[&str], file: &Path, n: u32) -> Vec<std::path::PathBuf> {
+    (0..n)
+        .map(|i| {
+            let part = dir.join(format!("part-{i}.json"));
+            let shard = format!("{i}/{n}");
+            let mut args = cmd.to_vec();
+            args.extend(["--shard", &shard, "--partial-out", path_str(&part), path_str(file)]);
+            let out = run_ok(&args, None);
+            assert_eq!(out, "", "a partial run prints nothing");
+            part
+        })
+        .collect()
+}
+
 fn shard_and_merge(dir: &Path, cmd: &[&str], file: &Path, n: u32) -> String {
-    let mut parts = Vec::new();
-    for i in 0..n {
-        let part = dir.join(format!("part-{i}.json"));
-        let shard = format!("{i}/{n}");
-        let mut args = cmd.to_vec();
-        args.extend(["--shard", &shard, "--partial-out", path_str(&part), path_str(file)]);
-        let out = run_ok(&args, None);
-        assert_eq!(out, "", "a partial run prints nothing");
-        parts.push(part);
-    }
+    let parts = write_shards(dir, cmd, file, n);
     // The parts in reverse order: the merge orders them by shard.
     let mut args = vec!["merge", "-f", "csv"];
     args.extend(parts.iter().rev().map(|p| path_str(p)));
@@ -106,15 +112,7 @@ fn a_quoted_field_across_a_shard_cut() {
     let expected = run_ok(&single, None);
     assert!(expected.contains("\"long"), "{expected}");
 
-    let mut parts = Vec::new();
-    for i in 0..2 {
-        let part = dir.path().join(format!("p{i}.json"));
-        let shard = format!("{i}/2");
-        let mut args = cmd.to_vec();
-        args.extend(["--shard", &shard, "--partial-out", path_str(&part), path_str(&path)]);
-        run_ok(&args, None);
-        parts.push(part);
-    }
+    let parts = write_shards(dir.path(), &cmd, &path, 2);
     let out = run(&["merge", "-f", "csv", path_str(&parts[0]), path_str(&parts[1])], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -157,27 +155,7 @@ fn a_shard_reports_errors_on_the_files_lines() {
     let single_err = String::from_utf8_lossy(&single.stderr).to_string();
     assert!(single_err.contains("line 902"), "{single_err}");
     let dir = tempfile::tempdir().unwrap();
-    let mut parts = Vec::new();
-    for i in 0..4 {
-        let part = dir.path().join(format!("p{i}.json"));
-        let shard = format!("{i}/4");
-        run_ok(
-            &[
-                "groupby",
-                "-b",
-                "k",
-                "-a",
-                "sum(v)",
-                "--shard",
-                &shard,
-                "--partial-out",
-                path_str(&part),
-                path_str(&path),
-            ],
-            None,
-        );
-        parts.push(part);
-    }
+    let parts = write_shards(dir.path(), &["groupby", "-b", "k", "-a", "sum(v)"], &path, 4);
     let mut args = vec!["merge"];
     args.extend(parts.iter().map(|p| path_str(p)));
     let merged = run(&args, None);
