@@ -7,20 +7,13 @@
 # Needs hyperfine, GNU time and `pip install pandas polars duckdb`. Generates the 1e7-row H2O G1
 # file (~510 MB) once in $BENCH_DIR (default /tmp/pframe-bench), and a 1e8-row one (~5.1 GB) for
 # the memory runs unless BIG=0.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BENCH_DIR=${BENCH_DIR:-/tmp/pframe-bench}
-mkdir -p "$BENCH_DIR"
-cargo build --release -q
-PF=$PWD/target/release/pframe
-G=$BENCH_DIR/g1_1e7.csv
-[ -f "$G" ] || "$PF" gen csv --rows 10000000 --groups 100 --seed 1 -o "$G"
-cat "$G" > /dev/null
+source "$(dirname "$0")/bench_common.sh"
+G=$(g1 g1_1e7.csv 10000000 1)
 BY=id1
 AGG='sum(v1),mean(v3),count'
 
 echo "## machine"
-echo "$(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/Mem:/{print $2}') GiB; pframe $(git rev-parse --short HEAD)"
+machine
 python3 -c 'import pandas, polars, duckdb; print("pandas", pandas.__version__, "polars", polars.__version__, "duckdb", duckdb.__version__)'
 
 echo "## 1e7 rows ($(stat -c %s "$G") bytes), --by $BY --agg '$AGG'"
@@ -43,8 +36,7 @@ echo "duckdb:        $(peak python3 scripts/groupby_duckdb.py --by $BY --agg 'co
 echo "pandas:        $(peak python3 scripts/groupby_pandas.py --by $BY --agg 'count,sum(v1),mean(v3)' "$G")"
 
 if [ "${BIG:-1}" != 0 ]; then
-    H=$BENCH_DIR/g1_1e8.csv
-    [ -f "$H" ] || "$PF" gen csv --rows 100000000 --groups 100 --seed 2 -o "$H"
+    H=$(g1 g1_1e8.csv 100000000 2)
     echo "## 1e8 rows ($(stat -c %s "$H") bytes): file and piped, peak RSS, same answer"
     echo "file -j 2:     $(/usr/bin/time -f "%M KiB, %e s" "$PF" groupby -j 2 -b $BY -a "$AGG" "$H" 2>&1 >"$BENCH_DIR/big_file.csv" | tail -1)"
     echo "stdin -j 2:    $(/usr/bin/time -f "%M KiB, %e s" bash -c "cat $H | $PF groupby -j 2 -b $BY -a '$AGG' - > $BENCH_DIR/big_stdin.csv" 2>&1 | tail -1)"

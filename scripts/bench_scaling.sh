@@ -6,20 +6,13 @@
 #
 # Needs hyperfine (apt-get install hyperfine) for the overhead check and pandas for --pandas.
 # Generates a 1 GiB word list and the 1e7-row G1 CSV once in $BENCH_DIR (default /tmp/pframe-bench).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BENCH_DIR=${BENCH_DIR:-/tmp/pframe-bench}
+source "$(dirname "$0")/bench_common.sh"
 OUT=${OUT:-docs/bench}
 THREADS=${THREADS:-1,2}
 RUNS=${RUNS:-5}
-mkdir -p "$BENCH_DIR" "$OUT"
-cargo build --release -q
-PF=$PWD/target/release/pframe
-W=$BENCH_DIR/words_1g.txt
-G=$BENCH_DIR/g1_1e7.csv
-[ -f "$W" ] || "$PF" gen words -n 120000000 --seed 1 -o "$W"
-[ -f "$G" ] || "$PF" gen csv --rows 10000000 --groups 100 --seed 1 -o "$G"
-cat "$W" "$G" > /dev/null
+mkdir -p "$OUT"
+W=$(words_1g)
+G=$(g1 g1_1e7.csv 10000000 1)
 
 echo "## machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'); pframe $("$PF" --version)"
 "$PF" cores

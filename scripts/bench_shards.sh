@@ -5,18 +5,10 @@
 #   scripts/bench_shards.sh
 #
 # Needs hyperfine; generates a 1 GiB word list and a 2e7-row G1 CSV in $BENCH_DIR once.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BENCH_DIR=${BENCH_DIR:-/tmp/pframe-bench}
-mkdir -p "$BENCH_DIR"
-cargo build --release -q
-P=$PWD/target/release/pframe
-W=$BENCH_DIR/words_1g.txt
-G=$BENCH_DIR/g1_2e7.csv
-[ -f "$W" ] || "$P" gen words -n 120000000 --seed 1 -o "$W"
-[ -f "$G" ] || "$P" gen csv --rows 20000000 --groups 100 --seed 1 -o "$G"
-cat "$W" "$G" > /dev/null
-python3 - "$P" "$W" "$G" "$BENCH_DIR" <<'PY'
+source "$(dirname "$0")/bench_common.sh"
+W=$(words_1g)
+G=$(g1 g1_2e7.csv 20000000 1)
+python3 - "$PF" "$W" "$G" "$BENCH_DIR" <<'PY'
 import json, subprocess, sys
 P, W, G, D = sys.argv[1:5]
 def cpu(cmd, runs):

@@ -326,11 +326,16 @@ pub enum KernelEngineArg {
 }
 
 const SQL_EXAMPLES: &str = "\
-The input is scanned lazily by polars and the query runs on its streaming engine. stdin is first
-copied to a temporary file (disk, not memory), and the query then reads it whole.
+A file is scanned lazily by polars and the query runs on its streaming engine. On stdin, a query
+that only selects, filters and computes per row (no aggregation, ORDER BY, LIMIT, DISTINCT,
+window or join) streams: the input is cut into chunks, several queried at once, and rows are
+written in input order (CSV, TSV and NDJSON as they come; table, JSON and Parquet at the end).
+Column types then come from the first 10000 rows (or --schema). Any other query on stdin reads
+the whole input: stdin is copied to a temporary file (disk, not memory) first.
 
 Examples:
   pframe sql 'SELECT id1, sum(v1) AS s FROM t WHERE v2 > 3 GROUP BY id1 ORDER BY id1' g1.csv
+  cat g1.csv | pframe sql 'SELECT id1, v1 * 2 AS w FROM t WHERE v3 > 50' -
   cat g1.csv | pframe sql 'SELECT count(*) AS n FROM t' -";
 
 #[derive(Debug, Args)]
@@ -344,6 +349,10 @@ pub struct SqlArgs {
 
     #[command(flatten)]
     pub csv: CsvArgs,
+
+    /// Chunk size for a row-wise query over stdin: 4096, 64KiB, 4MiB. Results never depend on it.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
+    pub chunk_size: String,
 
     #[command(flatten)]
     pub par: ParArgs,
@@ -386,9 +395,10 @@ pub struct InputArgs {
     pub files: Vec<PathBuf>,
 
     /// Target chunk size (the analog of Pool.imap's chunksize): 4096, 64KiB, 4MiB, 1GiB.
-    /// Chunks end on a line boundary; results never depend on the size.
-    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
-    pub chunk_size: String,
+    /// Chunks end on a record boundary; results never depend on the size. [default: 1MiB; 4MiB
+    /// for groupby -e polars, whose per-chunk parser setup wants bigger chunks]
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
 
     /// Read files with plain buffered reads instead of memory-mapping them
     #[arg(long)]
@@ -438,6 +448,8 @@ pub enum FormatArg {
     Tsv,
     Json,
     Ndjson,
+    /// a Parquet file (with -o FILE, or into a pipe)
+    Parquet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -538,7 +550,8 @@ pub enum GroupByEngineArg {
     Auto,
     /// a rayon pool over quote-aware chunks, partial aggregates merged
     Parallel,
-    /// polars' lazy CSV scan and streaming group-by (files, not stdin)
+    /// each chunk parsed by polars' CSV reader (on polars' pool), aggregated into the same
+    /// mergeable states
     Polars,
     /// one thread: the reference answer
     Serial,

@@ -31,7 +31,7 @@ pub fn run(args: CountArgs) -> Result<()> {
     plan.read.shard = super::resolve_shard(&args.shard, &sources)?;
     let progress = super::progress::for_inputs(&args.progress, &sources);
     plan.read.progress = progress.as_ref().map(|p| p.0);
-    let (format, dest) = super::output_plan(&args.output);
+    let (format, dest) = super::output_plan(&args.output)?;
     let sort = args.sort.unwrap_or(if args.top.is_some() { SortArg::Count } else { SortArg::Key });
 
     let outcome = count::count(&plan, &sources)?;

@@ -16,7 +16,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
         .collect::<Result<Vec<_>, partial::MergeError>>()?;
     let mut parts = partial::check_set(parts)?;
     tile(&mut parts)?;
-    let (format, dest) = super::output_plan(&args.output);
+    let (format, dest) = super::output_plan(&args.output)?;
     let (first_path, first) = &parts[0];
     let states = parts.iter().map(|(_, p)| &p.state);
     let table = match first.command.as_str() {

@@ -66,25 +66,30 @@ pub fn sources(input: &InputArgs) -> Result<Vec<Source>> {
 }
 
 pub fn read_options(input: &InputArgs) -> Result<ReadOptions> {
-    let ChunkSize(chunk_size) = input.chunk_size.parse::<ChunkSize>().context("--chunk-size")?;
+    let ChunkSize(chunk_size) =
+        input.chunk_size.as_deref().unwrap_or("1MiB").parse::<ChunkSize>().context("--chunk-size")?;
     Ok(ReadOptions { chunk_size, mmap: !input.no_mmap, progress: None, shard: None, shard_start: None })
 }
 
-/// The output format and destination.
-pub fn output_plan(out: &OutputArgs) -> (Format, Destination) {
+/// The output format and destination; binary output is refused on a terminal before any work.
+pub fn output_plan(out: &OutputArgs) -> Result<(Format, Destination)> {
     let format = match out.format {
         Some(FormatArg::Table) => Format::Table,
         Some(FormatArg::Csv) => Format::Csv,
         Some(FormatArg::Tsv) => Format::Tsv,
         Some(FormatArg::Json) => Format::Json,
         Some(FormatArg::Ndjson) => Format::Ndjson,
+        Some(FormatArg::Parquet) => Format::Parquet,
         None => Format::default_for(out.output.as_deref(), std::io::stdout().is_terminal()),
     };
     let dest = match &out.output {
         Some(p) if p != Path::new("-") => Destination::File(p.clone()),
         _ => Destination::Stdout,
     };
-    (format, dest)
+    if format == Format::Parquet && dest == Destination::Stdout && std::io::stdout().is_terminal() {
+        bail!(UsageError("-f parquet writes binary: give -o FILE, or redirect stdout".into()));
+    }
+    Ok((format, dest))
 }
 
 /// Parses a `count ...` or `groupby ...` command line that another command runs (bench, submit)

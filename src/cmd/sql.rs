@@ -1,4 +1,5 @@
-//! `pframe sql`: polars SQL over CSV input registered as table `t`.
+//! `pframe sql`: polars SQL over CSV input registered as table `t`. A row-wise query streams
+//! chunk by chunk (see `engine::sql`); any other query is run by polars over the whole input.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -8,39 +9,59 @@ use anyhow::{Context, Result, bail};
 use super::UsageError;
 use crate::cli::SqlArgs;
 use pframe::engine::groupby::parse_schema;
+use pframe::engine::sql::{SqlPlan, Streamed, first_line, sql_stream};
+use pframe::input::{ChunkSize, ReadOptions, Source};
+use pframe::output::{OutputSink, Part, RowWriter};
 
 pub fn run(args: SqlArgs) -> Result<()> {
     let delimiter = super::parse_delimiter(&args.csv.delimiter)?;
     let schema = args.csv.schema.as_deref().map(parse_schema).transpose().map_err(UsageError)?.unwrap_or_default();
-    let (format, dest) = super::output_plan(&args.output);
-    // stdin is spooled to a temporary file: polars scans files, and the disk, not memory, holds
-    // the input.
-    let mut spool = None;
-    let path = match args.file.as_deref() {
-        Some(p) if p != Path::new("-") => p.to_path_buf(),
-        _ => {
-            if args.file.is_none() && std::io::stdin().is_terminal() {
-                bail!(UsageError("no input: give a FILE, or pipe CSV into stdin (see --help)".into()));
-            }
-            eprintln!("pframe: sql: copying stdin to a temporary file; the query reads it whole");
-            let mut tmp = tempfile::NamedTempFile::new().context("cannot create a temporary file for stdin")?;
-            std::io::copy(&mut std::io::stdin().lock(), &mut tmp).context("<stdin>: read failed")?;
-            let path = tmp.path().to_path_buf();
-            spool = Some(tmp);
-            path
+    let ChunkSize(chunk_size) = args.chunk_size.parse::<ChunkSize>().context("--chunk-size")?;
+    let (format, dest) = super::output_plan(&args.output)?;
+    let source = match args.file.as_deref() {
+        Some(p) if p != Path::new("-") => Source::File(p.to_path_buf()),
+        _ if args.file.is_none() && std::io::stdin().is_terminal() => {
+            bail!(UsageError("no input: give a FILE, or pipe CSV into stdin (see --help)".into()))
         }
+        _ => Source::Stdin,
     };
-    let name = if spool.is_some() { "<stdin>".to_string() } else { path.display().to_string() };
-    if spool.is_none() {
-        std::fs::File::open(&path).map_err(|err| pframe::input::InputError::Open { name: name.clone(), err })?;
-    }
+    let plan = SqlPlan {
+        query: args.query.clone(),
+        delimiter,
+        no_header: args.csv.no_header,
+        schema: schema.clone(),
+        read: ReadOptions { chunk_size, ..ReadOptions::default() },
+        threads: super::threads(&args.par),
+    };
+    // The destination is opened when the first rows are ready, so a query that fails at once
+    // leaves nothing behind.
+    let mut out: Option<(OutputSink, RowWriter)> = None;
+    let render = |headers: &[String], rows| Part::new(format, headers, rows);
+    let streamed = sql_stream(&plan, &source, render, |headers, part| {
+        if out.is_none() {
+            out = Some((OutputSink::open(&dest)?, RowWriter::new(format, headers)));
+        }
+        let (sink, writer) = out.as_mut().expect("opened above");
+        writer.part(part, sink)
+    })?;
+    let spool = match streamed {
+        Streamed::Done => {
+            let (mut sink, writer) = out.expect("a streamed query opens its output");
+            writer.finish(&mut sink)?;
+            sink.finish()?;
+            return Ok(());
+        }
+        Streamed::Whole(spool) => spool,
+    };
+    let (path, name) = match (&spool, &source) {
+        (Some(spool), _) => {
+            eprintln!("pframe: sql: the query needs the whole input: stdin was copied to a temporary file");
+            (spool.path().to_path_buf(), "<stdin>".to_string())
+        }
+        (None, Source::File(p)) => (p.clone(), p.display().to_string()),
+        (None, Source::Stdin) => unreachable!("stdin is spooled"),
+    };
     let table = pframe::engine::polars::sql_file(&args.query, &path, delimiter, args.csv.no_header, &schema)
-        .map_err(|e| anyhow::anyhow!("{name}: sql: {}", first_line(&e.to_string())))?;
-    drop(spool);
+        .map_err(|e| anyhow::anyhow!("{name}: sql: {}", first_line(&e)))?;
     super::write_table(&table, format, &dest)
-}
-
-/// Polars' messages can run over several lines of context; the first says what went wrong.
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s).trim_end_matches(':')
 }

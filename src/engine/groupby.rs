@@ -3,7 +3,7 @@
 //! chunk has no quotes, the `csv` crate otherwise, `serde_json` for JSON lines) and aggregated into
 //! a hash map of mergeable group states -> partials merged in input order (so `first`/`last` are
 //! exact) -> the result typed (over the whole input), sorted and turned into a table. The polars
-//! engine hands whole files to `engine::polars` instead.
+//! engine parses the chunks with polars' CSV reader instead (see `aggregate_chunk_polars`).
 
 use std::cmp::Ordering;
 
@@ -306,6 +306,69 @@ fn aggregate_chunk(data: &[u8], plan: &GroupByPlan, layout: &Layout, line_base: 
     Ok(agg.part)
 }
 
+/// The polars engine's chunk parser: polars' CSV reader parses the chunk and
+/// the same [`Aggregator`] turns its records into mergeable states, so every engine types,
+/// keys and aggregates identically. A chunk polars cannot take as it is (a parse error, a short
+/// row, which polars would fill with nulls, a value the aggregator rejects) is handed to the
+/// native parser, which gives the same answer or names the line at fault.
+fn aggregate_chunk_polars(data: &[u8], plan: &GroupByPlan, layout: &Layout, line_base: u64) -> Result<Partial, Fault> {
+    let mut agg = Aggregator::new(plan, layout);
+    let parsed = super::polars::csv_chunk_records(data, plan.delimiter, layout.width, &layout.used, |fields, row| {
+        agg.record(fields, row)
+    });
+    let expected_delimiters = |rows: u64| (layout.width as u64 - 1) * rows;
+    match parsed {
+        Ok(Ok(rows)) if delimiters_outside_quotes(data, plan.delimiter) == expected_delimiters(rows) => {
+            let mut part = agg.part;
+            part.newlines = crate::engine::kernels::count_newlines(data);
+            // The aggregator saw record numbers: place each first text value on its line.
+            for ft in part.first_text.iter_mut().flatten() {
+                ft.0 = line_base + line_of_record(data, plan.delimiter, ft.0);
+            }
+            Ok(part)
+        }
+        _ => aggregate_chunk(data, plan, layout, line_base),
+    }
+}
+
+/// The delimiters of a chunk that separate fields (outside quotes): `width - 1` per record.
+fn delimiters_outside_quotes(data: &[u8], d: u8) -> u64 {
+    if memchr::memchr(b'"', data).is_none() {
+        return bytecount::count(data, d) as u64;
+    }
+    let mut quoted = false;
+    let mut n = 0u64;
+    for &b in data {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if b == d && !quoted {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The line (1-based, from the chunk's start) on which record `record` (1-based, blank lines
+/// not counted) of a chunk starts, as the `csv` crate reads it.
+pub(crate) fn line_of_record(data: &[u8], d: u8, record: u64) -> u64 {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(d).from_reader(data);
+    let mut row = csv::ByteRecord::new();
+    let mut seen = 0u64;
+    loop {
+        let line = reader.position().line();
+        match reader.read_byte_record(&mut row) {
+            Ok(true) if row.len() == 1 && row[0].is_empty() => {}
+            Ok(true) => {
+                seen += 1;
+                if seen == record {
+                    return line;
+                }
+            }
+            _ => return line,
+        }
+    }
+}
+
 /// A chunk without quotes, whose only carriage returns end lines, splits on delimiters and
 /// newlines alone; the fast path below is then exactly what the `csv` crate would read.
 fn is_simple(data: &[u8]) -> bool {
@@ -491,7 +554,7 @@ fn aggregate_ndjson_chunk(data: &[u8], plan: &GroupByPlan, layout: &Layout) -> R
 
 /// Reads the header from the first chunk: the column names and the header's length in bytes and
 /// lines.
-fn read_header(chunk: &[u8], delimiter: u8) -> Result<(Vec<String>, usize, u64), String> {
+pub(crate) fn read_header(chunk: &[u8], delimiter: u8) -> Result<(Vec<String>, usize, u64), String> {
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(chunk);
     let mut record = csv::ByteRecord::new();
@@ -515,52 +578,17 @@ fn read_header(chunk: &[u8], delimiter: u8) -> Result<(Vec<String>, usize, u64),
 
 /// Runs the group-by over every source (each with its own header row) and returns the result.
 pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupByError> {
-    if plan.engine == Engine::Polars {
-        return group_by_polars(plan, sources);
-    }
+    check_engine(plan, sources)?;
     group_by_native(plan, sources)
 }
 
-/// The polars engine: files scanned lazily (several are concatenated in order, column types
-/// widened to a common type) and aggregated by polars' streaming engine. When
-/// polars fails (a value that does not parse, a ragged row...), the native engine is run to name
-/// the file, line and column the way every other engine does.
-fn group_by_polars(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupByError> {
-    let name = sources.first().map(Source::display_name).unwrap_or_default();
-    if plan.input_format != InputFormat::Csv {
+/// The polars engine parses CSV only.
+fn check_engine(plan: &GroupByPlan, sources: &[Source]) -> Result<(), GroupByError> {
+    if plan.engine == Engine::Polars && plan.input_format != InputFormat::Csv {
+        let name = sources.first().map(Source::display_name).unwrap_or_default();
         return Err(GroupByError::Query { name, message: "the polars engine reads CSV; use -e parallel".into() });
     }
-    if plan.read.shard.is_some() {
-        return Err(GroupByError::Query {
-            name,
-            message: "the polars engine reads whole files; for --shard use -e parallel (the default)".into(),
-        });
-    }
-    let paths: Vec<&std::path::Path> = sources
-        .iter()
-        .filter_map(|s| match s {
-            Source::File(p) => Some(p.as_path()),
-            Source::Stdin => None,
-        })
-        .collect();
-    if paths.is_empty() || paths.len() != sources.len() {
-        return Err(GroupByError::Query {
-            name,
-            message: "the polars engine reads files; for stdin use -e parallel (the default)".into(),
-        });
-    }
-    // Missing files, directories and bad queries get the native engine's messages.
-    for path in &paths {
-        std::fs::File::open(path).map_err(|err| InputError::Open { name: path.display().to_string(), err })?;
-    }
-    match super::polars::group_by_files(plan, &paths) {
-        Ok(table) => Ok(table),
-        Err(err) => {
-            let native = GroupByPlan { engine: Engine::Serial, ..plan.clone() };
-            group_by_native(&native, sources)?;
-            Err(GroupByError::Query { name, message: format!("polars failed: {err}") })
-        }
-    }
+    Ok(())
 }
 
 fn group_by_native(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupByError> {
@@ -597,7 +625,8 @@ impl LineBase {
 }
 
 fn aggregate_native(plan: &GroupByPlan, sources: &[Source]) -> Result<NativeRun, GroupByError> {
-    let pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
+    let own_pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
+    let pool = own_pool.as_ref().or((plan.engine == Engine::Polars).then(super::polars::pool));
     let mut total: Option<(Layout, Partial)> = None;
     let mut first_text_source: Vec<Option<(String, LineBase)>> = Vec::new();
     let mut first_header: Vec<String> = Vec::new();
@@ -667,16 +696,17 @@ fn aggregate_native(plan: &GroupByPlan, sources: &[Source]) -> Result<NativeRun,
             }
         };
         let mut lines_before = 0u64;
+        let parse = if plan.engine == Engine::Polars { aggregate_chunk_polars } else { aggregate_chunk };
         let work = |chunk: &Chunk| -> Result<Partial, Fault> {
             if ndjson {
                 aggregate_ndjson_chunk(chunk, plan, layout)
             } else if chunk.offset == 0 {
-                aggregate_chunk(&chunk[header_len..], plan, layout, header_lines).map(|mut p| {
+                parse(&chunk[header_len..], plan, layout, header_lines).map(|mut p| {
                     p.newlines += header_lines;
                     p
                 })
             } else {
-                aggregate_chunk(chunk, plan, layout, 0)
+                parse(chunk, plan, layout, 0)
             }
         };
         let sink = |result: Result<Partial, Fault>, _chunk: Chunk| -> Result<(), GroupByError> {
@@ -700,7 +730,7 @@ fn aggregate_native(plan: &GroupByPlan, sources: &[Source]) -> Result<NativeRun,
             }
         };
         let all = first.map(Ok).into_iter().chain(chunks);
-        match &pool {
+        match pool {
             Some(pool) => pipeline::drive_parallel(pool, all, work, sink)?,
             None => pipeline::drive_serial(all, work, sink)?,
         }
@@ -722,21 +752,15 @@ pub struct GroupByState {
     groups: Vec<(Vec<u8>, Vec<State>)>,
 }
 
-/// Runs the native engine (serial or parallel) and returns its state instead of the result, with
-/// the shard's byte range when it read a shard. The check that numeric aggregations see no text is
+/// Runs the engine (serial, parallel, or polars parsing the chunks) and returns its state
+/// instead of the result, with the shard's byte range when it read a shard. The check that numeric aggregations see no text is
 /// left to the merge, which sees every shard, so that a failing job reports the same first
 /// offending line as a single run.
 pub fn group_by_state(
     plan: &GroupByPlan,
     sources: &[Source],
 ) -> Result<(GroupByState, Option<(u64, u64)>), GroupByError> {
-    if plan.engine == Engine::Polars {
-        let name = sources.first().map(Source::display_name).unwrap_or_default();
-        return Err(GroupByError::Query {
-            name,
-            message: "partial states come from the native engines: use -e parallel (the default) or serial".into(),
-        });
-    }
+    check_engine(plan, sources)?;
     let run = aggregate_native(plan, sources)?;
     let mut groups: Vec<(Vec<u8>, Vec<State>)> = run.acc.groups.into_iter().collect();
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));

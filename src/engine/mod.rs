@@ -6,6 +6,7 @@ pub mod groupby;
 pub mod kernels;
 pub mod pipeline;
 pub mod polars;
+pub mod sql;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,10 +1,14 @@
-//! The polars engine: the only module that names polars' lazy API (it changes between versions;
-//! the version is pinned in `Cargo.toml`).
+//! The polars engine: the only engine module that names polars' API (it changes between
+//! versions; the version is pinned in `Cargo.toml`). Polars runs on its own pool, sized by
+//! `POLARS_MAX_THREADS`, which `main` sets from `-j`.
 //!
-//! Each chunk becomes a one-column frame of its lines (line endings removed), and the count is a
-//! lazy query over it: for letters, lowercase and count each letter's matches; for chars and
-//! words, extract, group and count (polars' `value_counts`). Polars runs
-//! the query on its own pool, sized by `POLARS_MAX_THREADS`, which `main` sets from `-j`.
+//! - count: each chunk becomes a one-column frame of its lines (line endings removed), counted by
+//!   a lazy query: for letters, lowercase and count each letter's matches; for chars and words,
+//!   extract, group and count.
+//! - groupby: polars' CSV reader parses each chunk, every used column as text, and hands the
+//!   records to the group-by's own aggregator ([`csv_chunk_records`]).
+//! - sql: a row-wise query runs on each chunk with the column types of the first rows
+//!   ([`SqlStream`]); any other query on a lazy scan of the whole file ([`sql_file`]).
 
 use polars::prelude::*;
 
@@ -144,33 +148,58 @@ fn scalar_u64(df: DataFrame) -> PolarsResult<u64> {
     Ok(c.u64()?.get(0).unwrap_or(0))
 }
 
-/// The polars expression of one aggregation, with pframe's semantics: nulls are skipped by every
-/// function (polars' `first`, `last` and `n_unique` would count them, pandas does not).
-fn agg_expr(spec: &crate::agg::groupby::AggSpec) -> Expr {
-    use crate::agg::groupby::AggFn;
-    let c = || col(spec.column.as_deref().unwrap_or_default());
-    let e = match spec.func {
-        AggFn::Rows => len(),
-        AggFn::Count => c().count(),
-        AggFn::Sum => c().sum(),
-        AggFn::Mean => c().mean(),
-        AggFn::Min => c().min(),
-        AggFn::Max => c().max(),
-        AggFn::Std => c().std(1),
-        AggFn::Var => c().var(1),
-        AggFn::Median => c().median(),
-        AggFn::NUnique => c().drop_nulls().n_unique(),
-        AggFn::First => c().drop_nulls().first(),
-        AggFn::Last => c().drop_nulls().last(),
-    };
-    e.alias(spec.output_name())
+/// Parses one chunk of CSV records (no header row) with polars' CSV reader, every column read
+/// as text, and hands `visit` the fields of the columns `used` (header indices, in that order) of
+/// each record with its 1-based record number; a null (empty) field is empty. Returns the number
+/// of records, or `visit`'s first error.
+///
+/// Polars reads a row with too few fields as nulls; the caller checks the field count.
+pub(crate) fn csv_chunk_records<E>(
+    data: &[u8],
+    delimiter: u8,
+    width: usize,
+    used: &[usize],
+    mut visit: impl FnMut(&[&[u8]], u64) -> Result<(), E>,
+) -> PolarsResult<Result<u64, E>> {
+    let names: Vec<PlSmallStr> = (0..width).map(|i| format!("c{i}").into()).collect();
+    let schema = Schema::from_iter(names.iter().map(|n| Field::new(n.clone(), DataType::String)));
+    let mut projection = used.to_vec();
+    projection.sort_unstable();
+    projection.dedup();
+    let df = CsvReadOptions::default()
+        .with_has_header(false)
+        .with_schema(Some(std::sync::Arc::new(schema)))
+        .with_projection(Some(std::sync::Arc::new(projection)))
+        .with_n_threads(Some(1))
+        .with_raise_if_empty(false)
+        .map_parse_options(|o| o.with_separator(delimiter).with_missing_is_null(true))
+        .into_reader_with_file_handle(std::io::Cursor::new(data))
+        .finish()?;
+    let columns = used.iter().map(|&i| df.column(&names[i])?.str()).collect::<PolarsResult<Vec<_>>>()?;
+    let mut values: Vec<_> = columns.iter().map(|c| c.iter()).collect();
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(used.len());
+    for row in 0..df.height() as u64 {
+        fields.clear();
+        fields.extend(values.iter_mut().map(|v| v.next().flatten().map_or(&b""[..], str::as_bytes)));
+        if let Err(e) = visit(&fields, row + 1) {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(df.height() as u64))
+}
+
+/// Polars' own worker pool (sized by `POLARS_MAX_THREADS`, which `main` sets from `-j`). Chunks
+/// that polars parses are worked on here: polars' reader then runs on the worker that called it
+/// instead of handing the chunk to a second pool, whose threads would spin beside ours.
+pub(crate) fn pool() -> &'static rayon::ThreadPool {
+    &polars_core::runtime::THREAD_POOL
 }
 
 /// Rows polars reads to infer column types on the first try. Inferring from the whole file costs a
 /// full extra pass (24.7 s instead of 1.8 s on the 1e7-row benchmark file), so the first try
 /// samples, and a failure (a later value that does not parse as the sampled type) retries with
 /// the whole file; see `with_full_inference`.
-const INFER_ROWS: usize = 10_000;
+pub(crate) const INFER_ROWS: usize = 10_000;
 
 /// A lazy scan of a CSV file with the plan's dialect; column types are inferred from the first
 /// `infer_rows` rows (all rows with `None`), unless declared with `--schema`.
@@ -181,19 +210,8 @@ fn scan_csv(
     schema: &[(String, crate::agg::groupby::Kind)],
     infer_rows: Option<usize>,
 ) -> PolarsResult<LazyFrame> {
-    use crate::agg::groupby::Kind;
     let path = path.to_str().ok_or_else(|| polars_err!(ComputeError: "path is not valid UTF-8"))?;
-    let overwrite = (!schema.is_empty()).then(|| {
-        let fields = schema.iter().map(|(name, kind)| {
-            let dtype = match kind {
-                Kind::Int => DataType::Int64,
-                Kind::Float => DataType::Float64,
-                _ => DataType::String,
-            };
-            Field::new(name.as_str().into(), dtype)
-        });
-        std::sync::Arc::new(Schema::from_iter(fields))
-    });
+    let overwrite = declared_schema(schema);
     LazyCsvReader::new(PlRefPath::new(path))
         .with_has_header(!no_header)
         .with_separator(delimiter)
@@ -207,31 +225,6 @@ fn scan_csv(
 /// fails (a value past the sample that does not parse as the sampled type).
 fn with_full_inference<T>(query: impl Fn(Option<usize>) -> PolarsResult<T>) -> PolarsResult<T> {
     query(Some(INFER_ROWS)).or_else(|_| query(None))
-}
-
-/// Runs a group-by over a CSV file with polars' lazy CSV scan and its streaming engine.
-pub fn group_by_files(plan: &crate::engine::groupby::GroupByPlan, paths: &[&std::path::Path]) -> PolarsResult<Table> {
-    let keys: Vec<Expr> = plan.by.iter().map(|k| col(k.as_str())).collect();
-    let sort = SortMultipleOptions::default().with_nulls_last(true).with_maintain_order(false);
-    let df = with_full_inference(|infer| {
-        let scans = paths
-            .iter()
-            .map(|p| scan_csv(p, plan.delimiter, plan.no_header, &plan.schema, infer))
-            .collect::<PolarsResult<Vec<_>>>()?;
-        // In input order (first and last depend on it), each column widened to a type that holds
-        // every file's values, as the native engines infer one type over all inputs.
-        let input = match scans.len() {
-            1 => scans.into_iter().next().expect("one scan"),
-            _ => concat(scans, UnionArgs { to_supertypes: true, maintain_order: true, ..Default::default() })?,
-        };
-        Ok(input
-            .group_by(keys.clone())
-            .agg(plan.aggs.iter().map(agg_expr).collect::<Vec<_>>())
-            .sort(plan.by.iter().map(|s| s.as_str()).collect::<Vec<_>>(), sort.clone())
-            .collect_with_engine(Engine::Streaming)?
-            .unwrap_single())
-    })?;
-    frame_to_table(&df)
 }
 
 /// Runs a SQL query over a CSV file registered as table `t`.
@@ -250,13 +243,141 @@ pub fn sql_file(
     frame_to_table(&df)
 }
 
-/// A polars frame as a result table.
+/// A SQL query prepared to run chunk by chunk over a CSV stream: the table's column types come
+/// from the first chunk (its first `INFER_ROWS` rows, or `--schema`) and hold for every chunk.
+pub struct SqlStream {
+    query: String,
+    schema: SchemaRef,
+    delimiter: u8,
+    /// The result's column names.
+    pub headers: Vec<String>,
+    /// Whether the query keeps, drops and computes rows one at a time (selections, filters and
+    /// elementwise expressions only): then running it on each chunk and concatenating the results
+    /// in order is running it on the whole input.
+    pub row_wise: bool,
+}
+
+impl SqlStream {
+    /// Prepares `query` from the input's first chunk (header row included unless `no_header`).
+    pub fn prepare(
+        query: &str,
+        first: &[u8],
+        delimiter: u8,
+        no_header: bool,
+        declared: &[(String, crate::agg::groupby::Kind)],
+    ) -> PolarsResult<SqlStream> {
+        let sample = CsvReadOptions::default()
+            .with_has_header(!no_header)
+            .with_infer_schema_length(Some(INFER_ROWS))
+            .with_n_rows(Some(INFER_ROWS))
+            .with_schema_overwrite(declared_schema(declared))
+            .map_parse_options(|o| o.with_separator(delimiter).with_missing_is_null(true))
+            .into_reader_with_file_handle(std::io::Cursor::new(first))
+            .finish()?;
+        let schema = sample.schema().clone();
+        let plan = Self::lazy(query, DataFrame::empty_with_schema(&schema))?;
+        let row_wise = is_row_wise(plan.clone().to_alp()?);
+        let headers = plan.collect()?.get_column_names().iter().map(|s| s.to_string()).collect();
+        Ok(SqlStream { query: query.to_string(), schema, delimiter, headers, row_wise })
+    }
+
+    fn lazy(query: &str, df: DataFrame) -> PolarsResult<LazyFrame> {
+        let mut ctx = polars::sql::SQLContext::new();
+        ctx.register("t", df.lazy());
+        ctx.execute(query)
+    }
+
+    /// Parses a chunk of records (no header) with the stream's column types.
+    fn parse(&self, data: &[u8], schema: SchemaRef) -> PolarsResult<DataFrame> {
+        CsvReadOptions::default()
+            .with_has_header(false)
+            .with_schema(Some(schema))
+            .with_n_threads(Some(1))
+            .with_raise_if_empty(false)
+            .map_parse_options(|o| o.with_separator(self.delimiter).with_missing_is_null(true))
+            .into_reader_with_file_handle(std::io::Cursor::new(data))
+            .finish()
+    }
+
+    /// Runs the query on one chunk of records (no header).
+    pub fn run_chunk(&self, data: &[u8]) -> PolarsResult<Table> {
+        let df = self.parse(data, self.schema.clone())?;
+        frame_to_table(&Self::lazy(&self.query, df)?.collect()?)
+    }
+
+    /// After `run_chunk` failed: the first record (1-based, blank lines not counted) with a value
+    /// that does not parse as its column's type, the column, the value and the type.
+    pub fn bad_value(&self, data: &[u8]) -> Option<(u64, String, String, String)> {
+        let text = Schema::from_iter(self.schema.iter_names().map(|n| Field::new(n.clone(), DataType::String)));
+        let df = self.parse(data, std::sync::Arc::new(text)).ok()?;
+        let mut first: Option<(u64, String, String, String)> = None;
+        for (name, dtype) in self.schema.iter().filter(|(_, t)| **t != DataType::String) {
+            let raw = df.column(name).ok()?.str().ok()?.clone();
+            let cast = raw.clone().into_series().cast(dtype).ok()?;
+            let bad = raw.iter().zip(cast.is_null().iter()).position(|(r, null)| r.is_some() && null == Some(true));
+            if let Some(i) = bad
+                && first.as_ref().is_none_or(|f| i as u64 + 1 < f.0)
+            {
+                let value = raw.get(i).unwrap_or_default().to_string();
+                first = Some((i as u64 + 1, name.to_string(), value, dtype.to_string()));
+            }
+        }
+        first
+    }
+}
+
+/// Whether a plan only selects, filters and computes elementwise over its one table: no
+/// aggregation, sort, limit, distinct, window or join.
+fn is_row_wise(plan: polars_plan::plans::IRPlan) -> bool {
+    use polars_plan::plans::expr_ir::ExprIR;
+    use polars_plan::plans::{IR, is_elementwise_rec};
+    let arena = &plan.expr_arena;
+    let elementwise = |exprs: &[ExprIR]| exprs.iter().all(|e| is_elementwise_rec(e.node(), arena));
+    let mut node = plan.lp_top;
+    loop {
+        node = match plan.lp_arena.get(node) {
+            IR::DataFrameScan { .. } => return true,
+            IR::SimpleProjection { input, .. } => *input,
+            IR::Filter { input, predicate } if elementwise(std::slice::from_ref(predicate)) => *input,
+            // A selection of scalars alone gives one row, not one per row.
+            IR::Select { input, expr, .. }
+                if elementwise(expr) && expr.iter().any(|e| e.is_length_preserving(arena)) =>
+            {
+                *input
+            }
+            IR::HStack { input, exprs, .. } if elementwise(exprs) => *input,
+            _ => return false,
+        }
+    }
+}
+
+fn declared_schema(declared: &[(String, crate::agg::groupby::Kind)]) -> Option<SchemaRef> {
+    use crate::agg::groupby::Kind;
+    (!declared.is_empty()).then(|| {
+        let fields = declared.iter().map(|(name, kind)| {
+            let dtype = match kind {
+                Kind::Int => DataType::Int64,
+                Kind::Float => DataType::Float64,
+                _ => DataType::String,
+            };
+            Field::new(name.as_str().into(), dtype)
+        });
+        std::sync::Arc::new(Schema::from_iter(fields))
+    })
+}
+
+/// A polars frame as a result table: each column converted in one pass (indexing cell by cell
+/// would walk the column's chunks for every cell), then the columns turned into rows.
 fn frame_to_table(df: &DataFrame) -> PolarsResult<Table> {
     let headers: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    let columns = df.columns();
-    let rows = (0..df.height())
-        .map(|i| columns.iter().map(|c| c.get(i).map(any_to_value)).collect::<PolarsResult<Vec<Value>>>())
-        .collect::<PolarsResult<Vec<_>>>()?;
+    let mut columns: Vec<std::vec::IntoIter<Value>> = Vec::with_capacity(headers.len());
+    for c in df.columns() {
+        let series = c.as_materialized_series().rechunk();
+        let values: Vec<Value> = if series.is_empty() { Vec::new() } else { series.iter().map(any_to_value).collect() };
+        columns.push(values.into_iter());
+    }
+    let rows =
+        (0..df.height()).map(|_| columns.iter_mut().map(|c| c.next().unwrap_or(Value::Null)).collect()).collect();
     Ok(Table { headers, rows, json: JsonShape::Records })
 }
 

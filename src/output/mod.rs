@@ -4,6 +4,7 @@
 //! Every command builds a [`Table`] and hands it here with a [`Format`]; the default format is
 //! `table` when stdout is a terminal and `csv` otherwise, the same rule for every command.
 
+mod parquet;
 mod sink;
 
 pub use sink::{Destination, OutputSink};
@@ -22,10 +23,13 @@ pub enum Format {
     Json,
     /// One JSON object per row, one per line.
     Ndjson,
+    /// A Parquet file (binary: to a file or a pipe, not a terminal).
+    Parquet,
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [Format::Table, Format::Csv, Format::Tsv, Format::Json, Format::Ndjson];
+    pub const ALL: [Format; 6] =
+        [Format::Table, Format::Csv, Format::Tsv, Format::Json, Format::Ndjson, Format::Parquet];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -34,6 +38,7 @@ impl Format {
             Format::Tsv => "tsv",
             Format::Json => "json",
             Format::Ndjson => "ndjson",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -45,6 +50,7 @@ impl Format {
             return match ext.as_str() {
                 "json" => Format::Json,
                 "ndjson" | "jsonl" => Format::Ndjson,
+                "parquet" | "pq" => Format::Parquet,
                 "tsv" | "tab" => Format::Tsv,
                 "txt" => Format::Table,
                 _ => Format::Csv,
@@ -66,7 +72,7 @@ impl FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown format \"{s}\" (expected table, csv, tsv, json or ndjson)"))
+            .ok_or_else(|| format!("unknown format \"{s}\" (expected table, csv, tsv, json, ndjson or parquet)"))
     }
 }
 
@@ -132,16 +138,19 @@ impl Table {
     pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
         match format {
             Format::Table => self.write_aligned(out),
-            Format::Csv => self.write_delimited(b',', out),
-            Format::Tsv => self.write_delimited(b'\t', out),
+            Format::Csv => self.write_delimited(b',', true, out),
+            Format::Tsv => self.write_delimited(b'\t', true, out),
             Format::Json => self.write_json(out),
             Format::Ndjson => self.write_ndjson(out),
+            Format::Parquet => parquet::write(self, out),
         }
     }
 
-    fn write_delimited(&self, delimiter: u8, out: &mut dyn Write) -> io::Result<()> {
+    fn write_delimited(&self, delimiter: u8, header: bool, out: &mut dyn Write) -> io::Result<()> {
         let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(out);
-        w.write_record(&self.headers).map_err(csv_to_io)?;
+        if header {
+            w.write_record(&self.headers).map_err(csv_to_io)?;
+        }
         let mut record: Vec<String> = Vec::with_capacity(self.headers.len());
         for row in &self.rows {
             record.clear();
@@ -223,6 +232,69 @@ impl Table {
             line(row, out)?;
         }
         Ok(())
+    }
+}
+
+/// A part of a result, ready for [`RowWriter::part`]: formatted where the format streams (so
+/// formatting can run on a worker thread), rows where the whole result is needed.
+pub enum Part {
+    Bytes(Vec<u8>),
+    Rows(Vec<Vec<Value>>),
+}
+
+impl Part {
+    pub fn new(format: Format, headers: &[String], rows: Vec<Vec<Value>>) -> io::Result<Part> {
+        let table = Table { headers: headers.to_vec(), rows, json: JsonShape::Records };
+        let mut bytes = Vec::new();
+        match format {
+            Format::Csv => table.write_delimited(b',', false, &mut bytes)?,
+            Format::Tsv => table.write_delimited(b'\t', false, &mut bytes)?,
+            Format::Ndjson => table.write_ndjson(&mut bytes)?,
+            Format::Table | Format::Json | Format::Parquet => return Ok(Part::Rows(table.rows)),
+        }
+        Ok(Part::Bytes(bytes))
+    }
+}
+
+/// Writes a result that arrives in parts, in order: CSV, TSV and NDJSON parts go out as they
+/// arrive (after the header, once); a table, JSON or Parquet needs every row (column widths, one
+/// document), so those parts are kept and written by [`RowWriter::finish`].
+pub struct RowWriter {
+    format: Format,
+    table: Table,
+    started: bool,
+}
+
+impl RowWriter {
+    pub fn new(format: Format, headers: &[String]) -> RowWriter {
+        let table = Table { headers: headers.to_vec(), rows: Vec::new(), json: JsonShape::Records };
+        RowWriter { format, table, started: false }
+    }
+
+    /// The next part of the result.
+    pub fn part(&mut self, part: Part, out: &mut dyn Write) -> io::Result<()> {
+        if !std::mem::replace(&mut self.started, true) {
+            match self.format {
+                Format::Csv => Table { rows: Vec::new(), ..self.table.clone() }.write_delimited(b',', true, out)?,
+                Format::Tsv => Table { rows: Vec::new(), ..self.table.clone() }.write_delimited(b'\t', true, out)?,
+                _ => {}
+            }
+        }
+        match part {
+            Part::Bytes(bytes) => out.write_all(&bytes),
+            Part::Rows(rows) => {
+                self.table.rows.extend(rows);
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes what was kept, if anything.
+    pub fn finish(mut self, out: &mut dyn Write) -> io::Result<()> {
+        match self.format {
+            Format::Csv | Format::Tsv | Format::Ndjson => self.part(Part::Bytes(Vec::new()), out),
+            _ => self.table.write(self.format, out),
+        }
     }
 }
 
