@@ -326,12 +326,13 @@ pub enum KernelEngineArg {
 }
 
 const SQL_EXAMPLES: &str = "\
-A file is scanned lazily by polars and the query runs on its streaming engine. On stdin, a query
-that only selects, filters and computes per row (no aggregation, ORDER BY, LIMIT, DISTINCT,
-window or join) streams: the input is cut into chunks, several queried at once, and rows are
-written in input order (CSV, TSV and NDJSON as they come; table, JSON and Parquet at the end).
-Column types then come from the first 10000 rows (or --schema). Any other query on stdin reads
-the whole input: stdin is copied to a temporary file (disk, not memory) first.
+A query that only selects, filters and computes per row (no aggregation, ORDER BY, LIMIT,
+DISTINCT, window or join) streams: the input, file or stdin, is cut into chunks, several queried
+at once, and rows are written in input order (CSV, TSV and NDJSON as they come; table, JSON and
+Parquet at the end). Column types then come from the first 10000 rows (or --schema). A plain
+GROUP BY of columns with count/sum/avg/min/max/stddev/variance/median runs on pframe groupby's
+engine in bounded memory. Any other query reads the whole input: a file is scanned by polars'
+streaming engine; stdin is first copied to a temporary file (disk, not memory).
 
 Examples:
   pframe sql 'SELECT id1, sum(v1) AS s FROM t WHERE v2 > 3 GROUP BY id1 ORDER BY id1' g1.csv

@@ -624,28 +624,33 @@ impl LineBase {
     }
 }
 
-fn aggregate_native(plan: &GroupByPlan, sources: &[Source]) -> Result<NativeRun, GroupByError> {
-    let own_pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
-    let pool = own_pool.as_ref().or((plan.engine == Engine::Polars).then(super::polars::pool));
-    let mut total: Option<(Layout, Partial)> = None;
-    let mut first_text_source: Vec<Option<(String, LineBase)>> = Vec::new();
-    let mut first_header: Vec<String> = Vec::new();
-    let mut shard_span = None;
-    for source in sources {
+/// An input opened for the group-by: its chunks, and what its messages and partial state need.
+pub struct OpenedInput<'a> {
+    name: String,
+    base: LineBase,
+    shard_span: Option<(u64, u64)>,
+    /// The chunk holding the header when the chunks start after it (a shard).
+    header_chunk: Option<Chunk>,
+    chunks: Box<dyn Iterator<Item = Result<Chunk, InputError>> + 'a>,
+}
+
+impl<'a> OpenedInput<'a> {
+    /// An input whose first chunks were already read: `name`'s chunks are `chunks`.
+    pub fn from_chunks(name: &str, chunks: impl Iterator<Item = Result<Chunk, InputError>> + 'a) -> Self {
+        OpenedInput {
+            name: name.to_string(),
+            base: LineBase::default(),
+            shard_span: None,
+            header_chunk: None,
+            chunks: Box::new(chunks),
+        }
+    }
+
+    fn open(plan: &GroupByPlan, source: &Source) -> Result<OpenedInput<'static>, GroupByError> {
         let ndjson = plan.input_format == InputFormat::Ndjson;
         let boundary: Box<dyn Boundary> =
             if ndjson { Box::new(LineBoundary::default()) } else { Box::new(CsvBoundary::new(plan.delimiter, b'"')) };
-        let mut chunks = Chunker::open_with(source, plan.read, boundary)?;
-        shard_span = shard_span.or(chunks.shard_span());
-        let name = chunks.name().to_string();
-        let base = LineBase {
-            path: match source {
-                Source::File(p) => Some(p.clone()),
-                Source::Stdin => None,
-            },
-            start: chunks.start(),
-        };
-        let first = chunks.next().transpose()?;
+        let chunks = Chunker::open_with(source, plan.read, boundary)?;
         // A shard reads the header from the file's first chunk: it may start after it, or be empty.
         let header_chunk = if plan.read.shard.is_some() && !ndjson {
             let whole = ReadOptions { shard: None, shard_start: None, progress: None, ..plan.read };
@@ -653,6 +658,49 @@ fn aggregate_native(plan: &GroupByPlan, sources: &[Source]) -> Result<NativeRun,
         } else {
             None
         };
+        let base = LineBase {
+            path: match source {
+                Source::File(p) => Some(p.clone()),
+                Source::Stdin => None,
+            },
+            start: chunks.start(),
+        };
+        Ok(OpenedInput {
+            name: chunks.name().to_string(),
+            base,
+            shard_span: chunks.shard_span(),
+            header_chunk,
+            chunks: Box::new(chunks),
+        })
+    }
+}
+
+/// Runs the group-by over one CSV input already opened (see [`OpenedInput::from_chunks`]).
+pub fn group_by_opened(plan: &GroupByPlan, input: OpenedInput<'_>) -> Result<Table, GroupByError> {
+    let run = aggregate_opened(plan, std::iter::once(Ok(input)))?;
+    check_and_finish(plan, run)
+}
+
+fn aggregate_native(plan: &GroupByPlan, sources: &[Source]) -> Result<NativeRun, GroupByError> {
+    aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)))
+}
+
+/// Aggregates the inputs in order, each opened when the one before is done.
+fn aggregate_opened<'a>(
+    plan: &GroupByPlan,
+    inputs: impl Iterator<Item = Result<OpenedInput<'a>, GroupByError>>,
+) -> Result<NativeRun, GroupByError> {
+    let own_pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
+    let pool = own_pool.as_ref().or((plan.engine == Engine::Polars).then(super::polars::pool));
+    let mut total: Option<(Layout, Partial)> = None;
+    let mut first_text_source: Vec<Option<(String, LineBase)>> = Vec::new();
+    let mut first_header: Vec<String> = Vec::new();
+    let mut shard_span = None;
+    for input in inputs {
+        let OpenedInput { name, base, shard_span: span, header_chunk, mut chunks } = input?;
+        let ndjson = plan.input_format == InputFormat::Ndjson;
+        shard_span = shard_span.or(span);
+        let first = chunks.next().transpose()?;
         let (header, header_len, header_lines) = match header_chunk.as_ref().or(first.as_ref()) {
             // JSON lines name their fields in every record: the columns are those of the query.
             _ if ndjson => {

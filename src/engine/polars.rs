@@ -10,7 +10,9 @@
 //! - sql: a row-wise query runs on each chunk with the column types of the first rows
 //!   ([`SqlStream`]); any other query on a lazy scan of the whole file ([`sql_file`]).
 
+use polars::polars_utils::arena::{Arena, Node};
 use polars::prelude::*;
+use polars_plan::plans::AExpr;
 
 use crate::agg::{Tally, Unit};
 use crate::engine::count::{ChunkCount, ChunkFault, CountPlan};
@@ -251,6 +253,8 @@ pub struct SqlStream {
     delimiter: u8,
     /// The result's column names.
     pub headers: Vec<String>,
+    /// The query as a group-by, when pframe's group-by can answer it (see [`as_group_by`]).
+    pub group_by: Option<SqlGroupBy>,
     /// Whether the query keeps, drops and computes rows one at a time (selections, filters and
     /// elementwise expressions only): then running it on each chunk and concatenating the results
     /// in order is running it on the whole input.
@@ -277,8 +281,9 @@ impl SqlStream {
         let schema = sample.schema().clone();
         let plan = Self::lazy(query, DataFrame::empty_with_schema(&schema))?;
         let row_wise = is_row_wise(plan.clone().to_alp()?);
+        let group_by = as_group_by(plan.clone().to_alp()?);
         let headers = plan.collect()?.get_column_names().iter().map(|s| s.to_string()).collect();
-        Ok(SqlStream { query: query.to_string(), schema, delimiter, headers, row_wise })
+        Ok(SqlStream { query: query.to_string(), schema, delimiter, headers, group_by, row_wise })
     }
 
     fn lazy(query: &str, df: DataFrame) -> PolarsResult<LazyFrame> {
@@ -349,6 +354,185 @@ fn is_row_wise(plan: polars_plan::plans::IRPlan) -> bool {
             _ => return false,
         }
     }
+}
+
+/// An aggregating query that pframe's group-by answers exactly as polars would (floats within
+/// rounding): `SELECT` keys and aggregates `FROM t GROUP BY` columns, optionally `ORDER BY` the
+/// first keys ascending (pframe sorts by every key, nulls last), with no `WHERE`, `HAVING` or
+/// `LIMIT`; each aggregate `count(*)`, or `count`, `sum`, `avg`, `min`, `max`, `stddev`,
+/// `variance` (sample), `median`, first or last non-null value of a column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlGroupBy {
+    pub by: Vec<String>,
+    pub aggs: Vec<crate::agg::groupby::AggSpec>,
+    /// The result's columns in the query's order.
+    pub columns: Vec<SqlColumn>,
+}
+
+/// One column of a [`SqlGroupBy`]'s result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlColumn {
+    pub name: String,
+    /// Its index in the group-by's result (the keys, then the aggregations).
+    pub index: usize,
+    /// The index of a count that makes it null when 0 (SQL's SUM over no values).
+    pub null_if_zero: Option<usize>,
+}
+
+/// Reads a plan as a [`SqlGroupBy`], from the top: projections and a sort (renaming and
+/// reordering the group-by's columns), the group-by, then plain projections down to the table.
+fn as_group_by(plan: polars_plan::plans::IRPlan) -> Option<SqlGroupBy> {
+    use crate::agg::groupby::{AggFn, AggSpec};
+    use polars_plan::plans::{IR, IRAggExpr};
+    let arena = &plan.expr_arena;
+    let column = |node| column_name(arena, node);
+    // Each output column's name at the current level of the plan, going down.
+    let mut columns: Vec<(String, String)> = Vec::new();
+    let mut sort: Option<Vec<String>> = None;
+    let mut node = plan.lp_top;
+    let mut top = true;
+    let (keys, aggs, input) = loop {
+        let ir = plan.lp_arena.get(node);
+        if top {
+            columns = ir.schema(&plan.lp_arena).iter_names().map(|n| (n.to_string(), n.to_string())).collect();
+            top = false;
+        }
+        match ir {
+            IR::SimpleProjection { input, .. } => node = *input,
+            IR::Select { input, expr, .. } => {
+                let renames: Vec<(String, String)> = expr
+                    .iter()
+                    .map(|e| Some((e.output_name().to_string(), column(e.node())?)))
+                    .collect::<Option<_>>()?;
+                let below = |name: &String| renames.iter().find(|(out, _)| out == name).map(|(_, c)| c.clone());
+                for (_, at) in columns.iter_mut() {
+                    *at = below(at)?;
+                }
+                if let Some(s) = &mut sort {
+                    for at in s.iter_mut() {
+                        *at = below(at)?;
+                    }
+                }
+                node = *input;
+            }
+            IR::Sort { input, by_column, slice: None, sort_options } if sort.is_none() => {
+                let ascending = sort_options.descending.iter().all(|d| !d);
+                let nulls_last = sort_options.nulls_last.iter().all(|n| *n);
+                if !ascending || !nulls_last {
+                    return None;
+                }
+                sort = Some(by_column.iter().map(|e| column(e.node())).collect::<Option<_>>()?);
+                node = *input;
+            }
+            IR::GroupBy { input, keys, aggs, apply: None, options, .. }
+                if options.slice.is_none() && !options.is_dynamic() && !options.is_rolling() =>
+            {
+                break (keys, aggs, *input);
+            }
+            _ => return None,
+        }
+    };
+    let by: Vec<String> = keys
+        .iter()
+        .map(|k| column(k.node()).filter(|c| c.as_str() == k.output_name().as_str()))
+        .collect::<Option<_>>()?;
+    let mut specs = Vec::new();
+    let mut names = by.clone();
+    // Per aggregation, for SQL's SUM: the position of a count of the column, null when it is 0.
+    let mut null_if_none: Vec<Option<usize>> = vec![None; by.len()];
+    let mut counts = Vec::new();
+    for a in aggs {
+        let of = |func: AggFn, input: Node| Some(AggSpec { func, column: Some(column(input)?) });
+        let (spec, sql_sum) = match arena.get(a.node()) {
+            AExpr::Len => (AggSpec { func: AggFn::Rows, column: None }, false),
+            AExpr::Agg(agg) => (
+                match *agg {
+                    IRAggExpr::Count { input, include_nulls: false } => of(AggFn::Count, input),
+                    IRAggExpr::Sum(input) => of(AggFn::Sum, input),
+                    IRAggExpr::Mean(input) => of(AggFn::Mean, input),
+                    IRAggExpr::Min { input, .. } => of(AggFn::Min, input),
+                    IRAggExpr::Max { input, .. } => of(AggFn::Max, input),
+                    IRAggExpr::Std(input, 1) => of(AggFn::Std, input),
+                    IRAggExpr::Var(input, 1) => of(AggFn::Var, input),
+                    IRAggExpr::Median(input) => of(AggFn::Median, input),
+                    IRAggExpr::FirstNonNull(input) => of(AggFn::First, input),
+                    IRAggExpr::LastNonNull(input) => of(AggFn::Last, input),
+                    _ => None,
+                }?,
+                false,
+            ),
+            AExpr::Ternary { predicate, truthy, falsy } => (sql_sum(arena, *predicate, *truthy, *falsy)?, true),
+            _ => return None,
+        };
+        if sql_sum {
+            null_if_none.push(Some(counts.len()));
+            counts.push(AggSpec { func: AggFn::Count, column: spec.column.clone() });
+        } else {
+            null_if_none.push(None);
+        }
+        specs.push(spec);
+        names.push(a.output_name().to_string());
+    }
+    // The hidden counts come after the query's own aggregations.
+    let first_count = by.len() + specs.len();
+    specs.extend(counts);
+    // Below the group-by, only the table itself, perhaps projected.
+    let mut below = input;
+    loop {
+        match plan.lp_arena.get(below) {
+            IR::DataFrameScan { .. } => break,
+            IR::SimpleProjection { input, .. } => below = *input,
+            IR::Select { input, expr, .. }
+                if expr.iter().all(|e| column(e.node()).is_some_and(|c| c == e.output_name().as_str())) =>
+            {
+                below = *input
+            }
+            _ => return None,
+        }
+    }
+    // An ORDER BY must be the first keys, in order: pframe's order then satisfies it.
+    if let Some(sort) = sort
+        && (sort.len() > by.len() || sort.iter().zip(&by).any(|(s, k)| s != k))
+    {
+        return None;
+    }
+    let columns = columns
+        .into_iter()
+        .map(|(name, at)| {
+            let index = names.iter().position(|n| *n == at)?;
+            Some(SqlColumn { name, index, null_if_zero: null_if_none[index].map(|c| first_count + c) })
+        })
+        .collect::<Option<_>>()?;
+    Some(SqlGroupBy { by, aggs: specs, columns })
+}
+
+/// The column an expression is, if it is one.
+fn column_name(arena: &Arena<AExpr>, node: Node) -> Option<String> {
+    match arena.get(node) {
+        AExpr::Column(name) => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// SQL's `SUM(c)`, which polars writes `when(null_count(c) < count(c)).then(sum(c))
+/// .otherwise(null)`: null, not 0, for a group without values.
+fn sql_sum(arena: &Arena<AExpr>, predicate: Node, truthy: Node, falsy: Node) -> Option<crate::agg::groupby::AggSpec> {
+    use polars_plan::plans::{IRAggExpr, IRFunctionExpr};
+    let column = |node| column_name(arena, node);
+    let AExpr::Agg(IRAggExpr::Sum(input)) = arena.get(truthy) else { return None };
+    let c = column(*input)?;
+    let null = |node| match arena.get(node) {
+        AExpr::Literal(v) => v.is_null(),
+        AExpr::Cast { expr, .. } => matches!(arena.get(*expr), AExpr::Literal(v) if v.is_null()),
+        _ => false,
+    };
+    let AExpr::BinaryExpr { left, op: Operator::Lt, right } = arena.get(predicate) else { return None };
+    let null_count = matches!(arena.get(*left), AExpr::Function { input, function: IRFunctionExpr::NullCount, .. }
+        if input.len() == 1 && column(input[0].node()).as_ref() == Some(&c));
+    let count = matches!(arena.get(*right), AExpr::Agg(IRAggExpr::Count { input, include_nulls: true })
+        if column(*input).as_ref() == Some(&c));
+    (null_count && count && null(falsy))
+        .then_some(crate::agg::groupby::AggSpec { func: crate::agg::groupby::AggFn::Sum, column: Some(c) })
 }
 
 fn declared_schema(declared: &[(String, crate::agg::groupby::Kind)]) -> Option<SchemaRef> {

@@ -1,15 +1,19 @@
 //! `pframe sql` over a stream: input -> quote-aware chunks -> each chunk parsed by polars with the
 //! column types of the first chunk and queried (on the worker pool, several chunks at once) ->
-//! results handed on in input order (the ordered `imap`). Only row-wise queries run this way;
-//! any other query needs the whole input: a file is scanned whole by polars, stdin is first
-//! spooled to a temporary file.
+//! results handed on in input order (the ordered `imap`). Only row-wise queries run this way.
+//! A plain GROUP BY that pframe's group-by answers runs there: partial states per chunk, merged
+//! (see `engine::polars::SqlGroupBy`). Any other query needs the whole input: a file is scanned
+//! whole by polars, stdin is first spooled to a temporary file.
 
 use std::io::Write;
 
 use crate::agg::groupby::Kind;
-use crate::engine::groupby::{line_of_record, read_header};
+use crate::engine::Engine;
+use crate::engine::groupby::{
+    GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened, line_of_record, read_header,
+};
 use crate::engine::pipeline;
-use crate::engine::polars::{INFER_ROWS, SqlStream};
+use crate::engine::polars::{INFER_ROWS, SqlColumn, SqlStream};
 use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source};
 use crate::output::Value;
 
@@ -37,6 +41,8 @@ pub enum SqlError {
     Data { name: String, line: u64, message: String },
     #[error("{name}: sql: {message}")]
     Query { name: String, message: String },
+    #[error(transparent)]
+    GroupBy(#[from] GroupByError),
     #[error("{0}")]
     Output(#[from] std::io::Error),
 }
@@ -92,6 +98,30 @@ pub fn sql_stream<R: Send>(
     let stream =
         SqlStream::prepare(&plan.query, &sample, d, plan.no_header, &plan.schema).map_err(|e| query_error(&e))?;
     drop(sample);
+    if let Some(gb) = stream.group_by.as_ref().filter(|_| !stream.row_wise) {
+        // An aggregation pframe's group-by answers: partial states per chunk, merged.
+        let group_by = GroupByPlan {
+            by: gb.by.clone(),
+            aggs: gb.aggs.clone(),
+            engine: Engine::Parallel,
+            threads: plan.threads,
+            read: plan.read,
+            delimiter: d,
+            no_header: plan.no_header,
+            schema: plan.schema.clone(),
+            input_format: InputFormat::Csv,
+        };
+        let table =
+            group_by_opened(&group_by, OpenedInput::from_chunks(&name, head.into_iter().map(Ok).chain(chunks)))?;
+        let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
+        let cell = |row: &[Value], c: &SqlColumn| match c.null_if_zero.map(|z| &row[z]) {
+            Some(Value::UInt(0)) => Value::Null,
+            _ => row[c.index].clone(),
+        };
+        let rows = table.rows.into_iter().map(|row| gb.columns.iter().map(|c| cell(&row, c)).collect());
+        emit(&headers, render(&headers, rows.collect())?)?;
+        return Ok(Streamed::Done);
+    }
     if !stream.row_wise {
         if let Source::File(_) = source {
             return Ok(Streamed::Whole(None));

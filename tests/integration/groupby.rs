@@ -354,7 +354,9 @@ fn sql_streams_row_wise_queries_on_stdin() {
         }
     }
     for query in [
-        "SELECT id1, count(*) AS n FROM t GROUP BY id1 ORDER BY id1",
+        "SELECT id1, count(*) AS n FROM t WHERE v2 > 3 GROUP BY id1 ORDER BY id1",
+        "SELECT id1, sum(v1) AS s FROM t GROUP BY id1 HAVING sum(v1) > 10 ORDER BY id1",
+        "SELECT id1, sum(v1) AS s FROM t GROUP BY id1 ORDER BY s, id1",
         "SELECT id1, v1 FROM t ORDER BY v1, id1, v3",
         "SELECT id1, v1 FROM t LIMIT 3",
         "SELECT count(*) AS n, 1 AS one FROM t",
@@ -421,4 +423,32 @@ fn parquet_output_reads_back_as_the_csv_result() {
     let out = run(&["sql", "-f", "parquet", "SELECT k1, v FROM t", path_str(&path)], None);
     assert!(out.status.success());
     assert_eq!(&out.stdout[..4], b"PAR1");
+}
+
+/// A plain GROUP BY (keys and aggregates of columns, ordered by the keys or not at all) runs on
+/// pframe's group-by: partial states per chunk, merged, in bounded memory, without the
+/// whole-input notice; the answer is polars' over the whole input, SQL's NULL sum of a group
+/// without values included.
+#[test]
+fn sql_group_by_runs_on_partial_states() {
+    let mut data = awkward_g1(3000, 8);
+    data.push_str("id009,nullsum,x,1,2,3,,4,\n");
+    let (_d, path) = temp_file("g.csv", data.as_bytes());
+    for query in [
+        "SELECT id1, sum(v1) AS s, count(*) AS n FROM t GROUP BY id1 ORDER BY id1",
+        "SELECT count(*) AS n, id2, avg(v3) AS m, min(id3) AS lo, max(v2) AS hi, stddev(v3) AS sd, \
+         variance(v1) AS va, median(v3) AS me, count(v1) AS c, sum(v3) AS s3 FROM t GROUP BY id1, id2 ORDER BY id1, id2",
+        "SELECT id2, sum(v1) AS s FROM t GROUP BY id2, id1 ORDER BY id2, id1",
+    ] {
+        let whole = run_ok(&["sql", &format!("{query} LIMIT 1000000000"), path_str(&path)], None);
+        for (size, input) in [("1KiB", "-"), ("1MiB", "-"), ("1KiB", path_str(&path))] {
+            let out = run(&["sql", "--chunk-size", size, query, input], Some(data.as_bytes()));
+            assert!(out.status.success(), "{query}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(out.stderr.is_empty(), "{query}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_same_table(&String::from_utf8(out.stdout).unwrap(), &whole);
+        }
+    }
+    let nulls =
+        run_ok(&["sql", "SELECT id2, sum(v1) AS s FROM t GROUP BY id2 ORDER BY id2", "-"], Some(data.as_bytes()));
+    assert!(nulls.ends_with("\nnullsum,\n"), "{nulls}");
 }
