@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Whole-process runs of the streaming paths over a pipe (the numbers in BENCHMARKS.md): the polars
-# engine's group-by on stdin, and a row-wise `pframe sql` query on stdin, against the same work on
-# the file; time, peak RSS, and the answers compared.
+# Whole-process runs of the chunked paths (the numbers in BENCHMARKS.md): the polars engine's
+# group-by, a row-wise `pframe sql` query and a GROUP BY one, on files and through a pipe; best
+# wall time of 3, peak RSS, and the answers compared.
 #
 #   scripts/bench_stream.sh
 #
@@ -11,6 +11,7 @@ source "$(dirname "$0")/bench_common.sh"
 G=$(g1 g1_1e7.csv 10000000 1)
 AGG='sum(v1),mean(v3),count'
 Q='SELECT id1, id4, v1 * 2 AS w, v3 FROM t WHERE v2 > 3'
+QG='SELECT id1, sum(v1) AS s, avg(v3) AS m, count(*) AS n FROM t GROUP BY id1 ORDER BY id1'
 O=$BENCH_DIR/stream
 mkdir -p "$O"
 
@@ -40,6 +41,8 @@ for G in "$G" ${BIG:+"$(g1 g1_1e8.csv 100000000 2)"}; do
     measure "$PF sql -j 2 '$Q' $G" "sql row-wise -j 2, file"
     measure "cat $G | $PF sql -j 1 '$Q' -" "sql row-wise -j 1, stdin"
     measure "cat $G | $PF sql -j 2 '$Q' -" "sql row-wise -j 2, stdin"
+    measure "cat $G | $PF sql -j 2 '$QG' -" "sql GROUP BY -j 2, stdin (group-by engine)"
+    measure "$PF sql -j 2 '$QG LIMIT 1000' $G" "sql GROUP BY ... LIMIT -j 2, file (polars lazy)"
     "$PF" groupby -b id1 -a "$AGG" "$G" > "$O/native.csv"
     cat "$G" | "$PF" groupby -e polars -b id1 -a "$AGG" - > "$O/polars_stdin.csv"
     cmp "$O/native.csv" "$O/polars_stdin.csv" && echo "groupby: polars on stdin identical to the native engine"
