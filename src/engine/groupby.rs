@@ -306,12 +306,15 @@ fn aggregate_chunk(data: &[u8], plan: &GroupByPlan, layout: &Layout, line_base: 
     Ok(agg.part)
 }
 
-/// The polars engine's chunk parser: polars' CSV reader parses the chunk and
-/// the same [`Aggregator`] turns its records into mergeable states, so every engine types,
-/// keys and aggregates identically. A chunk polars cannot take as it is (a parse error, a short
-/// row, which polars would fill with nulls, a value the aggregator rejects) is handed to the
+/// The polars engine's chunk parser: polars' CSV reader parses the chunk and the same
+/// [`Aggregator`] turns its records into mergeable states, so every engine types, keys and
+/// aggregates identically. A chunk polars cannot take as it is (a parse error, a short row or a
+/// blank line, which polars would read as nulls, a value the aggregator rejects) is handed to the
 /// native parser, which gives the same answer or names the line at fault.
 fn aggregate_chunk_polars(data: &[u8], plan: &GroupByPlan, layout: &Layout, line_base: u64) -> Result<Partial, Fault> {
+    if may_have_blank_line(data) {
+        return aggregate_chunk(data, plan, layout, line_base);
+    }
     let mut agg = Aggregator::new(plan, layout);
     let parsed = super::polars::csv_chunk_records(data, plan.delimiter, layout.width, &layout.used, |fields, row| {
         agg.record(fields, row)
@@ -329,6 +332,15 @@ fn aggregate_chunk_polars(data: &[u8], plan: &GroupByPlan, layout: &Layout, line
         }
         _ => aggregate_chunk(data, plan, layout, line_base),
     }
+}
+
+/// Whether a chunk may hold a blank line (a quoted field's blank line counts too: the native parser
+/// then reads the chunk, and it is right either way).
+fn may_have_blank_line(data: &[u8]) -> bool {
+    data.starts_with(b"\n")
+        || data.starts_with(b"\r\n")
+        || memchr::memmem::find(data, b"\n\n").is_some()
+        || memchr::memmem::find(data, b"\n\r\n").is_some()
 }
 
 /// The delimiters of a chunk that separate fields (outside quotes): `width - 1` per record.

@@ -1,9 +1,9 @@
-//! `pframe sql` over a stream: input -> quote-aware chunks -> each chunk parsed by polars with the
-//! column types of the first chunk and queried (on the worker pool, several chunks at once) ->
-//! results handed on in input order (the ordered `imap`). Only row-wise queries run this way.
-//! A plain GROUP BY that pframe's group-by answers runs there: partial states per chunk, merged
-//! (see `engine::polars::SqlGroupBy`). Any other query needs the whole input: a file is scanned
-//! whole by polars, stdin is first spooled to a temporary file.
+//! `pframe sql` in chunks: input -> quote-aware chunks -> each chunk parsed by polars with the
+//! column types of the first rows and queried (on polars' pool, several chunks at once) -> results
+//! handed on in input order (the ordered `imap`). Only row-wise queries run this way. A plain
+//! GROUP BY that pframe's group-by answers runs there: partial states per chunk, merged (see
+//! `engine::polars::SqlGroupBy`). Any other query needs the whole input: a file is scanned whole
+//! by polars, stdin is first spooled to a temporary file.
 
 use std::io::Write;
 
@@ -53,17 +53,17 @@ type ChunkResult<R> = Result<(R, u64), (u64, String)>;
 
 /// How [`sql_stream`] ended.
 pub enum Streamed {
-    /// A row-wise query: every row was handed on.
+    /// A row-wise query, or a GROUP BY run on the group-by engine: the whole result was handed on.
     Done,
     /// The query needs the whole input; nothing was handed on. stdin is here, in a temporary
     /// file; a file is left to be read again.
     Whole(Option<tempfile::NamedTempFile>),
 }
 
-/// Runs `plan` over `source` chunk by chunk if the query is row-wise: `render` turns each chunk's
-/// rows into a part of the output on the worker that queried it (given the result's column
-/// names), and `emit` receives the parts in input order (first one with no rows, so that a result
-/// without rows still has its header). Memory holds a few chunks, never the whole input.
+/// Runs `plan` over `source` chunk by chunk if the query is row-wise or a plain GROUP BY: `render`
+/// turns rows into a part of the output (for a row-wise query, each chunk's, on the worker that
+/// queried it), and `emit` receives the parts in input order (first one with no rows, so that a
+/// result without rows still has its header). Memory holds a few chunks, never the whole input.
 pub fn sql_stream<R: Send>(
     plan: &SqlPlan,
     source: &Source,

@@ -182,9 +182,15 @@ fn schema_errors() {
 }
 
 /// stdin and shards: polars parses each chunk and the states are pframe's, so the answer is the
-/// serial engine's bit for bit, at any chunk size and thread count.
+/// serial engine's bit for bit, at any chunk size and thread count; blank lines are no records,
+/// one column or several (polars alone would read them as rows of nulls).
 #[test]
 fn polars_engine_on_stdin_and_shards() {
+    for blanks in ["k\na\n\nb\n\r\na\n", "k,v\na,1\n\nb,2\n\r\na,3\n", "\nk\na\n"] {
+        let serial = run_ok(&["groupby", "-e", "serial", "-b", "k", "-a", "count", "-"], Some(blanks.as_bytes()));
+        let polars = run_ok(&["groupby", "-e", "polars", "-b", "k", "-a", "count", "-"], Some(blanks.as_bytes()));
+        assert_eq!(polars, serial, "{blanks:?}");
+    }
     let (dir, path) = temp_file("a.csv", AWKWARD.as_bytes());
     let reference = run_ok(&["groupby", "-e", "serial", "-b", "k1,k2", "-a", AGGS, path_str(&path)], None);
     for size in ["1", "7", "64", "1MiB"] {
