@@ -360,16 +360,15 @@ fn delimiters_outside_quotes(data: &[u8], d: u8) -> u64 {
     n
 }
 
-/// The line (1-based, from the chunk's start) on which record `record` (1-based, blank lines
-/// not counted) of a chunk starts, as the `csv` crate reads it.
-pub(crate) fn line_of_record(data: &[u8], d: u8, record: u64) -> u64 {
+/// The line (1-based, from the chunk's start) on which record `record` (1-based; the `csv` crate
+/// skips blank lines) of a chunk starts.
+fn line_of_record(data: &[u8], d: u8, record: u64) -> u64 {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(d).from_reader(data);
     let mut row = csv::ByteRecord::new();
     let mut seen = 0u64;
     loop {
         let line = reader.position().line();
         match reader.read_byte_record(&mut row) {
-            Ok(true) if row.len() == 1 && row[0].is_empty() => {}
             Ok(true) => {
                 seen += 1;
                 if seen == record {

@@ -246,7 +246,7 @@ pub fn sql_file(
 }
 
 /// A SQL query prepared to run chunk by chunk over a CSV stream: the table's column types come
-/// from the first chunk (its first `INFER_ROWS` rows, or `--schema`) and hold for every chunk.
+/// from the input's first `INFER_ROWS` rows (or `--schema`) and hold for every chunk.
 pub struct SqlStream {
     query: String,
     schema: SchemaRef,
@@ -262,7 +262,8 @@ pub struct SqlStream {
 }
 
 impl SqlStream {
-    /// Prepares `query` from the input's first chunk (header row included unless `no_header`).
+    /// Prepares `query` from a sample of the input's first rows (its start, header row included
+    /// unless `no_header`).
     pub fn prepare(
         query: &str,
         first: &[u8],
@@ -310,8 +311,8 @@ impl SqlStream {
         frame_to_table(&Self::lazy(&self.query, df)?.collect()?)
     }
 
-    /// After `run_chunk` failed: the first record (1-based, blank lines not counted) with a value
-    /// that does not parse as its column's type, the column, the value and the type.
+    /// After `run_chunk` failed: the first row (1-based; polars reads a blank line as a row) with a
+    /// value that does not parse as its column's type, the column, the value and the type.
     pub fn bad_value(&self, data: &[u8]) -> Option<(u64, String, String, String)> {
         let text = Schema::from_iter(self.schema.iter_names().map(|n| Field::new(n.clone(), DataType::String)));
         let df = self.parse(data, std::sync::Arc::new(text)).ok()?;

@@ -9,9 +9,7 @@ use std::io::Write;
 
 use crate::agg::groupby::Kind;
 use crate::engine::Engine;
-use crate::engine::groupby::{
-    GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened, line_of_record, read_header,
-};
+use crate::engine::groupby::{GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened, read_header};
 use crate::engine::pipeline;
 use crate::engine::polars::{INFER_ROWS, SqlColumn, SqlStream};
 use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source};
@@ -143,7 +141,7 @@ pub fn sql_stream<R: Send>(
             },
             Err(e) => Err(match stream.bad_value(data) {
                 Some((record, column, value, ty)) => (
-                    base + line_of_record(data, d, record),
+                    base + line_of_row(data, record),
                     format!(
                         "column {column}: cannot parse \"{value}\" as {ty} (the type the first rows gave it; \
                          declare it with --schema)"
@@ -166,6 +164,26 @@ pub fn sql_stream<R: Send>(
     let all = head.into_iter().map(Ok).chain(chunks);
     pipeline::drive_parallel(crate::engine::polars::pool(), all, work, sink)?;
     Ok(Streamed::Done)
+}
+
+/// The line (1-based, from the chunk's start) on which polars' row `row` (1-based) of a chunk
+/// starts: every line ending outside quotes ends a row, a blank line's included.
+fn line_of_row(data: &[u8], row: u64) -> u64 {
+    let (mut quoted, mut rows_ended, mut line) = (false, 0u64, 1u64);
+    for &b in data {
+        if rows_ended + 1 >= row {
+            break;
+        }
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' => {
+                line += 1;
+                rows_ended += u64::from(!quoted);
+            }
+            _ => {}
+        }
+    }
+    line
 }
 
 /// Polars' messages can run over several lines of context; the first says what went wrong.

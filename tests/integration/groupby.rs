@@ -382,14 +382,20 @@ fn sql_streams_row_wise_queries_on_stdin() {
 /// column's type is an error naming its line, column and value.
 #[test]
 fn sql_stream_names_a_value_past_the_type_sample() {
+    // Lines: the header, one per row, a blank line and a quoted newline before the bad value.
     let mut data = String::from("k,v\n");
     for i in 0..12_000 {
-        data.push_str(&if i == 11_000 { "a,oops\n".to_string() } else { format!("a,{i}\n") });
+        data.push_str(&match i {
+            10_500 => "\na,1\n".to_string(),
+            10_800 => "\"x\ny\",2\n".to_string(),
+            11_000 => "a,oops\n".to_string(),
+            _ => format!("a,{i}\n"),
+        });
     }
     let out = run(&["sql", "--chunk-size", "4KiB", "SELECT k, v + 1 AS w FROM t", "-"], Some(data.as_bytes()));
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.starts_with("pframe: <stdin>: line 11002: column v: cannot parse \"oops\" as i64"), "{err}");
+    assert!(err.starts_with("pframe: <stdin>: line 11004: column v: cannot parse \"oops\" as i64"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     let empty = run(&["sql", "SELECT * FROM t", "-"], Some(b""));
     assert_eq!(empty.status.code(), Some(1));
