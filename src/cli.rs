@@ -351,7 +351,8 @@ pub struct SqlArgs {
     #[command(flatten)]
     pub csv: CsvArgs,
 
-    /// Chunk size for a row-wise query over stdin: 4096, 64KiB, 4MiB. Results never depend on it.
+    /// Chunk size for a query run in chunks (row-wise, or a plain GROUP BY): 4096, 64KiB, 4MiB.
+    /// Results never depend on it.
     #[arg(long, value_name = "SIZE", default_value = "1MiB")]
     pub chunk_size: String,
 

@@ -1,5 +1,6 @@
 //! `pframe sql`: polars SQL over CSV input registered as table `t`. A row-wise query streams
-//! chunk by chunk (see `engine::sql`); any other query is run by polars over the whole input.
+//! chunk by chunk and a plain GROUP BY runs on the group-by engine (see `engine::sql`); any other
+//! query is run by polars over the whole input.
 
 use std::io::IsTerminal;
 use std::path::Path;
