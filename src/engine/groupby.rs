@@ -365,10 +365,13 @@ fn delimiters_outside_quotes(data: &[u8], d: u8) -> u64 {
 fn line_of_record(data: &[u8], d: u8, record: u64) -> u64 {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(d).from_reader(data);
     let mut row = csv::ByteRecord::new();
+    let mut lines = RecordLines::new(data);
     let mut seen = 0u64;
     loop {
-        let line = reader.position().line();
-        match reader.read_byte_record(&mut row) {
+        let start = reader.position().byte();
+        let read = reader.read_byte_record(&mut row);
+        let line = lines.line_at(start);
+        match read {
             Ok(true) => {
                 seen += 1;
                 if seen == record {
@@ -377,6 +380,33 @@ fn line_of_record(data: &[u8], d: u8, record: u64) -> u64 {
             }
             _ => return line,
         }
+    }
+}
+
+/// The lines on which the records of a chunk start, counted from the bytes: the `csv` crate's own
+/// line count lags after a CRLF (it ends a record at the `\r` and counts the `\n` when it reads
+/// the next one).
+struct RecordLines<'d> {
+    data: &'d [u8],
+    counted_to: usize,
+    newlines: u64,
+}
+
+impl<'d> RecordLines<'d> {
+    fn new(data: &'d [u8]) -> Self {
+        RecordLines { data, counted_to: 0, newlines: 0 }
+    }
+
+    /// The line (1-based) of the record that starts at byte `from` or after the line endings
+    /// there (the rest of a CRLF, blank lines); `from` never goes backwards.
+    fn line_at(&mut self, from: u64) -> u64 {
+        let mut start = (from as usize).max(self.counted_to).min(self.data.len());
+        while start < self.data.len() && matches!(self.data[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        self.newlines += bytecount::count(&self.data[self.counted_to..start], b'\n') as u64;
+        self.counted_to = start;
+        self.newlines + 1
     }
 }
 
@@ -507,11 +537,14 @@ impl<'d> SimpleRows<'d> {
 fn csv_records(data: &[u8], d: u8, layout: &Layout, line_base: u64, agg: &mut Aggregator) -> Result<(), Fault> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(d).from_reader(data);
     let mut record = csv::ByteRecord::new();
+    let mut lines = RecordLines::new(data);
     // Where the last record read starts.
     let mut last_line = line_base + 1;
     loop {
-        let line = line_base + reader.position().line();
-        match reader.read_byte_record(&mut record) {
+        let start = reader.position().byte();
+        let read = reader.read_byte_record(&mut record);
+        let line = line_base + lines.line_at(start);
+        match read {
             Ok(false) => break,
             Ok(true) => last_line = line,
             Err(e) => return Err(Fault { line, message: format!("malformed CSV: {e}") }),

@@ -161,3 +161,76 @@ fn a_single_ten_megabyte_line() {
         }
     }
 }
+
+/// CSV fields that make group-bys awkward: quoted delimiters, quotes and newlines, empty fields,
+/// integers, floats, text in a numeric column, invalid UTF-8.
+const FIELDS: &[&str] =
+    &["", "a", "b", "\"a,b\"", "\"x\ny\"", "\"q\"\"\"", "1", "-2", "2.5", "1e3", "007", "oops", "\u{e9}"];
+
+/// A CSV with header `k,v,w`: rows of 3 fields mostly, some ragged, LF or CRLF, some blank lines.
+fn csv_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop::sample::select(FIELDS);
+    let row =
+        (prop::collection::vec(field, 1..5), prop::bool::weighted(0.85), any::<bool>(), prop::bool::weighted(0.05))
+            .prop_map(|(mut fields, regular, crlf, blank)| {
+                if regular {
+                    fields.resize(3, "1");
+                }
+                let end = if crlf { "\r\n" } else { "\n" };
+                format!("{}{}{end}", if blank { end } else { "" }, fields.join(","))
+            });
+    (prop::collection::vec(row, 0..40), any::<bool>()).prop_map(|(rows, bad_utf8)| {
+        let mut data = b"k,v,w\n".to_vec();
+        for (i, r) in rows.iter().enumerate() {
+            if bad_utf8 && i == rows.len() / 2 {
+                data.extend_from_slice(b"\xff,1,1\n");
+            }
+            data.extend_from_slice(r.as_bytes());
+        }
+        data
+    })
+}
+
+fn group_by_file(input: &[u8], engine: Engine, chunk_size: usize, mmap: bool) -> String {
+    use pframe::engine::groupby::{GroupByPlan, InputFormat, group_by};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.csv");
+    std::fs::write(&path, input).unwrap();
+    let plan = GroupByPlan {
+        by: vec!["k".into()],
+        aggs: pframe::agg::groupby::parse_aggs(
+            "count,count(v),sum(v),mean(v),min(w),max(v),first(w),last(v),n_unique(w)",
+        )
+        .unwrap(),
+        engine,
+        threads: 2,
+        read: ReadOptions { chunk_size, mmap, ..ReadOptions::default() },
+        delimiter: b',',
+        no_header: false,
+        schema: Vec::new(),
+        input_format: InputFormat::Csv,
+    };
+    match group_by(&plan, &[Source::File(path.clone())]) {
+        Ok(table) => {
+            let mut out = Vec::new();
+            table.write(pframe::output::Format::Csv, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        }
+        Err(e) => format!("error: {}", e.to_string().replace(&path.display().to_string(), "FILE")),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Every group-by engine, the polars one included (whose chunks polars parses), gives the
+    /// serial engine's answer or error, at any chunk size, mapped or read.
+    #[test]
+    fn group_by_engines_agree(input in csv_strategy(), size in chunk_size_strategy(), mmap: bool) {
+        let expected = group_by_file(&input, Engine::Serial, 1 << 20, true);
+        for engine in Engine::ALL {
+            let got = group_by_file(&input, engine, size, mmap);
+            prop_assert_eq!(&got, &expected, "engine {} size {} mmap {}", engine, size, mmap);
+        }
+    }
+}
