@@ -309,10 +309,11 @@ fn aggregate_chunk(data: &[u8], plan: &GroupByPlan, layout: &Layout, line_base: 
 /// The polars engine's chunk parser: polars' CSV reader parses the chunk and the same
 /// [`Aggregator`] turns its records into mergeable states, so every engine types, keys and
 /// aggregates identically. A chunk polars cannot take as it is (a parse error, a short row or a
-/// blank line, which polars would read as nulls, a value the aggregator rejects) is handed to the
-/// native parser, which gives the same answer or names the line at fault.
+/// blank line, which polars would read as nulls, a carriage return that is not part of a CRLF,
+/// which ends a record for the `csv` crate and not for polars, a value the aggregator rejects) is
+/// handed to the native parser, which gives the same answer or names the line at fault.
 fn aggregate_chunk_polars(data: &[u8], plan: &GroupByPlan, layout: &Layout, line_base: u64) -> Result<Partial, Fault> {
-    if may_have_blank_line(data) {
+    if may_have_blank_line(data) || has_lone_cr(data) {
         return aggregate_chunk(data, plan, layout, line_base);
     }
     let mut agg = Aggregator::new(plan, layout);
@@ -413,7 +414,12 @@ impl<'d> RecordLines<'d> {
 /// A chunk without quotes, whose only carriage returns end lines, splits on delimiters and
 /// newlines alone; the fast path below is then exactly what the `csv` crate would read.
 fn is_simple(data: &[u8]) -> bool {
-    memchr::memchr(b'"', data).is_none() && memchr::memchr_iter(b'\r', data).all(|i| data.get(i + 1) == Some(&b'\n'))
+    memchr::memchr(b'"', data).is_none() && !has_lone_cr(data)
+}
+
+/// Whether a carriage return in the chunk is not followed by a newline.
+fn has_lone_cr(data: &[u8]) -> bool {
+    memchr::memchr_iter(b'\r', data).any(|i| data.get(i + 1) != Some(&b'\n'))
 }
 
 /// The fast path: one pass over the bytes, splitting fields at delimiters and records at

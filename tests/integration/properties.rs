@@ -164,8 +164,23 @@ fn a_single_ten_megabyte_line() {
 
 /// CSV fields that make group-bys awkward: quoted delimiters, quotes and newlines, empty fields,
 /// integers, floats, text in a numeric column, invalid UTF-8.
-const FIELDS: &[&str] =
-    &["", "a", "b", "\"a,b\"", "\"x\ny\"", "\"q\"\"\"", "1", "-2", "2.5", "1e3", "007", "oops", "\u{e9}"];
+const FIELDS: &[&str] = &[
+    "",
+    "a",
+    "b",
+    "\"a,b\"",
+    "\"x\ny\"",
+    "\"q\"\"\"",
+    "1",
+    "-2",
+    "2.5",
+    "1e3",
+    "007",
+    "oops",
+    "\u{e9}",
+    "\"c\rd\"",
+    "e\rf",
+];
 
 /// A CSV with header `k,v,w`: rows of 3 fields mostly, some ragged, LF or CRLF, some blank lines.
 fn csv_strategy() -> impl Strategy<Value = Vec<u8>> {
