@@ -281,8 +281,8 @@ impl SqlStream {
             .finish()?;
         let schema = sample.schema().clone();
         let plan = Self::lazy(query, DataFrame::empty_with_schema(&schema))?;
-        let row_wise = is_row_wise(plan.clone().to_alp()?);
-        let group_by = as_group_by(plan.clone().to_alp()?);
+        let ir = plan.clone().to_alp()?;
+        let (row_wise, group_by) = (is_row_wise(&ir), as_group_by(&ir));
         let headers = plan.collect()?.get_column_names().iter().map(|s| s.to_string()).collect();
         Ok(SqlStream { query: query.to_string(), schema, delimiter, headers, group_by, row_wise })
     }
@@ -334,7 +334,7 @@ impl SqlStream {
 
 /// Whether a plan only selects, filters and computes elementwise over its one table: no
 /// aggregation, sort, limit, distinct, window or join.
-fn is_row_wise(plan: polars_plan::plans::IRPlan) -> bool {
+fn is_row_wise(plan: &polars_plan::plans::IRPlan) -> bool {
     use polars_plan::plans::expr_ir::ExprIR;
     use polars_plan::plans::{IR, is_elementwise_rec};
     let arena = &plan.expr_arena;
@@ -382,7 +382,7 @@ pub struct SqlColumn {
 
 /// Reads a plan as a [`SqlGroupBy`], from the top: projections and a sort (renaming and
 /// reordering the group-by's columns), the group-by, then plain projections down to the table.
-fn as_group_by(plan: polars_plan::plans::IRPlan) -> Option<SqlGroupBy> {
+fn as_group_by(plan: &polars_plan::plans::IRPlan) -> Option<SqlGroupBy> {
     use crate::agg::groupby::{AggFn, AggSpec};
     use polars_plan::plans::{IR, IRAggExpr};
     let arena = &plan.expr_arena;

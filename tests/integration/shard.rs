@@ -339,6 +339,14 @@ fn slurm() -> bool {
     up
 }
 
+/// `pframe submit --wait` of `cmd` as a 4-task array on the local Slurm cluster, in `work`.
+fn slurm_submit(work: &Path, cmd: &[&str]) -> std::process::Output {
+    let mut args = vec!["submit", "--scheduler", "slurm", "--tasks", "4", "--wait", "--workdir", path_str(work)];
+    args.extend(["--", "pframe"]);
+    args.extend(cmd);
+    run(&args, None)
+}
+
 #[test]
 fn a_real_slurm_array_gives_the_single_result() {
     if !slurm() {
@@ -349,27 +357,7 @@ fn a_real_slurm_array_gives_the_single_result() {
     std::fs::write(&csv, awkward_csv(2000)).unwrap();
     let expected = run_ok(&["groupby", "-f", "csv", "-b", "k1", "-a", AGGS, path_str(&csv)], None);
     let work = dir.path().join("job");
-    let args = [
-        "submit",
-        "--scheduler",
-        "slurm",
-        "--tasks",
-        "4",
-        "--wait",
-        "--workdir",
-        path_str(&work),
-        "--",
-        "pframe",
-        "groupby",
-        "-f",
-        "csv",
-        "-b",
-        "k1",
-        "-a",
-        AGGS,
-        path_str(&csv),
-    ];
-    let out = run(&args, None);
+    let out = slurm_submit(&work, &["groupby", "-f", "csv", "-b", "k1", "-a", AGGS, path_str(&csv)]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
@@ -388,23 +376,7 @@ fn a_failing_slurm_task_fails_the_run_by_name() {
     text[1500 * 12 + 3] = 0xff; // line 1501, in the last of 4 shards
     let (dir, path) = temp_file("bad.txt", &text);
     let work = dir.path().join("job");
-    let args = [
-        "submit",
-        "--scheduler",
-        "slurm",
-        "--tasks",
-        "4",
-        "--wait",
-        "--workdir",
-        path_str(&work),
-        "--",
-        "pframe",
-        "count",
-        "-u",
-        "chars",
-        path_str(&path),
-    ];
-    let out = run(&args, None);
+    let out = slurm_submit(&work, &["count", "-u", "chars", path_str(&path)]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let log = work.join("logs/task-3.log");
