@@ -326,18 +326,21 @@ pub enum KernelEngineArg {
 }
 
 const SQL_EXAMPLES: &str = "\
-A query that only selects, filters and computes per row (no aggregation, ORDER BY, LIMIT,
-DISTINCT, window or join) streams: the input, file or stdin, is cut into chunks, several queried
-at once, and rows are written in input order (CSV, TSV and NDJSON as they come; table, JSON and
-Parquet at the end). Column types then come from the first 10000 rows (or --schema). A plain
-GROUP BY of columns with count/sum/avg/min/max/stddev/variance/median runs on pframe groupby's
-engine in bounded memory. Any other query reads the whole input: a file is scanned by polars'
-streaming engine; stdin is first copied to a temporary file (disk, not memory).
+The input is read as groupby reads it (one CSV dialect, the same types and null markers) and handed
+to polars as typed columns. A query that only selects, filters and computes per row (no
+aggregation, ORDER BY, LIMIT, DISTINCT, window or join) streams: the input, file or stdin, is cut
+into chunks, several queried at once, and rows are written in input order (CSV, TSV and NDJSON as
+they come; table, JSON and Parquet at the end). Column types then come from the first 10000 rows
+(or --schema), and a later value a type cannot hold widens it from that row on. A plain GROUP BY of
+columns with count/sum/avg/min/max/stddev/variance/median runs on pframe groupby's engine in
+bounded memory. Any other query reads the whole input: its columns are typed over all of it and
+spooled to disk as Arrow IPC, and polars' streaming engine runs the query over that; stdin is
+first copied to a temporary file (disk, not memory).
 
 Examples:
   pframe sql 'SELECT id1, sum(v1) AS s FROM t WHERE v2 > 3 GROUP BY id1 ORDER BY id1' g1.csv
   cat g1.csv | pframe sql 'SELECT id1, v1 * 2 AS w FROM t WHERE v3 > 50' -
-  cat g1.csv | pframe sql 'SELECT count(*) AS n FROM t' -";
+  pframe sql --null-values NA 'SELECT site, avg(ozone) AS o FROM t GROUP BY site' airquality.csv";
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
@@ -421,6 +424,10 @@ pub struct CsvArgs {
     /// Column types instead of inferring them: 'col:int,col2:float,col3:str'
     #[arg(long, value_name = "SPEC")]
     pub schema: Option<String>,
+
+    /// Values that mean missing, besides the empty field (which always does): 'NA,NULL,\N'
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    pub null_values: Option<String>,
 }
 
 /// How much parallelism to use.

@@ -15,6 +15,7 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use super::exact::{ExactSum, variance};
+pub use crate::input::value::{Kind, Num, parse_num};
 
 /// An aggregation function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,101 +136,6 @@ fn parse_one(item: &str) -> Result<AggSpec, String> {
     Ok(AggSpec { func, column: Some(column.to_string()) })
 }
 
-/// The type of a column, widened as values are seen: a column is integer if every non-null value
-/// parses as an integer, float if every one parses as a number, else text (pandas' inference).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-pub enum Kind {
-    #[default]
-    Null,
-    Int,
-    Float,
-    Str,
-}
-
-/// A parsed non-null value.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub enum Num {
-    Int(i64),
-    Float(#[serde(with = "super::f64_bits")] f64),
-}
-
-impl Num {
-    pub fn as_f64(self) -> f64 {
-        match self {
-            Num::Int(i) => i as f64,
-            Num::Float(x) => x,
-        }
-    }
-
-    fn total_cmp(self, other: Num) -> Ordering {
-        match (self, other) {
-            (Num::Int(a), Num::Int(b)) => a.cmp(&b),
-            (a, b) => a.as_f64().total_cmp(&b.as_f64()),
-        }
-    }
-}
-
-/// Parses a field as pandas' CSV reader would: an integer, else a float (including `inf`, `nan`,
-/// exponents), else text. Surrounding spaces are not part of a number.
-pub fn parse_num(field: &[u8]) -> Option<Num> {
-    if let Some(n) = parse_decimal_fast(field) {
-        return Some(n);
-    }
-    let s = field.trim_ascii();
-    if s.is_empty() {
-        return None;
-    }
-    // Integers too long for the fast path, or with spaces around them.
-    if s.len() != field.len() || s.len() > 15 {
-        if let Some(i) = std::str::from_utf8(s).ok().and_then(|t| t.parse::<i64>().ok()) {
-            return Some(Num::Int(i));
-        }
-    }
-    // Accepts what Rust's parser accepts (`1e3`, `.5`, `inf`, `nan`), as pandas reads them.
-    fast_float2::parse::<f64, _>(s).ok().map(Num::Float)
-}
-
-/// The common cases without UTF-8 validation or a general parser: `-?digits` (an integer) and
-/// `-?digits.digits` (a float) with at most 15 digits in all. Then the digits form an integer
-/// m < 2^53 and the value is m / 10^k with k <= 15, both exactly representable, so the single
-/// division is correctly rounded (Clinger's fast path): the same f64 as any correct parser.
-/// Anything else returns `None` and goes to the general parser.
-fn parse_decimal_fast(b: &[u8]) -> Option<Num> {
-    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-    let (neg, digits) = match b.first()? {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    let mut m: i64 = 0;
-    let mut count = 0usize;
-    let mut point: Option<usize> = None;
-    for (i, &c) in digits.iter().enumerate() {
-        let d = c.wrapping_sub(b'0');
-        if d <= 9 {
-            m = m * 10 + d as i64;
-            count += 1;
-            if count > 15 {
-                return None;
-            }
-        } else if c == b'.' && point.is_none() {
-            point = Some(i);
-        } else {
-            return None;
-        }
-    }
-    let signed = if neg { -m } else { m };
-    match point {
-        None if count > 0 => Some(Num::Int(signed)),
-        // Digits on both sides of the point, as in "1.5"; ".5" and "5." take the general path.
-        Some(p) if p > 0 && p + 1 < digits.len() => {
-            let x = m as f64 / POW10[digits.len() - p - 1];
-            Some(Num::Float(if neg { -x } else { x }))
-        }
-        _ => None,
-    }
-}
-
 /// Exact, mergeable moments: the count, the exact integer sum, and exact sums of the values and
 /// (for `std` and `var`) of their squares ([`ExactSum`]), so that merging in any grouping, over
 /// chunks, threads or cluster shards, gives the same bits as one pass.
@@ -306,11 +212,28 @@ impl Moments {
     }
 }
 
-/// A field's raw text and, if it is a number, its value.
+/// Where a record is in the input: its input (of several files), the byte offset of its chunk,
+/// and its place in the chunk. Positions order records as the input does, whatever engine, chunk
+/// or shard read them, so that `first` and `last` merge in any order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RowPos {
+    /// `input << 48 | chunk offset`.
+    pub at: u64,
+    pub row: u32,
+}
+
+impl RowPos {
+    pub fn new(input: usize, chunk_offset: u64, row: u32) -> RowPos {
+        RowPos { at: (input as u64) << 48 | chunk_offset, row }
+    }
+}
+
+/// A field's raw text and, if it is a number, its value, and the record's position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Seen {
     pub text: Box<str>,
     pub num: Option<Num>,
+    pub pos: RowPos,
 }
 
 /// The state of one aggregation in one group.
@@ -356,8 +279,8 @@ impl State {
         matches!(self, State::Extreme { .. } | State::First(_) | State::Last(_) | State::Unique { .. })
     }
 
-    /// Adds one row's field (`None` for a null, or for `count` of rows).
-    pub fn push(&mut self, field: Option<(&str, Option<Num>)>) {
+    /// Adds one row's field (`None` for a null, or for `count` of rows); `pos` is the row's.
+    pub fn push(&mut self, field: Option<(&str, Option<Num>)>, pos: RowPos) {
         match self {
             State::Rows(n) => *n += 1,
             _ if field.is_none() => {}
@@ -380,14 +303,16 @@ impl State {
                 }
             }
             State::First(s) => {
-                if s.is_none() {
+                if s.as_ref().is_none_or(|s| pos < s.pos) {
                     let (t, v) = field.unwrap();
-                    *s = Some(Seen { text: t.into(), num: v });
+                    *s = Some(Seen { text: t.into(), num: v, pos });
                 }
             }
             State::Last(s) => {
-                let (t, v) = field.unwrap();
-                *s = Some(Seen { text: t.into(), num: v });
+                if s.as_ref().is_none_or(|s| pos > s.pos) {
+                    let (t, v) = field.unwrap();
+                    *s = Some(Seen { text: t.into(), num: v, pos });
+                }
             }
             State::Median(vs) => {
                 if let Some((_, Some(v))) = field {
@@ -406,7 +331,8 @@ impl State {
         }
     }
 
-    /// Merges the state of a later part of the input into this one.
+    /// Merges the state of another part of the input into this one (in any order: first and
+    /// last compare positions).
     pub fn merge(&mut self, later: State) {
         match (self, later) {
             (State::Rows(a), State::Rows(b)) | (State::Count(a), State::Count(b)) => *a += b,
@@ -424,16 +350,17 @@ impl State {
                     *text = Some(t);
                 }
             }
-            (State::First(a), State::First(b)) => {
-                if a.is_none() {
-                    *a = b;
+            (State::First(a), State::First(Some(b))) => {
+                if a.as_ref().is_none_or(|a| b.pos < a.pos) {
+                    *a = Some(b);
                 }
             }
-            (State::Last(a), State::Last(b)) => {
-                if b.is_some() {
-                    *a = b;
+            (State::Last(a), State::Last(Some(b))) => {
+                if a.as_ref().is_none_or(|a| b.pos > a.pos) {
+                    *a = Some(b);
                 }
             }
+            (State::First(_), State::First(None)) | (State::Last(_), State::Last(None)) => {}
             (State::Median(a), State::Median(b)) => a.extend(b),
             (State::Unique { text, nums }, State::Unique { text: t2, nums: n2 }) => {
                 text.extend(t2);
@@ -488,29 +415,5 @@ mod tests {
             m.push(Num::Int(v));
         }
         assert_eq!(m.int_sum, 2 * i64::MAX as i128 - 3);
-    }
-
-    #[test]
-    fn parses_numbers_like_pandas() {
-        assert_eq!(parse_num(b"42"), Some(Num::Int(42)));
-        assert_eq!(parse_num(b" -7 "), Some(Num::Int(-7)));
-        assert_eq!(parse_num(b"1.5e3"), Some(Num::Float(1500.0)));
-        assert_eq!(parse_num(b"id001"), None);
-        assert_eq!(parse_num(b"123456789012345678"), Some(Num::Int(123456789012345678)));
-        assert_eq!(parse_num(b"-0.0").map(|n| n.as_f64().to_bits()), Some((-0.0f64).to_bits()));
-        assert_eq!(parse_num(b"1.2.3"), None);
-        assert_eq!(parse_num(b"."), None);
-        assert_eq!(parse_num(b""), None);
-    }
-
-    proptest::proptest! {
-        /// The fast path gives exactly the f64 that Rust's correctly rounded parser gives.
-        #[test]
-        fn fast_decimals_are_correctly_rounded(int in 0u64..10_000_000, frac in 0u64..100_000_000, neg: bool, k in 1usize..9) {
-            let frac = frac % 10u64.pow(k as u32);
-            let text = format!("{}{int}.{frac:0k$}", if neg { "-" } else { "" });
-            let expected: f64 = text.parse().unwrap();
-            proptest::prop_assert_eq!(parse_num(text.as_bytes()), Some(Num::Float(expected)), "{}", text);
-        }
     }
 }

@@ -10,6 +10,7 @@ use pframe::engine::groupby::{
     GroupByPlan, GroupByState, InputFormat, group_by, group_by_state, merge_states, parse_schema,
 };
 use pframe::input::ReadOptions;
+use pframe::input::value::NullValues;
 use pframe::output::Table;
 
 /// The polars engine's default chunk size: polars' reader costs a setup per chunk, and 4 MiB
@@ -36,6 +37,7 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         delimiter,
         no_header: args.csv.no_header,
         schema: args.csv.schema.as_deref().map(parse_schema).transpose().map_err(UsageError)?.unwrap_or_default(),
+        null_values: NullValues::parse(args.csv.null_values.as_deref().unwrap_or("")),
         input_format: match args.input_format {
             Some(InputFormatArg::Csv) => InputFormat::Csv,
             Some(InputFormatArg::Ndjson) => InputFormat::Ndjson,
@@ -97,6 +99,7 @@ pub fn run(args: GroupByArgs) -> Result<()> {
             "delimiter": plan.delimiter,
             "no_header": plan.no_header,
             "schema": args.csv.schema,
+            "null_values": plan.null_values.spec(),
             "input_format": if plan.input_format == InputFormat::Ndjson { "ndjson" } else { "csv" },
         });
         let state = serde_json::to_value(state)?;
@@ -158,6 +161,7 @@ fn plan_of(query: &serde_json::Value) -> Result<GroupByPlan> {
         no_header: query["no_header"].as_bool().ok_or_else(bad)?,
         schema,
         input_format: if query["input_format"] == "ndjson" { InputFormat::Ndjson } else { InputFormat::Csv },
+        null_values: NullValues::parse(query["null_values"].as_str().unwrap_or("")),
     };
     Ok(plan)
 }

@@ -1,6 +1,7 @@
-//! `pframe sql`: polars SQL over CSV input registered as table `t`. A row-wise query streams
-//! chunk by chunk and a plain GROUP BY runs on the group-by engine (see `engine::sql`); any other
-//! query is run by polars over the whole input.
+//! `pframe sql`: polars SQL over CSV input registered as table `t`, read by pframe's dialect. A
+//! row-wise query streams chunk by chunk, a plain GROUP BY runs on the group-by engine, and any
+//! other query runs on polars' streaming engine over a typed spool of the whole input (see
+//! `engine::sql`).
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -10,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use super::UsageError;
 use crate::cli::SqlArgs;
 use pframe::engine::groupby::parse_schema;
-use pframe::engine::sql::{SqlPlan, Streamed, first_line, sql_stream};
+use pframe::engine::sql::{SqlPlan, sql_stream};
 use pframe::input::{ChunkSize, ReadOptions, Source};
 use pframe::output::{OutputSink, Part, RowWriter};
 
@@ -30,7 +31,8 @@ pub fn run(args: SqlArgs) -> Result<()> {
         query: args.query.clone(),
         delimiter,
         no_header: args.csv.no_header,
-        schema: schema.clone(),
+        schema,
+        null_values: pframe::input::value::NullValues::parse(args.csv.null_values.as_deref().unwrap_or("")),
         read: ReadOptions { chunk_size, ..ReadOptions::default() },
         threads: super::threads(&args.par),
     };
@@ -38,31 +40,21 @@ pub fn run(args: SqlArgs) -> Result<()> {
     // leaves nothing behind.
     let mut out: Option<(OutputSink, RowWriter)> = None;
     let render = |headers: &[String], rows| Part::new(format, headers, rows);
-    let streamed = sql_stream(&plan, &source, render, |headers, part| {
-        if out.is_none() {
-            out = Some((OutputSink::open(&dest)?, RowWriter::new(format, headers)));
-        }
-        let (sink, writer) = out.as_mut().expect("opened above");
-        writer.part(part, sink)
-    })?;
-    let spool = match streamed {
-        Streamed::Done => {
-            let (mut sink, writer) = out.expect("a streamed query opens its output");
-            writer.finish(&mut sink)?;
-            sink.finish()?;
-            return Ok(());
-        }
-        Streamed::Whole(spool) => spool,
-    };
-    let (path, name) = match (&spool, &source) {
-        (Some(spool), _) => {
-            eprintln!("pframe: sql: the query needs the whole input: stdin was copied to a temporary file");
-            (spool.path().to_path_buf(), "<stdin>".to_string())
-        }
-        (None, Source::File(p)) => (p.clone(), p.display().to_string()),
-        (None, Source::Stdin) => unreachable!("stdin is spooled"),
-    };
-    let table = pframe::engine::polars::sql_file(&args.query, &path, delimiter, args.csv.no_header, &schema)
-        .map_err(|e| anyhow::anyhow!("{name}: sql: {}", first_line(&e)))?;
-    super::write_table(&table, format, &dest)
+    sql_stream(
+        &plan,
+        &source,
+        render,
+        |headers, part| {
+            if out.is_none() {
+                out = Some((OutputSink::open(&dest)?, RowWriter::new(format, headers)));
+            }
+            let (sink, writer) = out.as_mut().expect("opened above");
+            writer.part(part, sink)
+        },
+        |note| eprintln!("pframe: {note}"),
+    )?;
+    let (mut sink, writer) = out.expect("a query emits its header");
+    writer.finish(&mut sink)?;
+    sink.finish()?;
+    Ok(())
 }

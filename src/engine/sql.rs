@@ -1,21 +1,34 @@
-//! `pframe sql` in chunks: input -> quote-aware chunks -> each chunk parsed by polars with the
-//! column types of the first rows and queried (on polars' pool, several chunks at once) -> results
-//! handed on in input order (the ordered `imap`). Only row-wise queries run this way. A plain
-//! GROUP BY that pframe's group-by answers runs there: partial states per chunk, merged (see
-//! `engine::polars::SqlGroupBy`). Any other query needs the whole input: a file is scanned whole
-//! by polars, stdin is first spooled to a temporary file.
+//! `pframe sql`: input -> quote-aware chunks split into records by the input layer's dialect ->
+//! typed polars frames (`engine::polars::frames`) -> the query. Every path reads the CSV as
+//! `groupby` does: the same records, the same null markers, the same number syntax.
+//!
+//! The query is planned against the input's columns, typed from its first [`INFER_ROWS`] rows,
+//! and its plan says how it runs:
+//! - **row-wise** (selections, filters, elementwise expressions): each chunk's frame is queried on
+//!   polars' pool, several at once, and the results handed on in input order (the ordered `imap`).
+//!   A later value that a column's type cannot hold widens the type (int -> float -> text) from
+//!   that row on; a query that then cannot take the column fails naming the value.
+//! - **a plain GROUP BY**: pframe's group-by engine, partial states per chunk, merged; types over
+//!   the whole input.
+//! - **anything else** needs the whole input: a first pass types every column over all of it, a
+//!   second writes typed frames to an Arrow IPC spool on disk, and polars' streaming engine runs
+//!   the query over it. stdin is first copied to a temporary file (its data rows only).
 
 use std::io::Write;
+use std::sync::Mutex;
 
 use crate::agg::groupby::Kind;
-use crate::engine::Engine;
-use crate::engine::groupby::{GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened, read_header};
+use crate::engine::groupby::{GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened};
 use crate::engine::pipeline;
-use crate::engine::polars::{INFER_ROWS, SqlColumn, SqlStream};
+use crate::engine::polars::frames::{ColumnKinds, FieldRules, Records, scan_kinds};
+use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared, SqlColumn};
+use crate::engine::{Engine, kernels};
+use crate::input::dialect::{self, Fault, StartError};
+use crate::input::value::{NullValues, looks_null};
 use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source};
-use crate::output::Value;
+use crate::output::{Table, Value};
 
-/// The most input read ahead for the type sample (`INFER_ROWS` rows) when rows are long.
+/// The most input read ahead for the type sample when rows are long.
 const SAMPLE_BYTES: usize = 64 << 20;
 
 /// A SQL query over CSV input.
@@ -26,6 +39,7 @@ pub struct SqlPlan {
     pub no_header: bool,
     /// Declared column types (`--schema`).
     pub schema: Vec<(String, Kind)>,
+    pub null_values: NullValues,
     pub read: ReadOptions,
     pub threads: usize,
 }
@@ -45,58 +59,106 @@ pub enum SqlError {
     Output(#[from] std::io::Error),
 }
 
-/// One chunk's rendered result and newlines, or the line (from the chunk's start) and what went
-/// wrong.
-type ChunkResult<R> = Result<(R, u64), (u64, String)>;
-
-/// How [`sql_stream`] ended.
-pub enum Streamed {
-    /// A row-wise query, or a GROUP BY run on the group-by engine: the whole result was handed on.
-    Done,
-    /// The query needs the whole input; nothing was handed on. stdin is here, in a temporary
-    /// file; a file is left to be read again.
-    Whole(Option<tempfile::NamedTempFile>),
+/// Polars' messages can run over several lines of context; the first says what went wrong.
+pub fn first_line(e: &dyn std::fmt::Display) -> String {
+    let s = e.to_string();
+    s.lines().next().unwrap_or_default().trim_end_matches(':').to_string()
 }
 
-/// Runs `plan` over `source` chunk by chunk if the query is row-wise or a plain GROUP BY: `render`
-/// turns rows into a part of the output (for a row-wise query, each chunk's, on the worker that
-/// queried it), and `emit` receives the parts in input order (first one with no rows, so that a
-/// result without rows still has its header). Memory holds a few chunks, never the whole input.
+/// The input's columns, as read from its start.
+struct Columns {
+    name: String,
+    names: Vec<String>,
+    /// Declared types, per column.
+    declared: Vec<Option<Kind>>,
+    /// Newlines before the first data chunk.
+    lines: u64,
+}
+
+impl Columns {
+    fn rules<'a>(
+        &'a self,
+        plan: &'a SqlPlan,
+        used: &'a [usize],
+        names: &'a [String],
+        declared: &'a [Option<Kind>],
+    ) -> FieldRules<'a> {
+        FieldRules {
+            delimiter: plan.delimiter,
+            width: self.names.len(),
+            used,
+            names,
+            declared,
+            nulls: &plan.null_values,
+        }
+    }
+
+    fn data_error(&self, line: u64, message: String) -> SqlError {
+        SqlError::Data { name: self.name.clone(), line, message }
+    }
+}
+
+fn start_error(name: &str, e: StartError) -> SqlError {
+    match e {
+        StartError::Input(e) => SqlError::Input(e),
+        StartError::Header(f) => SqlError::Data { name: name.to_string(), line: f.line, message: f.message },
+        StartError::Empty => SqlError::Query { name: name.to_string(), message: e.to_string() },
+    }
+}
+
+/// Opens `source` and reads its start: the columns, and the data chunks.
+fn open(plan: &SqlPlan, source: &Source) -> Result<(Columns, Option<Chunk>, Chunker<CsvBoundary>), SqlError> {
+    let mut chunks = Chunker::open_with(source, plan.read, CsvBoundary::new(plan.delimiter, dialect::QUOTE))?;
+    let name = chunks.name().to_string();
+    let start = dialect::start(&mut chunks, plan.delimiter, !plan.no_header).map_err(|e| start_error(&name, e))?;
+    let mut declared = vec![None; start.names.len()];
+    for (col, kind) in &plan.schema {
+        let i = start.names.iter().position(|n| n == col).ok_or_else(|| SqlError::Query {
+            name: name.clone(),
+            message: format!("--schema: unknown column \"{col}\" (columns: {})", start.names.join(", ")),
+        })?;
+        declared[i] = Some(*kind);
+    }
+    Ok((Columns { name, names: start.names, declared, lines: start.lines }, start.first, chunks))
+}
+
+/// Runs `plan` over `source`: `render` turns rows into a part of the output (for a row-wise
+/// query, each chunk's, on the worker that queried it), and `emit` receives the parts in input
+/// order (first one with no rows, so that a result without rows still has its header). `notify`
+/// hears what the user should know (stdin copied to disk). Memory holds a few chunks, never the
+/// whole input.
 pub fn sql_stream<R: Send>(
     plan: &SqlPlan,
     source: &Source,
     render: impl Fn(&[String], Vec<Vec<Value>>) -> std::io::Result<R> + Sync,
     mut emit: impl FnMut(&[String], R) -> std::io::Result<()>,
-) -> Result<Streamed, SqlError> {
-    let d = plan.delimiter;
-    let mut chunks = Chunker::open_with(source, plan.read, CsvBoundary::new(d, b'"'))?;
-    let name = chunks.name().to_string();
-    let query_error = |e: &dyn std::fmt::Display| SqlError::Query { name: name.clone(), message: first_line(e) };
-    // The column types come from a sample of the first rows: read chunks until it is complete.
+    notify: impl FnOnce(&str),
+) -> Result<(), SqlError> {
+    let (cols, first, mut chunks) = open(plan, source)?;
+    let all: Vec<usize> = (0..cols.names.len()).collect();
+    // The column types of the first rows: read chunks until the sample is complete.
+    let rules = cols.rules(plan, &all, &cols.names, &cols.declared);
     let mut head: Vec<Chunk> = Vec::new();
-    let mut sample: Vec<u8> = Vec::new();
-    let mut sample_lines = 0usize;
-    while sample_lines <= INFER_ROWS && sample.len() < SAMPLE_BYTES {
-        let Some(chunk) = chunks.next().transpose()? else { break };
-        sample_lines += crate::engine::kernels::count_newlines(&chunk) as usize;
-        sample.extend_from_slice(&chunk);
+    let mut sample = ColumnKinds::new(all.len());
+    let (mut sample_lines, mut sample_bytes) = (cols.lines, 0usize);
+    let mut next = first;
+    while let Some(chunk) = next {
+        let kinds = scan_kinds(&chunk, &rules, INFER_ROWS - sample.records)
+            .map_err(|f| cols.data_error(sample_lines + f.line, f.message))?;
+        sample.merge(kinds, sample_lines);
+        sample_lines += kernels::count_newlines(&chunk);
+        sample_bytes += chunk.len();
         head.push(chunk);
-    }
-    if head.is_empty() {
-        return Err(SqlError::Query { name, message: "empty input: no header row".into() });
-    }
-    let (header_len, header_lines) = match plan.no_header {
-        true => (0, 0),
-        false => {
-            let (_, len, lines) =
-                read_header(&sample, d).map_err(|message| SqlError::Data { name: name.clone(), line: 1, message })?;
-            (len, lines)
+        if sample.records >= INFER_ROWS || sample_bytes >= SAMPLE_BYTES {
+            break;
         }
-    };
-    let stream =
-        SqlStream::prepare(&plan.query, &sample, d, plan.no_header, &plan.schema).map_err(|e| query_error(&e))?;
-    drop(sample);
-    if let Some(gb) = stream.group_by.as_ref().filter(|_| !stream.row_wise) {
+        next = chunks.next().transpose()?;
+    }
+    let kinds: Vec<Kind> = sample.kinds.iter().zip(&cols.declared).map(|(k, d)| d.unwrap_or(*k)).collect();
+    let query_error = |e: &dyn std::fmt::Display| SqlError::Query { name: cols.name.clone(), message: first_line(e) };
+    let prepared = Prepared::new(&plan.query, &cols.names, &kinds).map_err(|e| query_error(&e))?;
+    let rest = head.into_iter().map(Ok).chain(chunks);
+    if let Some(gb) = prepared.group_by.as_ref().filter(|_| !prepared.row_wise) {
         // An aggregation pframe's group-by answers: partial states per chunk, merged.
         let group_by = GroupByPlan {
             by: gb.by.clone(),
@@ -104,13 +166,14 @@ pub fn sql_stream<R: Send>(
             engine: Engine::Parallel,
             threads: plan.threads,
             read: plan.read,
-            delimiter: d,
+            delimiter: plan.delimiter,
             no_header: plan.no_header,
             schema: plan.schema.clone(),
             input_format: InputFormat::Csv,
+            null_values: plan.null_values.clone(),
         };
-        let table =
-            group_by_opened(&group_by, OpenedInput::from_chunks(&name, head.into_iter().map(Ok).chain(chunks)))?;
+        let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest);
+        let table = group_by_opened(&group_by, input)?;
         let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
         let cell = |row: &[Value], c: &SqlColumn| match c.null_if_zero.map(|z| &row[z]) {
             Some(Value::UInt(0)) => Value::Null,
@@ -118,76 +181,186 @@ pub fn sql_stream<R: Send>(
         };
         let rows = table.rows.into_iter().map(|row| gb.columns.iter().map(|c| cell(&row, c)).collect());
         emit(&headers, render(&headers, rows.collect())?)?;
-        return Ok(Streamed::Done);
+        return Ok(());
     }
-    if !stream.row_wise {
-        if let Source::File(_) = source {
-            return Ok(Streamed::Whole(None));
-        }
-        let mut spool = tempfile::NamedTempFile::new()?;
-        for chunk in head.into_iter().map(Ok).chain(chunks) {
-            spool.write_all(&chunk?)?;
-        }
-        return Ok(Streamed::Whole(Some(spool)));
+    if prepared.row_wise {
+        return row_wise(plan, &cols, &prepared, &kinds, rest, render, emit);
     }
-    emit(&stream.headers, render(&stream.headers, Vec::new())?)?;
-    let work = |chunk: &Chunk| -> ChunkResult<R> {
-        let (data, base) = if chunk.offset == 0 { (&chunk[header_len..], header_lines) } else { (&chunk[..], 0) };
-        let newlines = crate::engine::kernels::count_newlines(chunk);
-        match stream.run_chunk(data) {
-            Ok(table) => match render(&stream.headers, table.rows) {
-                Ok(part) => Ok((part, newlines)),
-                Err(e) => Err((base + 1, format!("cannot format the result: {e}"))),
-            },
-            Err(e) => Err(match stream.bad_value(data) {
-                Some((record, column, value, ty)) => (
-                    base + line_of_row(data, record),
-                    format!(
-                        "column {column}: cannot parse \"{value}\" as {ty} (the type the first rows gave it; \
-                         declare it with --schema)"
+    // The whole input: stdin to disk first (its data rows; the columns are known).
+    let spool = match source {
+        Source::File(_) => None,
+        Source::Stdin => {
+            notify("sql: the query needs the whole input: stdin was copied to a temporary file");
+            let mut spool = tempfile::NamedTempFile::new()?;
+            {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file_mut());
+                for chunk in rest {
+                    w.write_all(&chunk?)?;
+                }
+                w.flush()?;
+            }
+            Some(spool)
+        }
+    };
+    let table = whole_input(plan, source, &cols, &prepared, spool.as_ref().map(|s| s.path()))?;
+    emit(&table.headers, render(&table.headers, table.rows)?)?;
+    Ok(())
+}
+
+/// A chunk's rendered rows and the column types it started from and ended with, or its fault;
+/// and its newlines.
+type Ran<R> = (Result<(R, Vec<Kind>, Vec<Kind>), Fault>, u64);
+
+/// The row-wise path (see the module docs).
+fn row_wise<R: Send>(
+    plan: &SqlPlan,
+    cols: &Columns,
+    prepared: &Prepared,
+    kinds: &[Kind],
+    chunks: impl Iterator<Item = Result<Chunk, InputError>>,
+    render: impl Fn(&[String], Vec<Vec<Value>>) -> std::io::Result<R> + Sync,
+    mut emit: impl FnMut(&[String], R) -> std::io::Result<()>,
+) -> Result<(), SqlError> {
+    let used = &prepared.used;
+    let names: Vec<String> = used.iter().map(|&i| cols.names[i].clone()).collect();
+    let declared: Vec<Option<Kind>> = used.iter().map(|&i| cols.declared[i]).collect();
+    let rules = cols.rules(plan, used, &names, &declared);
+    let headers = &prepared.headers;
+    // The types in force after the last chunk handed on: workers start from them (they are
+    // almost always right; the sink re-runs a chunk that started from stale ones).
+    let published: Mutex<Vec<Kind>> = Mutex::new(used.iter().map(|&i| kinds[i]).collect());
+    let run = |data: &[u8], start: Vec<Kind>| -> Result<(R, Vec<Kind>, Vec<Kind>), Fault> {
+        let records = Records::read(data, &rules, 0)?;
+        let (segments, end) = records.segments(&start);
+        let mut rows = Vec::new();
+        for seg in segments {
+            let df = records.frame(&names, seg.rows.clone(), &seg.kinds)?;
+            let line = if seg.rows.start < records.len() { records.line(seg.rows.start) } else { 1 };
+            let table = prepared.run(df).map_err(|e| match &seg.widened {
+                Some((c, at, value)) => Fault {
+                    line: *at,
+                    message: format!(
+                        "column {}: \"{value}\" is not {} (the type the rows before it gave the column), and the \
+                         query needs one; declare the column's type with --schema{}",
+                        names[*c],
+                        if seg.kinds[*c] == Kind::Str { "a number" } else { "an integer" },
+                        null_hint(value),
                     ),
-                ),
-                None => (base + 1, format!("sql: {} (in the records from this line on)", first_line(&e))),
-            }),
+                },
+                None => Fault { line, message: format!("sql: {} (in the records from this line on)", first_line(&e)) },
+            })?;
+            rows.extend(table.rows);
         }
+        let part =
+            render(headers, rows).map_err(|e| Fault { line: 1, message: format!("cannot format the result: {e}") })?;
+        Ok((part, start, end))
     };
-    let mut lines_before = 0u64;
-    let sink = |result: ChunkResult<R>, _chunk: Chunk| -> Result<(), SqlError> {
+    let work = |chunk: &Chunk| {
+        let start = published.lock().expect("kinds lock").clone();
+        (run(chunk, start), kernels::count_newlines(chunk))
+    };
+    emit(headers, render(headers, Vec::new())?)?;
+    let mut lines_before = cols.lines;
+    let mut current: Vec<Kind> = published.lock().expect("kinds lock").clone();
+    let sink = |(result, newlines): Ran<R>, chunk: Chunk| {
+        let result = match result {
+            Ok((_, start, _)) if start != current => run(&chunk, current.clone()),
+            r => r,
+        };
         match result {
-            Ok((part, newlines)) => {
+            Ok((part, _, end)) => {
+                if end != current {
+                    current = end;
+                    *published.lock().expect("kinds lock") = current.clone();
+                }
                 lines_before += newlines;
-                Ok(emit(&stream.headers, part)?)
+                Ok(emit(headers, part)?)
             }
-            Err((line, message)) => Err(SqlError::Data { name: name.clone(), line: lines_before + line, message }),
+            Err(f) => Err(cols.data_error(lines_before + f.line, f.message)),
         }
     };
-    let all = head.into_iter().map(Ok).chain(chunks);
-    pipeline::drive_parallel(crate::engine::polars::pool(), all, work, sink)?;
-    Ok(Streamed::Done)
+    pipeline::drive_parallel(crate::engine::polars::pool(), chunks, work, sink)
 }
 
-/// The line (1-based, from the chunk's start) on which polars' row `row` (1-based) of a chunk
-/// starts: every line ending outside quotes ends a row, a blank line's included.
-fn line_of_row(data: &[u8], row: u64) -> u64 {
-    let (mut quoted, mut rows_ended, mut line) = (false, 0u64, 1u64);
-    for &b in data {
-        if rows_ended + 1 >= row {
-            break;
-        }
-        match b {
-            b'"' => quoted = !quoted,
-            b'\n' => {
-                line += 1;
-                rows_ended += u64::from(!quoted);
-            }
-            _ => {}
-        }
+/// `; if "NA" marks a missing value, add --null-values 'NA'` for text people write for one.
+fn null_hint(value: &str) -> String {
+    if looks_null(value) {
+        format!(", or if \"{value}\" marks a missing value, add --null-values '{value}'")
+    } else {
+        String::new()
     }
-    line
 }
 
-/// Polars' messages can run over several lines of context; the first says what went wrong.
-pub fn first_line(e: &dyn std::fmt::Display) -> String {
-    let s = e.to_string();
-    s.lines().next().unwrap_or_default().trim_end_matches(':').to_string()
+/// The whole-input path: types over all rows, typed frames spooled to Arrow IPC, the query on
+/// polars' streaming engine. `spool` holds stdin's data rows (the header was read already).
+fn whole_input(
+    plan: &SqlPlan,
+    source: &Source,
+    cols: &Columns,
+    prepared: &Prepared,
+    spool: Option<&std::path::Path>,
+) -> Result<Table, SqlError> {
+    let used = &prepared.used;
+    let names: Vec<String> = used.iter().map(|&i| cols.names[i].clone()).collect();
+    let declared: Vec<Option<Kind>> = used.iter().map(|&i| cols.declared[i]).collect();
+    let rules = cols.rules(plan, used, &names, &declared);
+    let reopen = || -> Result<Box<dyn Iterator<Item = Result<Chunk, InputError>>>, SqlError> {
+        let read = ReadOptions { progress: None, ..plan.read };
+        Ok(match spool {
+            Some(path) => Box::new(Chunker::open_with(
+                &Source::File(path.to_path_buf()),
+                read,
+                CsvBoundary::new(plan.delimiter, dialect::QUOTE),
+            )?),
+            None => {
+                let (_, first, chunks) = open(&SqlPlan { read, ..plan.clone() }, source)?;
+                Box::new(first.map(Ok).into_iter().chain(chunks))
+            }
+        })
+    };
+    let pool = pipeline::build_pool(plan.threads);
+    // Pass 1: every column's type over every row.
+    let mut total = ColumnKinds::new(used.len());
+    let mut lines_before = cols.lines;
+    let work = |chunk: &Chunk| (scan_kinds(chunk, &rules, u64::MAX), kernels::count_newlines(chunk));
+    pipeline::drive_parallel(&pool, reopen()?, work, |(result, newlines): (Result<ColumnKinds, Fault>, u64), _| {
+        match result {
+            Ok(kinds) => {
+                total.merge(kinds, lines_before);
+                lines_before += newlines;
+                Ok(())
+            }
+            Err(f) => Err(cols.data_error(lines_before + f.line, f.message)),
+        }
+    })?;
+    let kinds: Vec<Kind> = total.kinds.iter().zip(&declared).map(|(k, d)| d.unwrap_or(*k)).collect();
+    // Pass 2: typed frames, in order, into the spool.
+    let ipc_file = tempfile::NamedTempFile::new()?;
+    let polars_error = |e: &dyn std::fmt::Display| SqlError::Query { name: cols.name.clone(), message: first_line(e) };
+    let mut writer = IpcSpool::create(ipc_file.reopen()?, &names, &kinds).map_err(|e| polars_error(&e))?;
+    let mut lines_before = cols.lines;
+    let work = |chunk: &Chunk| {
+        let df = Records::read(chunk, &rules, 0).and_then(|r| r.frame(&names, 0..r.len(), &kinds));
+        (df, kernels::count_newlines(chunk))
+    };
+    pipeline::drive_parallel(&pool, reopen()?, work, |(df, newlines): (Result<_, Fault>, u64), _| {
+        let df = df.map_err(|f| cols.data_error(lines_before + f.line, f.message))?;
+        lines_before += newlines;
+        writer.write(df).map_err(|e| polars_error(&e))
+    })?;
+    writer.finish().map_err(|e| polars_error(&e))?;
+    prepared.run_ipc(ipc_file.path()).map_err(|e| {
+        let mut message = first_line(&e);
+        for (c, ft) in total.first_text.iter().enumerate() {
+            if let Some((line, text)) = ft.as_ref().filter(|(_, t)| kinds[c] == Kind::Str && looks_null(t)) {
+                message.push_str(&format!(
+                    "; column {} holds text (\"{text}\" on line {line}): if it marks a missing value, add \
+                     --null-values '{text}'",
+                    names[c]
+                ));
+                break;
+            }
+        }
+        SqlError::Query { name: cols.name.clone(), message }
+    })
 }

@@ -14,7 +14,9 @@
 //!   buffer, so only the chunks in flight are in memory.
 
 mod csv_boundary;
+pub mod dialect;
 mod size;
+pub mod value;
 
 pub use csv_boundary::CsvBoundary;
 pub use size::{ChunkSize, ParseSizeError};
@@ -270,8 +272,16 @@ impl Mapped {
 }
 
 enum Data {
-    Mapped { map: Arc<Mapped>, start: usize, end: usize },
-    Owned(Vec<u8>),
+    Mapped {
+        map: Arc<Mapped>,
+        start: usize,
+        end: usize,
+    },
+    /// Bytes read into a buffer of the chunk's own; the chunk is `buf[from..]`.
+    Owned {
+        buf: Vec<u8>,
+        from: usize,
+    },
 }
 
 /// A record-aligned piece of one input.
@@ -286,7 +296,18 @@ pub struct Chunk {
 impl Chunk {
     /// A chunk over owned bytes (used by tests and by in-memory callers).
     pub fn from_vec(index: usize, offset: u64, bytes: Vec<u8>) -> Chunk {
-        Chunk { index, offset, data: Data::Owned(bytes) }
+        Chunk { index, offset, data: Data::Owned { buf: bytes, from: 0 } }
+    }
+
+    /// Drops the chunk's first `n` bytes (a byte-order mark, a header row): the chunk then starts
+    /// `n` bytes later in its input.
+    pub fn advance(&mut self, n: usize) {
+        let n = n.min(self.len());
+        match &mut self.data {
+            Data::Mapped { start, .. } => *start += n,
+            Data::Owned { from, .. } => *from += n,
+        }
+        self.offset += n as u64;
     }
 }
 
@@ -303,7 +324,7 @@ impl Deref for Chunk {
     fn deref(&self) -> &[u8] {
         match &self.data {
             Data::Mapped { map, start, end } => &map.map[*start..*end],
-            Data::Owned(v) => v,
+            Data::Owned { buf, from } => &buf[*from..],
         }
     }
 }
@@ -524,14 +545,14 @@ impl<B: Boundary> Chunker<B> {
                 }
             }
             if *eof {
-                return Ok((!buf.is_empty()).then_some(Data::Owned(buf)));
+                return Ok((!buf.is_empty()).then_some(Data::Owned { buf, from: 0 }));
             }
             if buf.len() >= chunk_size
                 && let Some(cut) = boundary.last_cut(&buf, chunk_size)
             {
                 carry.extend_from_slice(&buf[cut..]);
                 buf.truncate(cut);
-                return Ok(Some(Data::Owned(buf)));
+                return Ok(Some(Data::Owned { buf, from: 0 }));
             }
         }
     }

@@ -172,7 +172,10 @@ fn schema_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        format!("pframe: {}: line 3: column v1: cannot parse \"2.5\" as an integer\n", path.display())
+        format!(
+            "pframe: {}: line 3: column v1: cannot parse \"2.5\" as an integer (declared in --schema)\n",
+            path.display()
+        )
     );
     let out = run(&["groupby", "-b", "k", "-a", "sum(v1)", "--schema", "v1:str", p], None);
     assert_eq!(
@@ -297,7 +300,10 @@ fn a_declared_integer_key_must_be_an_integer() {
         assert_eq!(out.status.code(), Some(1), "{engine}");
         assert_eq!(
             String::from_utf8(out.stderr).unwrap(),
-            format!("pframe: {}: line 3: column k: cannot parse \"x\" as an integer\n", path.display()),
+            format!(
+                "pframe: {}: line 3: column k: cannot parse \"x\" as an integer (declared in --schema)\n",
+                path.display()
+            ),
             "{engine}"
         );
     }
@@ -381,7 +387,8 @@ fn sql_streams_row_wise_queries_on_stdin() {
 }
 
 /// On stdin, column types come from the first rows; a later value that does not parse as its
-/// column's type is an error naming its line, column and value.
+/// column's type widens it, and a query that needs the column's old type is an error naming the
+/// value's line, column and value.
 #[test]
 fn sql_stream_names_a_value_past_the_type_sample() {
     // Lines: the header, one per row, a blank line and a quoted newline before the bad value.
@@ -397,7 +404,8 @@ fn sql_stream_names_a_value_past_the_type_sample() {
     let out = run(&["sql", "--chunk-size", "4KiB", "SELECT k, v + 1 AS w FROM t", "-"], Some(data.as_bytes()));
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.starts_with("pframe: <stdin>: line 11004: column v: cannot parse \"oops\" as i64"), "{err}");
+    assert!(err.starts_with("pframe: <stdin>: line 11004: column v: \"oops\" is not a number"), "{err}");
+    assert!(err.contains("--schema"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     let empty = run(&["sql", "SELECT * FROM t", "-"], Some(b""));
     assert_eq!(empty.status.code(), Some(1));

@@ -3,6 +3,8 @@
 
 mod bench;
 mod count;
+mod dialect;
+mod differential;
 mod errors;
 mod generate;
 mod groupby;

@@ -1,0 +1,533 @@
+//! pframe's CSV dialect, defined once for every path (group-by, SQL, joins, every engine):
+//!
+//! - RFC 4180 as the `csv` crate reads it: a field may be quoted with `"`; inside quotes a
+//!   delimiter, a newline or a doubled `""` is data; a quote in the middle of an unquoted field is
+//!   an ordinary character; text after a closing quote continues the field.
+//! - Records end at `\n`, `\r\n`, or a lone `\r` (outside quotes).
+//! - Blank lines are skipped, wherever they are (before the header too). A record that is only
+//!   `""` is not blank: it has one empty field.
+//! - A UTF-8 byte-order mark at the start of the input is dropped, with or without a header row.
+//! - The header row names the columns, unescaped by the same rules as fields; without one
+//!   (`--no-header`) they are `column_1`, `column_2`, ...
+//! - Every record has as many fields as the header; any other count is an error naming the line.
+//!
+//! [`start`] finds the header (which may follow chunks of blank lines) and trims it from the first
+//! data chunk; [`for_each_record`] splits a chunk into records, handing over only the fields a
+//! query uses, with the line each record starts on. Readers that are not pframe's (polars') are
+//! given a chunk only where they read it as this dialect does (see [`quotes_are_regular`]).
+
+use std::ops::Range;
+
+use super::{Chunk, CsvBoundary, InputError};
+use crate::input::Boundary;
+
+/// The UTF-8 byte-order mark.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The quote byte: always `"`.
+pub const QUOTE: u8 = b'"';
+
+/// A failure inside a chunk: the line (counted from the chunk's start, 1-based, or from where the
+/// caller's `line_base` says) and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub line: u64,
+    pub message: String,
+}
+
+/// The input's first record, when it is a header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub names: Vec<String>,
+    /// Bytes from the chunk's start through the header's line ending (blank lines before it
+    /// included).
+    pub len: usize,
+    /// Newlines in those bytes.
+    pub lines: u64,
+}
+
+/// Reads the first record of `data` (the start of an input): `None` if it holds none (only
+/// blank lines, or nothing).
+pub fn read_header(data: &[u8], delimiter: u8) -> Result<Option<Header>, Fault> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(data);
+    let mut record = csv::ByteRecord::new();
+    match reader.read_byte_record(&mut record) {
+        Ok(true) => {}
+        Ok(false) => return Ok(None),
+        Err(e) => return Err(Fault { line: 1, message: format!("malformed header: {e}") }),
+    }
+    let mut len = reader.position().byte() as usize;
+    // The reader may stop between the `\r` and the `\n` of a CRLF.
+    if len > 0 && data[len - 1] == b'\r' && data.get(len) == Some(&b'\n') {
+        len += 1;
+    }
+    let lines = bytecount::count(&data[..len], b'\n') as u64;
+    let line = lines.max(1);
+    let mut scan = CsvBoundary::new(delimiter, QUOTE);
+    let _ = scan.last_cut(&data[..len], 0);
+    if scan.in_quotes() {
+        return Err(Fault { line, message: "unterminated quoted field at end of input".into() });
+    }
+    let names = record
+        .iter()
+        .map(|f| String::from_utf8(f.to_vec()).map_err(|_| Fault { line, message: "header is not valid UTF-8".into() }))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Header { names, len, lines }))
+}
+
+/// The generated names of headerless columns: `column_1`, `column_2`, ...
+pub fn generated_names(width: usize) -> Vec<String> {
+    (1..=width).map(|i| format!("column_{i}")).collect()
+}
+
+/// Where the data of a CSV input starts.
+pub struct Start {
+    /// The columns: the header's names, or generated ones for `--no-header`.
+    pub names: Vec<String>,
+    /// Newlines before the first data chunk's first byte (blank lines, the header).
+    pub lines: u64,
+    /// The first chunk of data, trimmed of the byte-order mark and the header; `None` when the
+    /// input has nothing after the header.
+    pub first: Option<Chunk>,
+}
+
+/// Why an input has no start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("line {}: {}", .0.line, .0.message)]
+    Header(Fault),
+    #[error("empty input: no header row")]
+    Empty,
+}
+
+/// Reads the first chunks of a CSV input (record-aligned, as cut by [`CsvBoundary`]) up to its
+/// first record: drops a byte-order mark and chunks of blank lines, then takes the header (or,
+/// without one, the number of columns) from that record. The chunks after the returned `first`
+/// are the rest of the input.
+pub fn start(
+    chunks: &mut (impl Iterator<Item = Result<Chunk, InputError>> + ?Sized),
+    delimiter: u8,
+    has_header: bool,
+) -> Result<Start, StartError> {
+    let mut lines = 0u64;
+    while let Some(chunk) = chunks.next() {
+        let mut chunk = chunk?;
+        if chunk.offset == 0 && chunk.starts_with(BOM) {
+            chunk.advance(BOM.len());
+        }
+        let Some(header) = read_header(&chunk, delimiter).map_err(|f| StartError::Header(offset_fault(f, lines)))?
+        else {
+            lines += bytecount::count(&chunk, b'\n') as u64;
+            continue;
+        };
+        if !has_header {
+            return Ok(Start { names: generated_names(header.names.len()), lines, first: Some(chunk) });
+        }
+        lines += header.lines;
+        chunk.advance(header.len);
+        let first = if chunk.is_empty() { chunks.next().transpose()? } else { Some(chunk) };
+        return Ok(Start { names: header.names, lines, first });
+    }
+    Err(StartError::Empty)
+}
+
+fn offset_fault(f: Fault, lines: u64) -> Fault {
+    Fault { line: f.line + lines, ..f }
+}
+
+/// Splits a chunk of records (no header) of `width` fields and hands `visit` the fields of the
+/// columns `used` (header indices, in that order; values unescaped) of each record, with the line
+/// (`line_base` plus lines from the chunk's start) on which it starts. Blank lines are skipped; a
+/// record with another number of fields, malformed quoting the `csv` crate rejects, or a chunk that
+/// ends inside quotes (only the input's last chunk can) is a [`Fault`]; `visit` may stop the
+/// walk with an error of its own. Returns the number of records.
+///
+/// Chunks without quotes whose only carriage returns end lines take a fast path (a SIMD separator
+/// scan); the others the `csv` crate's parser. Both read the dialect above identically.
+pub fn for_each_record<E: From<Fault>>(
+    data: &[u8],
+    delimiter: u8,
+    width: usize,
+    used: &[usize],
+    line_base: u64,
+    mut visit: impl FnMut(&[&[u8]], u64) -> Result<(), E>,
+) -> Result<u64, E> {
+    if is_simple(data) {
+        simple_records(data, delimiter, width, used, line_base, &mut visit)
+    } else {
+        csv_records(data, delimiter, width, used, line_base, &mut visit)
+    }
+}
+
+/// A chunk without quotes, whose only carriage returns end lines, splits on delimiters and
+/// newlines alone; the fast path is then exactly what the `csv` crate would read.
+pub fn is_simple(data: &[u8]) -> bool {
+    memchr::memchr(QUOTE, data).is_none() && !has_lone_cr(data)
+}
+
+/// Whether a carriage return in the chunk is not followed by a newline.
+pub fn has_lone_cr(data: &[u8]) -> bool {
+    memchr::memchr_iter(b'\r', data).any(|i| data.get(i + 1) != Some(&b'\n'))
+}
+
+/// Whether every quote of a chunk is where RFC 4180 puts it: opening a field (at its start) and
+/// closing it (before a delimiter, a line ending or the end of the chunk), or doubled inside it.
+/// Readers that differ from the `csv` crate on stray quotes (polars does) agree with it on such a
+/// chunk.
+pub fn quotes_are_regular(data: &[u8], delimiter: u8) -> bool {
+    let mut i = 0usize;
+    let n = data.len();
+    while let Some(p) = memchr::memchr(QUOTE, &data[i..]) {
+        let open = i + p;
+        if open > 0 && !matches!(data[open - 1], b'\n' | b'\r') && data[open - 1] != delimiter {
+            return false;
+        }
+        // Find the closing quote, skipping doubled ones.
+        let mut j = open + 1;
+        loop {
+            match memchr::memchr(QUOTE, &data[j..]) {
+                None => return false,
+                Some(q) if data.get(j + q + 1) == Some(&QUOTE) => j += q + 2,
+                Some(q) => {
+                    j += q + 1;
+                    break;
+                }
+            }
+        }
+        if j < n && !matches!(data[j], b'\n' | b'\r') && data[j] != delimiter {
+            return false;
+        }
+        i = j;
+    }
+    true
+}
+
+/// The fast path: one pass over the bytes, splitting fields at delimiters and records at
+/// newlines, keeping only the used columns.
+///
+/// The separators of each 64-byte block are found as a bit mask (one comparison per byte, which
+/// the compiler vectorises), then visited with `trailing_zeros`: the cost is per separator, not
+/// per byte, as in SIMD CSV parsers.
+fn simple_records<E: From<Fault>>(
+    data: &[u8],
+    d: u8,
+    width: usize,
+    used: &[usize],
+    line_base: u64,
+    visit: &mut impl FnMut(&[&[u8]], u64) -> Result<(), E>,
+) -> Result<u64, E> {
+    let mut rows = SimpleRows::new(data, width, used, line_base);
+    let n = data.len();
+    let mut pos = 0usize;
+    while pos < n {
+        let block_end = (pos + 64).min(n);
+        let mut mask = match data[pos..block_end].try_into() {
+            Ok(block) => separator_mask(block, d),
+            Err(_) => data[pos..block_end]
+                .iter()
+                .enumerate()
+                .fold(0u64, |m, (j, &b)| m | ((((b == d) | (b == b'\n')) as u64) << j)),
+        };
+        while mask != 0 {
+            let at = pos + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            rows.separator(at, data[at] == b'\n', visit)?;
+        }
+        pos = block_end;
+    }
+    if rows.row_start < n {
+        // A last record without a newline.
+        rows.separator(n, true, visit)?;
+    }
+    Ok(rows.records)
+}
+
+/// Bit `j` is set where `block[j]` is the delimiter or a newline.
+#[cfg(target_arch = "x86_64")]
+fn separator_mask(block: &[u8; 64], d: u8) -> u64 {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
+    // SAFETY: SSE2 is part of the x86_64 baseline, and each unaligned 16-byte load reads inside
+    // the 64-byte array.
+    unsafe {
+        let (dv, nl) = (_mm_set1_epi8(d as i8), _mm_set1_epi8(b'\n' as i8));
+        let mut mask = 0u64;
+        for k in 0..4 {
+            let v = _mm_loadu_si128(block.as_ptr().add(16 * k) as *const __m128i);
+            let hits = _mm_or_si128(_mm_cmpeq_epi8(v, dv), _mm_cmpeq_epi8(v, nl));
+            mask |= (_mm_movemask_epi8(hits) as u16 as u64) << (16 * k);
+        }
+        mask
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn separator_mask(block: &[u8; 64], d: u8) -> u64 {
+    block.iter().enumerate().fold(0u64, |m, (j, &b)| m | ((((b == d) | (b == b'\n')) as u64) << j))
+}
+
+/// The state of [`simple_records`] between separators.
+struct SimpleRows<'d> {
+    data: &'d [u8],
+    width: usize,
+    /// Which used slot each column of a row feeds, if any.
+    slot_of: Vec<usize>,
+    fields: Vec<&'d [u8]>,
+    line: u64,
+    col: usize,
+    field_start: usize,
+    row_start: usize,
+    records: u64,
+}
+
+impl<'d> SimpleRows<'d> {
+    fn new(data: &'d [u8], width: usize, used: &[usize], line_base: u64) -> Self {
+        let mut slot_of = vec![usize::MAX; width];
+        for (pos, &idx) in used.iter().enumerate() {
+            slot_of[idx] = pos;
+        }
+        SimpleRows {
+            data,
+            width,
+            slot_of,
+            fields: vec![&[][..]; used.len()],
+            line: line_base,
+            col: 0,
+            field_start: 0,
+            row_start: 0,
+            records: 0,
+        }
+    }
+
+    /// A delimiter, or a record end (a newline, or the end of the data), at `at`.
+    #[inline]
+    fn separator<E: From<Fault>>(
+        &mut self,
+        at: usize,
+        record_end: bool,
+        visit: &mut impl FnMut(&[&[u8]], u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut field_end = at;
+        if record_end && field_end > self.field_start && self.data[field_end - 1] == b'\r' {
+            field_end -= 1;
+        }
+        if let Some(&slot) = self.slot_of.get(self.col)
+            && slot != usize::MAX
+        {
+            self.fields[slot] = &self.data[self.field_start..field_end];
+        }
+        self.col += 1;
+        self.field_start = at + 1;
+        if !record_end {
+            return Ok(());
+        }
+        self.line += 1;
+        let blank = self.col == 1 && field_end == self.row_start;
+        let found = std::mem::replace(&mut self.col, 0);
+        self.row_start = at + 1;
+        if blank {
+            return Ok(()); // a blank line, as the csv crate and pandas skip it
+        }
+        if found != self.width {
+            let message = format!("expected {} fields, found {found}", self.width);
+            return Err(Fault { line: self.line, message }.into());
+        }
+        self.records += 1;
+        visit(&self.fields, self.line)
+    }
+}
+
+/// The general path: the `csv` crate's parser (quotes, doubled quotes, newlines in fields, lone
+/// carriage returns).
+fn csv_records<E: From<Fault>>(
+    data: &[u8],
+    d: u8,
+    width: usize,
+    used: &[usize],
+    line_base: u64,
+    visit: &mut impl FnMut(&[&[u8]], u64) -> Result<(), E>,
+) -> Result<u64, E> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(d).from_reader(data);
+    let mut record = csv::ByteRecord::new();
+    let mut lines = RecordLines::new(data);
+    let mut ranges: Vec<Range<usize>> = Vec::with_capacity(used.len());
+    let mut records = 0u64;
+    // Where the last record read starts.
+    let mut last_line = line_base + 1;
+    loop {
+        let start = reader.position().byte();
+        let read = reader.read_byte_record(&mut record);
+        let line = line_base + lines.line_at(start);
+        match read {
+            Ok(false) => break,
+            Ok(true) => last_line = line,
+            Err(e) => return Err(Fault { line, message: format!("malformed CSV: {e}") }.into()),
+        }
+        if record.len() != width {
+            return Err(Fault { line, message: format!("expected {width} fields, found {}", record.len()) }.into());
+        }
+        ranges.clear();
+        ranges.extend(used.iter().map(|&i| record.range(i).expect("a field of the record")));
+        let bytes = record.as_slice();
+        let fields: Vec<&[u8]> = ranges.iter().map(|r| &bytes[r.clone()]).collect();
+        records += 1;
+        visit(&fields, line)?;
+    }
+    // The chunker only cuts outside quotes, so a chunk that ends inside them is the input's end.
+    let mut scan = CsvBoundary::new(d, QUOTE);
+    let _ = scan.last_cut(data, 0);
+    if scan.in_quotes() {
+        return Err(Fault { line: last_line, message: "unterminated quoted field at end of input".to_string() }.into());
+    }
+    Ok(records)
+}
+
+/// The line (1-based, from the chunk's start) on which record `record` (1-based) of a chunk
+/// starts, as [`for_each_record`] counts records (blank lines are not records).
+pub fn line_of_record(data: &[u8], d: u8, record: u64) -> u64 {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(d).from_reader(data);
+    let mut row = csv::ByteRecord::new();
+    let mut lines = RecordLines::new(data);
+    let mut seen = 0u64;
+    loop {
+        let start = reader.position().byte();
+        let read = reader.read_byte_record(&mut row);
+        let line = lines.line_at(start);
+        match read {
+            Ok(true) => {
+                seen += 1;
+                if seen == record {
+                    return line;
+                }
+            }
+            _ => return line,
+        }
+    }
+}
+
+/// The lines on which the records of a chunk start, counted from the bytes: the `csv` crate's own
+/// line count lags after a CRLF (it ends a record at the `\r` and counts the `\n` when it reads
+/// the next one).
+struct RecordLines<'d> {
+    data: &'d [u8],
+    counted_to: usize,
+    newlines: u64,
+}
+
+impl<'d> RecordLines<'d> {
+    fn new(data: &'d [u8]) -> Self {
+        RecordLines { data, counted_to: 0, newlines: 0 }
+    }
+
+    /// The line (1-based) of the record that starts at byte `from` or after the line endings
+    /// there (the rest of a CRLF, blank lines); `from` never goes backwards.
+    fn line_at(&mut self, from: u64) -> u64 {
+        let mut start = (from as usize).max(self.counted_to).min(self.data.len());
+        while start < self.data.len() && matches!(self.data[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        self.newlines += bytecount::count(&self.data[self.counted_to..start], b'\n') as u64;
+        self.counted_to = start;
+        self.newlines + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(data: &[u8], width: usize) -> Result<Vec<(Vec<String>, u64)>, Fault> {
+        let used: Vec<usize> = (0..width).collect();
+        let mut out = Vec::new();
+        for_each_record(data, b',', width, &used, 0, |f, line| {
+            out.push((f.iter().map(|x| String::from_utf8_lossy(x).into_owned()).collect(), line));
+            Ok::<(), Fault>(())
+        })?;
+        Ok(out)
+    }
+
+    fn row(fields: &[&str], line: u64) -> (Vec<String>, u64) {
+        (fields.iter().map(|s| s.to_string()).collect(), line)
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_but_an_empty_quoted_field_is_a_record() {
+        for data in [&b"\n\"\"\n\r\nx\n"[..], b"\r\n\"\"\r\n\nx", b"\n\"\"\n\nx\r\n"] {
+            let got = records(data, 1).unwrap();
+            assert_eq!(got, vec![row(&[""], 2), row(&["x"], 4)], "{:?}", String::from_utf8_lossy(data));
+        }
+        assert_eq!(records(b"a,b\n\n\r\nc,d", 2).unwrap(), vec![row(&["a", "b"], 1), row(&["c", "d"], 4)]);
+    }
+
+    #[test]
+    fn both_paths_read_lone_carriage_returns_and_crlf_alike() {
+        assert_eq!(
+            records(b"a,b\rc,d\r\ne,f", 2).unwrap(),
+            vec![row(&["a", "b"], 1), row(&["c", "d"], 1), row(&["e", "f"], 2)]
+        );
+        assert_eq!(records(b"a,b\r\n\"c\",d\r\n", 2).unwrap(), vec![row(&["a", "b"], 1), row(&["c", "d"], 2)]);
+    }
+
+    #[test]
+    fn field_counts_and_open_quotes_are_faults() {
+        assert_eq!(
+            records(b"a,b\nc\n", 2).unwrap_err(),
+            Fault { line: 2, message: "expected 2 fields, found 1".into() }
+        );
+        assert_eq!(records(b"a,b\n\"\"\n", 2).unwrap_err().message, "expected 2 fields, found 1");
+        let open = records(b"a,b\nc,\"d\n", 2).unwrap_err();
+        assert_eq!(open, Fault { line: 2, message: "unterminated quoted field at end of input".into() });
+    }
+
+    #[test]
+    fn the_header_is_unescaped_and_ends_after_its_crlf() {
+        let data = b"\r\n\"foo \"\"bar\",b\r\n1,2\r\n";
+        let h = read_header(data, b',').unwrap().unwrap();
+        assert_eq!(h.names, ["foo \"bar", "b"]);
+        assert_eq!((&data[h.len..], h.lines), (&b"1,2\r\n"[..], 2));
+        assert_eq!(read_header(b"\n\r\n", b',').unwrap(), None);
+        assert_eq!(read_header(b"\"a,b\n", b',').unwrap_err().message, "unterminated quoted field at end of input");
+    }
+
+    #[test]
+    fn start_skips_the_bom_and_chunks_of_blank_lines() {
+        let chunks = |parts: &[&[u8]]| {
+            let mut offset = 0u64;
+            parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let c = Chunk::from_vec(i, offset, p.to_vec());
+                    offset += p.len() as u64;
+                    Ok(c)
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        let mut it = chunks(&[b"\xEF\xBB\xBF\n", b"\r\n", b"k,v\r\nx,1\n", b"y,2\n"]);
+        let s = start(&mut it, b',', true).unwrap();
+        assert_eq!((s.names.clone(), s.lines), (vec!["k".to_string(), "v".to_string()], 3));
+        assert_eq!(&*s.first.unwrap(), b"x,1\n");
+        assert_eq!(it.count(), 1);
+        let s = start(&mut chunks(&[b"\xEF\xBB\xBFa,b\n"]), b',', false).unwrap();
+        assert_eq!(
+            (s.names, &*s.first.unwrap()),
+            (vec!["column_1".to_string(), "column_2".to_string()], &b"a,b\n"[..])
+        );
+        assert!(matches!(start(&mut chunks(&[b"\n", b"\n"]), b',', true), Err(StartError::Empty)));
+        assert!(start(&mut chunks(&[b"k\n"]), b',', true).unwrap().first.is_none());
+        let s = start(&mut chunks(&[b"k\n", b"x\n"]), b',', true).unwrap();
+        assert_eq!(&*s.first.unwrap(), b"x\n");
+    }
+
+    #[test]
+    fn regular_quotes() {
+        for ok in [&b"a,\"b,c\"\n\"d\"\"e\",f\r\n"[..], b"\"\"\n", b"x,\"\"", b"\"a\nb\",c\n"] {
+            assert!(quotes_are_regular(ok, b','), "{:?}", String::from_utf8_lossy(ok));
+        }
+        for bad in [&b"a\"b,c\n"[..], b"\"a\"b,c\n", b"\"open,c\n", b"x,\"a\" \n"] {
+            assert!(!quotes_are_regular(bad, b','), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}
