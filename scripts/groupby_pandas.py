@@ -5,7 +5,7 @@
 
 Prints CSV with the same columns and row order as pframe: keys, then count, sum_v1, mean_v3, ...
 rows sorted by the keys, null keys last (groupby(dropna=False)). Empty fields are the only nulls
-(keep_default_na=False), as in pframe.
+(keep_default_na=False), as in pframe; with --default-na, pandas' own list (NA, NULL, NaN, ...).
 """
 
 import sys
@@ -20,7 +20,10 @@ FUNCS = {"count": "count", "sum": "sum", "mean": "mean", "min": "min", "max": "m
 
 def main():
     path, keys, specs = groupby_args.parse(__doc__)
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    if groupby_args.parse.default_na:
+        df = pd.read_csv(path)
+    else:
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     g = df.groupby(keys, dropna=False, sort=True)
     out = pd.DataFrame(index=g.size().index)
     for func, col in specs:

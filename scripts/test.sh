@@ -2,9 +2,10 @@
 # The whole test suite, from a fresh Debian machine with the Rust toolchain.
 #
 # Installs what the tests need (python3 for the tutorial's reference script, pandas for the
-# group-by oracle, runuser for the permission test as root, taskset for `pframe cores`), starts a
-# one-node Slurm cluster when run as root (scripts/slurm-local.sh), then runs every test in the
-# release profile, so that the tests, the benchmarks and the binary share one build.
+# group-by oracle, pyarrow for Parquet files written outside pframe, runuser for the permission
+# test as root, taskset for `pframe cores`), starts a one-node Slurm cluster when run as root
+# (scripts/slurm-local.sh), then runs every test in the release profile, so that the tests, the
+# benchmarks and the binary share one build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,13 +26,14 @@ if ((${#need_apt[@]})); then
     apt_install "${need_apt[@]}" || true
 fi
 
-# pandas: the oracle of the group-by tests. pip first (a pyenv or venv Python); Debian's own
-# Python refuses system-wide pip installs (PEP 668), where Debian's package serves.
-if command -v python3 >/dev/null && ! python3 -c 'import pandas' 2>/dev/null; then
-    python3 -m pip install -q pandas 2>/dev/null ||
-        python3 -m pip install -q --break-system-packages pandas 2>/dev/null ||
-        apt_install python3-pandas ||
-        echo "test.sh: could not install pandas; its oracle tests will be skipped" >&2
+# pandas: the oracle of the group-by tests; pyarrow writes the Parquet files of the table tests.
+# pip first (a pyenv or venv Python); Debian's own Python refuses system-wide pip installs (PEP
+# 668), where Debian's packages serve.
+if command -v python3 >/dev/null && ! python3 -c 'import pandas, pyarrow' 2>/dev/null; then
+    python3 -m pip install -q pandas pyarrow 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages pandas pyarrow 2>/dev/null ||
+        apt_install python3-pandas python3-pyarrow ||
+        echo "test.sh: could not install pandas and pyarrow; their oracle tests will be skipped" >&2
 fi
 
 # A real one-node Slurm cluster for the `pframe submit` tests: installing and starting daemons

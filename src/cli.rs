@@ -359,6 +359,10 @@ pub struct SqlArgs {
     #[arg(long, value_name = "SIZE", default_value = "1MiB")]
     pub chunk_size: String,
 
+    /// Of a zip archive, read the member NAME (needed when it holds several)
+    #[arg(long, value_name = "NAME")]
+    pub zip_member: Option<String>,
+
     #[command(flatten)]
     pub par: ParArgs,
 
@@ -408,6 +412,10 @@ pub struct InputArgs {
     /// Read files with plain buffered reads instead of memory-mapping them
     #[arg(long)]
     pub no_mmap: bool,
+
+    /// Of a zip archive, read only the member NAME [default: every member, each an input]
+    #[arg(long, value_name = "NAME")]
+    pub zip_member: Option<String>,
 }
 
 /// The CSV dialect and column types of a dataframe input.
@@ -622,6 +630,15 @@ pub enum GenCommand {
     Csv(GenCsvArgs),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressArg {
+    Gz,
+    Bgzf,
+    Zst,
+    Bz2,
+    Xz,
+}
+
 #[derive(Debug, Args)]
 pub struct GenCsvArgs {
     /// Number of rows
@@ -635,6 +652,10 @@ pub struct GenCsvArgs {
     /// Random seed: the same seed gives the same file
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+
+    /// Compress the output: gz, bgzf (gzip in independent blocks), zst (1 MiB frames), bz2, xz
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub compress: Option<CompressArg>,
 
     /// Write to FILE (atomically) instead of stdout
     #[arg(short = 'o', long, value_name = "FILE")]
@@ -654,6 +675,10 @@ pub struct GenWordsArgs {
     /// End lines with \r\n, like the tutorial's 1m_words.txt
     #[arg(long)]
     pub crlf: bool,
+
+    /// Compress the output: gz, bgzf (gzip in independent blocks), zst (1 MiB frames), bz2, xz
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub compress: Option<CompressArg>,
 
     /// Write to FILE (atomically) instead of stdout
     #[arg(short = 'o', long, value_name = "FILE")]

@@ -6,6 +6,7 @@ use crate::cli::{CountArgs, CountEngineArg, SortArg, UnitArg};
 use pframe::agg::Unit;
 use pframe::engine::Engine;
 use pframe::engine::count::{self, CountOutcome, CountPlan};
+use pframe::input::ZipChoice;
 use pframe::output::{JsonShape, Table, Value};
 
 pub fn run(args: CountArgs) -> Result<()> {
@@ -23,10 +24,14 @@ pub fn run(args: CountArgs) -> Result<()> {
             CountEngineArg::Polars => Engine::Polars,
         },
         threads: super::threads(&args.par),
-        read: super::read_options(&args.input)?,
+        read: super::read_options(&args.input, &args.par)?,
         lossy: args.lossy,
         ignore_case: args.ignore_case,
     };
+    // Counts add up: a zip archive's members, from stdin, are one stream.
+    if plan.read.zip == ZipChoice::Only {
+        plan.read.zip = ZipChoice::All;
+    }
     let sources = super::sources(&args.input)?;
     plan.read.shard = super::resolve_shard(&args.shard, &sources)?;
     let progress = super::progress::for_inputs(&args.progress, &sources);

@@ -1,27 +1,52 @@
-//! `pframe gen`: deterministic datasets.
+//! `pframe gen`: deterministic datasets, plain or compressed.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::cli::GenCommand;
+use crate::cli::{CompressArg, GenCommand};
+use pframe::input::compress::Format;
+use pframe::output::compress::Compressed;
 use pframe::output::{Destination, OutputSink};
 
 pub fn run(cmd: GenCommand) -> Result<()> {
     match cmd {
-        GenCommand::Words(a) => write_to(&a.output, |out| pframe::datagen::write_words(a.count, a.seed, a.crlf, out)),
-        GenCommand::Csv(a) => write_to(&a.output, |out| pframe::datagen::write_g1_csv(a.rows, a.groups, a.seed, out)),
+        GenCommand::Words(a) => {
+            write_to(&a.output, a.compress, |out| pframe::datagen::write_words(a.count, a.seed, a.crlf, out))
+        }
+        GenCommand::Csv(a) => {
+            write_to(&a.output, a.compress, |out| pframe::datagen::write_g1_csv(a.rows, a.groups, a.seed, out))
+        }
     }
 }
 
-/// Writes a dataset to stdout or, atomically, to a file.
-fn write_to(output: &Option<PathBuf>, write: impl FnOnce(&mut OutputSink) -> std::io::Result<()>) -> Result<()> {
+/// Writes a dataset to stdout or, atomically, to a file, compressed if asked.
+fn write_to(
+    output: &Option<PathBuf>,
+    compress: Option<CompressArg>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dest = match output {
         Some(p) if p != Path::new("-") => Destination::File(p.clone()),
         _ => Destination::Stdout,
     };
     let mut sink = OutputSink::open(&dest)?;
-    write(&mut sink)?;
+    match compress {
+        None => write(&mut sink)?,
+        Some(c) => {
+            let format = match c {
+                CompressArg::Gz => Format::Gzip,
+                CompressArg::Bgzf => Format::Bgzf,
+                CompressArg::Zst => Format::Zstd,
+                CompressArg::Bz2 => Format::Bzip2,
+                CompressArg::Xz => Format::Xz,
+            };
+            let mut z = Compressed::new(format, std::io::BufWriter::with_capacity(1 << 20, &mut sink))?;
+            write(&mut z)?;
+            z.finish()?.flush()?;
+        }
+    }
     sink.finish()?;
     Ok(())
 }

@@ -33,7 +33,7 @@ pub fn run(args: GroupByArgs) -> Result<()> {
             GroupByEngineArg::Auto | GroupByEngineArg::Parallel => Engine::Parallel,
         },
         threads: super::threads(&args.par),
-        read: super::read_options(&args.input)?,
+        read: super::read_options(&args.input, &args.par)?,
         delimiter,
         no_header: args.csv.no_header,
         schema: args.csv.schema.as_deref().map(parse_schema).transpose().map_err(UsageError)?.unwrap_or_default(),
@@ -105,9 +105,12 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         let state = serde_json::to_value(state)?;
         return super::write_partial(path, "groupby", query, &sources[0], plan.read.shard, span, state);
     }
-    let table = group_by(&plan, &sources)?;
+    let grouped = group_by(&plan, &sources)?;
     drop(progress);
-    super::write_table(&table, format, &dest)
+    for note in &grouped.notes {
+        eprintln!("pframe: {note}");
+    }
+    super::write_table(&grouped.table, format, &dest)
 }
 
 /// Re-runs shard `shard` of the group-by `query` over `path` from byte `start` (a record
@@ -139,7 +142,11 @@ pub fn merge<'a>(
                 .map_err(|e| anyhow::anyhow!("malformed groupby partial: {e}"))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(merge_states(&plan, input, states)?)
+    let grouped = merge_states(&plan, input, states)?;
+    for note in &grouped.notes {
+        eprintln!("pframe: {note}");
+    }
+    Ok(grouped.table)
 }
 
 /// The group-by a partial file's query describes (one thread, the serial engine).

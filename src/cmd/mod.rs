@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{Cli, Command, FormatArg, InputArgs, OutputArgs, ParArgs, ShardArgs};
 use pframe::agg::partial::{self, InputId, PartialFile};
-use pframe::input::{ChunkSize, ReadOptions, Shard, Source};
+use pframe::input::{ChunkSize, ReadOptions, Shard, Source, ZipChoice};
 use pframe::output::{Destination, Format, OutputSink, Table};
 
 /// A usage error: printed like clap's own and exits with status 2.
@@ -55,6 +55,8 @@ pub fn threads(par: &ParArgs) -> usize {
 }
 
 /// Resolves the input operands: the files given, or stdin when none is and it is not a terminal.
+/// A zip archive of several members is an input per member, in order (unless `--zip-member`
+/// names one).
 pub fn sources(input: &InputArgs) -> Result<Vec<Source>> {
     if input.files.is_empty() {
         if std::io::stdin().is_terminal() {
@@ -62,13 +64,58 @@ pub fn sources(input: &InputArgs) -> Result<Vec<Source>> {
         }
         return Ok(vec![Source::Stdin]);
     }
-    Ok(input.files.iter().map(|f| Source::from_arg(f)).collect())
+    let mut out = Vec::new();
+    for f in &input.files {
+        let source = Source::from_arg(f);
+        match &source {
+            Source::File(path) if input.zip_member.is_none() && is_zip(path) => {
+                // An archive that cannot be listed fails when it is opened, with its own message.
+                let members = pframe::input::compress::zip_members(path).unwrap_or_default();
+                if members.len() <= 1 {
+                    out.push(source);
+                } else {
+                    out.extend(members.into_iter().map(|(index, name)| Source::ZipMember {
+                        archive: path.clone(),
+                        index,
+                        name,
+                    }));
+                }
+            }
+            _ => out.push(source),
+        }
+    }
+    Ok(out)
 }
 
-pub fn read_options(input: &InputArgs) -> Result<ReadOptions> {
+/// Whether `path` is a regular file that starts like a zip archive.
+fn is_zip(path: &Path) -> bool {
+    let mut head = [0u8; pframe::input::compress::MAGIC_LEN];
+    let n = std::fs::File::open(path)
+        .and_then(
+            |f| if f.metadata()?.is_file() { std::os::unix::fs::FileExt::read_at(&f, &mut head, 0) } else { Ok(0) },
+        )
+        .unwrap_or(0);
+    pframe::input::compress::detect(&head[..n]) == Some(pframe::input::compress::Format::Zip)
+}
+
+pub fn read_options(input: &InputArgs, par: &ParArgs) -> Result<ReadOptions> {
     let ChunkSize(chunk_size) =
         input.chunk_size.as_deref().unwrap_or("1MiB").parse::<ChunkSize>().context("--chunk-size")?;
-    Ok(ReadOptions { chunk_size, mmap: !input.no_mmap, progress: None, shard: None, shard_start: None })
+    Ok(ReadOptions {
+        chunk_size,
+        mmap: !input.no_mmap,
+        decode_threads: threads(par),
+        zip: zip_choice(input.zip_member.as_deref()),
+        ..ReadOptions::default()
+    })
+}
+
+/// `--zip-member NAME`, kept for the life of the process (read options are plain values).
+pub fn zip_choice(member: Option<&str>) -> ZipChoice {
+    match member {
+        Some(name) => ZipChoice::Named(Box::leak(name.to_string().into_boxed_str())),
+        None => ZipChoice::Only,
+    }
 }
 
 /// The output format and destination; binary output is refused on a terminal before any work.

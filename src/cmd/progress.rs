@@ -49,7 +49,7 @@ pub fn for_inputs(args: &ProgressArgs, sources: &[Source]) -> Option<(&'static A
         .iter()
         .map(|s| match s {
             Source::File(p) => std::fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len()),
-            Source::Stdin => None,
+            Source::ZipMember { .. } | Source::Stdin => None,
         })
         .sum();
     if !args.progress && total.is_none_or(|t| t < AUTO_THRESHOLD) {

@@ -33,7 +33,12 @@ pub fn run(args: SqlArgs) -> Result<()> {
         no_header: args.csv.no_header,
         schema,
         null_values: pframe::input::value::NullValues::parse(args.csv.null_values.as_deref().unwrap_or("")),
-        read: ReadOptions { chunk_size, ..ReadOptions::default() },
+        read: ReadOptions {
+            chunk_size,
+            decode_threads: super::threads(&args.par),
+            zip: super::zip_choice(args.zip_member.as_deref()),
+            ..ReadOptions::default()
+        },
         threads: super::threads(&args.par),
     };
     // The destination is opened when the first rows are ready, so a query that fails at once

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::agg::{Tally, Unit};
 use crate::engine::kernels::{self, InvalidUtf8};
+use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, pipeline};
-use crate::input::{Chunk, Chunker, InputError, ReadOptions, Source};
+use crate::input::{Chunk, Chunker, InputError, ReadOptions, Source, TableFormat};
 
 /// A validated count job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,12 @@ pub enum CountError {
     InvalidUtf8 { name: String, line: u64, offset: u64 },
     #[error("{name}: polars failed: {err}")]
     Polars { name: String, err: ::polars::error::PolarsError },
+    #[error(
+        "{name}: a {} file: count reads text; -u lines counts its rows and -u bytes its bytes (groupby and sql \
+         read its columns)",
+        format.name()
+    )]
+    Table { name: String, format: TableFormat },
 }
 
 /// How one chunk failed, relative to the chunk; the sink places it in the input.
@@ -84,6 +91,19 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
         CountOutcome { tally: Tally::empty(plan.unit), bytes: 0, chunks: 0, elapsed: Duration::ZERO, shard_span: None };
     let pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
     for source in sources {
+        // A table file's lines are its rows; its bytes are counted as any file's.
+        if let Source::File(path) = source
+            && let Some(format) = TableFormat::of_file(path)
+            && plan.unit != Unit::Bytes
+        {
+            let name = path.display().to_string();
+            if plan.unit != Unit::Lines || plan.read.shard.is_some() {
+                return Err(CountError::Table { name, format });
+            }
+            let table = TableInput::open(path, format).map_err(|err| CountError::Polars { name, err })?;
+            outcome.tally.merge(Tally::Lines(table.rows()));
+            continue;
+        }
         let chunks = Chunker::open(source, plan.read)?;
         let name = chunks.name().to_string();
         outcome.shard_span = outcome.shard_span.or(chunks.shard_span());

@@ -13,7 +13,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::thread;
 
-use crate::input::{Chunk, InputError};
+use crate::input::InputError;
 
 /// Chunks in flight per worker thread: enough to keep every worker busy while the reader fills the
 /// next chunk, few enough to bound memory.
@@ -21,16 +21,17 @@ pub const IN_FLIGHT_PER_THREAD: usize = 2;
 
 /// Runs `work` on every chunk on one thread, handing each result to `sink` in order.
 ///
-/// `sink` receives the result and the chunk it came from; a sink error stops the run.
-pub fn drive_serial<R, E, W, S>(
-    chunks: impl Iterator<Item = Result<Chunk, InputError>>,
+/// `sink` receives the result and the chunk it came from; a sink error stops the run. A "chunk"
+/// is any piece of input: bytes ([`Chunk`]) or, for table formats, a row group.
+pub fn drive_serial<T, R, E, W, S>(
+    chunks: impl Iterator<Item = Result<T, InputError>>,
     work: W,
     mut sink: S,
 ) -> Result<(), E>
 where
     E: From<InputError>,
-    W: Fn(&Chunk) -> R,
-    S: FnMut(R, Chunk) -> Result<(), E>,
+    W: Fn(&T) -> R,
+    S: FnMut(R, T) -> Result<(), E>,
 {
     for chunk in chunks {
         let chunk = chunk?;
@@ -44,29 +45,30 @@ where
 ///
 /// The calling thread reads the chunks and runs the sink; `pool`'s threads run `work`. On a sink or
 /// input error no further chunk is started, the chunks in flight finish, and the error is returned.
-pub fn drive_parallel<R, E, W, S>(
+pub fn drive_parallel<T, R, E, W, S>(
     pool: &rayon::ThreadPool,
-    chunks: impl Iterator<Item = Result<Chunk, InputError>>,
+    chunks: impl Iterator<Item = Result<T, InputError>>,
     work: W,
     mut sink: S,
 ) -> Result<(), E>
 where
+    T: Send,
     R: Send,
     E: From<InputError>,
-    W: Fn(&Chunk) -> R + Sync,
-    S: FnMut(R, Chunk) -> Result<(), E>,
+    W: Fn(&T) -> R + Sync,
+    S: FnMut(R, T) -> Result<(), E>,
 {
     let max_in_flight = (pool.current_num_threads() * IN_FLIGHT_PER_THREAD).max(2);
     let work = &work;
     pool.in_place_scope(|scope| {
-        let (tx, rx) = mpsc::channel::<(usize, thread::Result<R>, Chunk)>();
+        let (tx, rx) = mpsc::channel::<(usize, thread::Result<R>, T)>();
         let mut in_flight = 0usize;
         let mut next = 0usize;
-        let mut done: BTreeMap<usize, (thread::Result<R>, Chunk)> = BTreeMap::new();
+        let mut done: BTreeMap<usize, (thread::Result<R>, T)> = BTreeMap::new();
 
         // Hands finished results to the sink in order; returns the first sink error.
         // A worker's panic is re-raised here, on the calling thread, in input order.
-        let mut drain = |done: &mut BTreeMap<usize, (thread::Result<R>, Chunk)>, next: &mut usize| -> Result<(), E> {
+        let mut drain = |done: &mut BTreeMap<usize, (thread::Result<R>, T)>, next: &mut usize| -> Result<(), E> {
             while let Some((result, chunk)) = done.remove(next) {
                 *next += 1;
                 let result = result.unwrap_or_else(|payload| panic::resume_unwind(payload));
@@ -132,6 +134,7 @@ pub fn build_pool(threads: usize) -> rayon::ThreadPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::Chunk;
 
     fn chunks(n: usize) -> impl Iterator<Item = Result<Chunk, InputError>> {
         (0..n).map(|i| Ok(Chunk::from_vec(i, i as u64, vec![i as u8])))
@@ -141,7 +144,7 @@ mod tests {
     fn parallel_results_arrive_in_input_order() {
         let pool = build_pool(2);
         let mut seen = Vec::new();
-        drive_parallel::<_, InputError, _, _>(
+        drive_parallel::<_, _, InputError, _, _>(
             &pool,
             chunks(500),
             |c| {
@@ -182,7 +185,7 @@ mod tests {
     #[test]
     fn serial_visits_every_chunk_in_order() {
         let mut seen = Vec::new();
-        drive_serial::<_, InputError, _, _>(
+        drive_serial::<_, _, InputError, _, _>(
             chunks(5),
             |c| c.index * 2,
             |r, _| {

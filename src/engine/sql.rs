@@ -22,10 +22,11 @@ use crate::engine::groupby::{GroupByError, GroupByPlan, InputFormat, OpenedInput
 use crate::engine::pipeline;
 use crate::engine::polars::frames::{ColumnKinds, FieldRules, Records, scan_kinds};
 use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared, SqlColumn};
+use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, kernels};
 use crate::input::dialect::{self, Fault, StartError};
 use crate::input::value::{NullValues, looks_null};
-use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source};
+use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source, TableFormat};
 use crate::output::{Table, Value};
 
 /// The most input read ahead for the type sample when rows are long.
@@ -132,9 +133,15 @@ pub fn sql_stream<R: Send>(
     source: &Source,
     render: impl Fn(&[String], Vec<Vec<Value>>) -> std::io::Result<R> + Sync,
     mut emit: impl FnMut(&[String], R) -> std::io::Result<()>,
-    notify: impl FnOnce(&str),
+    notify: impl Fn(&str),
 ) -> Result<(), SqlError> {
+    if let Source::File(path) = source
+        && let Some(format) = TableFormat::of_file(path)
+    {
+        return sql_table(plan, path, format, render, emit, notify);
+    }
     let (cols, first, mut chunks) = open(plan, source)?;
+    let compressed = chunks.is_compressed();
     let all: Vec<usize> = (0..cols.names.len()).collect();
     // The column types of the first rows: read chunks until the sample is complete.
     let rules = cols.rules(plan, &all, &cols.names, &cols.declared);
@@ -160,37 +167,25 @@ pub fn sql_stream<R: Send>(
     let rest = head.into_iter().map(Ok).chain(chunks);
     if let Some(gb) = prepared.group_by.as_ref().filter(|_| !prepared.row_wise) {
         // An aggregation pframe's group-by answers: partial states per chunk, merged.
-        let group_by = GroupByPlan {
-            by: gb.by.clone(),
-            aggs: gb.aggs.clone(),
-            engine: Engine::Parallel,
-            threads: plan.threads,
-            read: plan.read,
-            delimiter: plan.delimiter,
-            no_header: plan.no_header,
-            schema: plan.schema.clone(),
-            input_format: InputFormat::Csv,
-            null_values: plan.null_values.clone(),
-        };
+        let group_by = group_by_plan(plan, gb);
         let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest);
-        let table = group_by_opened(&group_by, input)?;
-        let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
-        let cell = |row: &[Value], c: &SqlColumn| match c.null_if_zero.map(|z| &row[z]) {
-            Some(Value::UInt(0)) => Value::Null,
-            _ => row[c.index].clone(),
-        };
-        let rows = table.rows.into_iter().map(|row| gb.columns.iter().map(|c| cell(&row, c)).collect());
-        emit(&headers, render(&headers, rows.collect())?)?;
+        let grouped = group_by_opened(&group_by, input)?;
+        grouped.notes.iter().for_each(|n| notify(n));
+        let (headers, rows) = sql_rows(gb, grouped.table);
+        emit(&headers, render(&headers, rows)?)?;
         return Ok(());
     }
     if prepared.row_wise {
         return row_wise(plan, &cols, &prepared, &kinds, rest, render, emit);
     }
-    // The whole input: stdin to disk first (its data rows; the columns are known).
+    // The whole input: a stream or a compressed file to disk first (its data rows, decoded; the
+    // columns are known), so that the passes below read it as a plain file.
     let spool = match source {
-        Source::File(_) => None,
-        Source::Stdin => {
-            notify("sql: the query needs the whole input: stdin was copied to a temporary file");
+        Source::File(p) if !compressed && std::fs::metadata(p).is_ok_and(|m| m.is_file()) => None,
+        _ => {
+            if *source == Source::Stdin {
+                notify("sql: the query needs the whole input: stdin was copied to a temporary file");
+            }
             let mut spool = tempfile::NamedTempFile::new()?;
             {
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file_mut());
@@ -205,6 +200,76 @@ pub fn sql_stream<R: Send>(
     let table = whole_input(plan, source, &cols, &prepared, spool.as_ref().map(|s| s.path()))?;
     emit(&table.headers, render(&table.headers, table.rows)?)?;
     Ok(())
+}
+
+/// Turns a grouped result into the SQL query's columns (SQL's NULL for the sum of no values).
+fn sql_rows(gb: &crate::engine::polars::sql::SqlGroupBy, table: Table) -> (Vec<String>, Vec<Vec<Value>>) {
+    let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
+    let cell = |row: &[Value], c: &SqlColumn| match c.null_if_zero.map(|z| &row[z]) {
+        Some(Value::UInt(0)) => Value::Null,
+        _ => row[c.index].clone(),
+    };
+    let rows = table.rows.into_iter().map(|row| gb.columns.iter().map(|c| cell(&row, c)).collect()).collect();
+    (headers, rows)
+}
+
+/// The group-by a plain GROUP BY query is.
+fn group_by_plan(plan: &SqlPlan, gb: &crate::engine::polars::sql::SqlGroupBy) -> GroupByPlan {
+    GroupByPlan {
+        by: gb.by.clone(),
+        aggs: gb.aggs.clone(),
+        engine: Engine::Parallel,
+        threads: plan.threads,
+        read: plan.read,
+        delimiter: plan.delimiter,
+        no_header: plan.no_header,
+        schema: plan.schema.clone(),
+        input_format: InputFormat::Csv,
+        null_values: plan.null_values.clone(),
+    }
+}
+
+/// A query over a table file (Parquet, Arrow IPC): typed by the file, read a piece at a time
+/// for a row-wise query, by the group-by for a plain GROUP BY, scanned whole by polars otherwise.
+fn sql_table<R: Send>(
+    plan: &SqlPlan,
+    path: &std::path::Path,
+    format: TableFormat,
+    render: impl Fn(&[String], Vec<Vec<Value>>) -> std::io::Result<R> + Sync,
+    mut emit: impl FnMut(&[String], R) -> std::io::Result<()>,
+    notify: impl Fn(&str),
+) -> Result<(), SqlError> {
+    let name = path.display().to_string();
+    let polars_error = |e: &dyn std::fmt::Display| SqlError::Query { name: name.clone(), message: first_line(e) };
+    let table = TableInput::open(path, format).map_err(|e| polars_error(&e))?;
+    let prepared = Prepared::with_schema(&plan.query, table.schema()).map_err(|e| polars_error(&e))?;
+    if let Some(gb) = prepared.group_by.as_ref().filter(|_| !prepared.row_wise) {
+        let group_by = group_by_plan(plan, gb);
+        let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
+        grouped.notes.iter().for_each(|n| notify(n));
+        let (headers, rows) = sql_rows(gb, grouped.table);
+        emit(&headers, render(&headers, rows)?)?;
+        return Ok(());
+    }
+    if !prepared.row_wise {
+        let result = prepared.run_scan(table.scan().map_err(|e| polars_error(&e))?).map_err(|e| polars_error(&e))?;
+        emit(&result.headers, render(&result.headers, result.rows)?)?;
+        return Ok(());
+    }
+    let headers = &prepared.headers;
+    emit(headers, render(headers, Vec::new())?)?;
+    let work = |&i: &usize| -> Result<R, String> {
+        let df = table.piece(i, &prepared.used).map_err(|e| first_line(&e))?;
+        let result = prepared.run(df).map_err(|e| first_line(&e))?;
+        render(headers, result.rows).map_err(|e| format!("cannot format the result: {e}"))
+    };
+    let sink = |part: Result<R, String>, i: usize| match part {
+        Ok(part) => Ok(emit(headers, part)?),
+        Err(message) => {
+            Err(SqlError::Query { name: name.clone(), message: format!("row {}: {message}", table.first_row(i) + 1) })
+        }
+    };
+    pipeline::drive_parallel(crate::engine::polars::pool(), (0..table.len()).map(Ok), work, sink)
 }
 
 /// A chunk's rendered rows and the column types it started from and ended with, or its fault;

@@ -13,6 +13,7 @@
 //! - any reader (stdin, pipes, `--no-mmap`): a buffered reader copies each chunk into its own
 //!   buffer, so only the chunks in flight are in memory.
 
+pub mod compress;
 mod csv_boundary;
 pub mod dialect;
 mod size;
@@ -34,11 +35,56 @@ use memmap2::{Mmap, MmapOptions};
 /// small enough that `2 x threads` chunks in flight stay far below the memory budget.
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
 
+/// A table format: read by polars from a file (its index is at its end), typed by the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Parquet,
+    /// The Arrow IPC file format (Feather v2).
+    Ipc,
+}
+
+impl TableFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            TableFormat::Parquet => "Parquet",
+            TableFormat::Ipc => "Arrow IPC",
+        }
+    }
+
+    /// The table format whose magic bytes `head` starts with.
+    pub fn detect(head: &[u8]) -> Option<TableFormat> {
+        if head.starts_with(b"PAR1") {
+            Some(TableFormat::Parquet)
+        } else if head.starts_with(b"ARROW1") {
+            Some(TableFormat::Ipc)
+        } else {
+            None
+        }
+    }
+
+    /// The table format of the regular file at `path`, if it is one.
+    pub fn of_file(path: &Path) -> Option<TableFormat> {
+        let file = File::open(path).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut head = [0u8; 8];
+        let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0).ok()?;
+        TableFormat::detect(&head[..n])
+    }
+}
+
 /// Where an input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     Stdin,
     File(PathBuf),
+    /// One member of a zip archive of several (each such member is an input of its own).
+    ZipMember {
+        archive: PathBuf,
+        index: usize,
+        name: String,
+    },
 }
 
 impl Source {
@@ -52,6 +98,7 @@ impl Source {
         match self {
             Source::Stdin => "<stdin>".to_string(),
             Source::File(p) => p.display().to_string(),
+            Source::ZipMember { archive, name, .. } => format!("{}:{name}", archive.display()),
         }
     }
 }
@@ -180,10 +227,36 @@ pub enum InputError {
     Open { name: String, err: io::Error },
     #[error("{name}: is a directory")]
     IsDirectory { name: String },
-    #[error("{name}: read failed: {err}")]
+    #[error("{name}: {}", describe_read_error(.err))]
     Read { name: String, err: io::Error },
+    #[error(
+        "{name}: {format}-compressed: --shard cuts a file's bytes, which only an uncompressed file (or one \
+             decompressed first) allows"
+    )]
+    ShardCompressed { name: String, format: compress::Format },
     #[error("{name}: --shard needs a FILE: a shard is a byte range, and stdin can be read only once")]
     ShardNeedsFile { name: String },
+}
+
+/// A table file on a stream: its index is at its end, so pframe reads it from a file.
+#[derive(Debug)]
+struct TableOnStream(TableFormat);
+
+impl std::fmt::Display for TableOnStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a {} file: pframe reads it from a file, not a stream (its index is at its end)", self.0.name())
+    }
+}
+
+impl std::error::Error for TableOnStream {}
+
+/// A corrupt or truncated compressed input, or a table file on a stream, says so itself; other
+/// read errors are failed reads.
+fn describe_read_error(err: &io::Error) -> String {
+    match err.get_ref() {
+        Some(e) if e.is::<compress::Corrupt>() || e.is::<TableOnStream>() => e.to_string(),
+        _ => format!("read failed: {err}"),
+    }
 }
 
 fn describe_open_error(err: &io::Error) -> String {
@@ -208,6 +281,24 @@ pub struct ReadOptions {
     pub shard: Option<Shard>,
     /// Where the shard starts, when it is known to be a record boundary (see [`shard_range`]).
     pub shard_start: Option<u64>,
+    /// Threads that decode a compressed input whose blocks decode independently (BGZF, zstd
+    /// frames).
+    pub decode_threads: usize,
+    /// Which member of a zip archive to read.
+    pub zip: ZipChoice,
+}
+
+/// Which member of a zip archive an input is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ZipChoice {
+    /// Its only member (an archive of several, from stdin, is an error; a file's members are
+    /// inputs of their own, see [`Source::ZipMember`]).
+    #[default]
+    Only,
+    /// Every member in order, as one stream (inputs that add up: `count`).
+    All,
+    /// The member of this name (`--zip-member`).
+    Named(&'static str),
 }
 
 /// Options are equal when they read the same way and report to the same counter.
@@ -217,6 +308,8 @@ impl PartialEq for ReadOptions {
             && self.mmap == other.mmap
             && self.shard == other.shard
             && self.shard_start == other.shard_start
+            && self.decode_threads == other.decode_threads
+            && self.zip == other.zip
             && match (self.progress, other.progress) {
                 (Some(a), Some(b)) => std::ptr::eq(a, b),
                 (a, b) => a.is_none() && b.is_none(),
@@ -228,7 +321,15 @@ impl Eq for ReadOptions {}
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { chunk_size: DEFAULT_CHUNK_SIZE, mmap: true, progress: None, shard: None, shard_start: None }
+        ReadOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            mmap: true,
+            progress: None,
+            shard: None,
+            shard_start: None,
+            decode_threads: 1,
+            zip: ZipChoice::Only,
+        }
     }
 }
 
@@ -418,6 +519,8 @@ pub struct Chunker<B: Boundary = LineBoundary> {
     start: u64,
     /// Where a shard ends in the file.
     end: Option<u64>,
+    /// Whether the input is decoded from a compressed one.
+    compressed: bool,
 }
 
 impl Chunker<LineBoundary> {
@@ -428,19 +531,68 @@ impl Chunker<LineBoundary> {
 }
 
 impl<B: Boundary> Chunker<B> {
-    /// Opens a source, cutting chunks where `boundary` allows.
+    /// Opens a source, cutting chunks where `boundary` allows. A compressed input (see
+    /// [`compress::detect`]) is decoded on threads of its own and cut like any stream.
     pub fn open_with(source: &Source, options: ReadOptions, mut boundary: B) -> Result<Self, InputError> {
         let name = source.display_name();
-        let (backing, (offset, end)) = match (source, options.shard) {
+        let decode = compress::DecodeOptions { threads: options.decode_threads, progress: options.progress };
+        let zip = match options.zip {
+            ZipChoice::Only => compress::ZipPart::Only,
+            ZipChoice::All => compress::ZipPart::All,
+            ZipChoice::Named(n) => compress::ZipPart::Name(n.to_string()),
+        };
+        let read_err = |err| InputError::Read { name: name.clone(), err };
+        let decoded = |d: compress::Decoded| Backing::Reader { reader: Box::new(d), eof: false, carry: Vec::new() };
+        let (backing, (offset, end), compressed) = match (source, options.shard) {
             (Source::Stdin, Some(_)) => return Err(InputError::ShardNeedsFile { name }),
+            (Source::ZipMember { .. }, Some(_)) => {
+                return Err(InputError::ShardCompressed { name, format: compress::Format::Zip });
+            }
+            (Source::ZipMember { archive, index, .. }, None) => {
+                let d =
+                    compress::open_zip_member(archive, compress::ZipPart::Index(*index), decode).map_err(read_err)?;
+                (decoded(d), (0, None), true)
+            }
             (Source::Stdin, None) => {
                 enlarge_pipe_buffer(&io::stdin());
-                (Backing::Reader { reader: Box::new(io::stdin()), eof: false, carry: Vec::new() }, (0, None))
+                let (backing, compressed) = sniff_stream(Box::new(io::stdin()), decode, zip).map_err(read_err)?;
+                (backing, (0, None), compressed)
             }
-            (Source::File(path), None) => (open_file(path, &name, options.mmap)?, (0, None)),
-            (Source::File(path), Some(shard)) => {
-                let start = options.shard_start.map(|s| s as usize);
-                open_shard(path, &name, options.mmap, shard, start, &mut boundary)?
+            (Source::File(path), shard) => {
+                let open_err = |err| InputError::Open { name: name.clone(), err };
+                let file = File::open(path).map_err(open_err)?;
+                let meta = file.metadata().map_err(open_err)?;
+                if meta.is_dir() {
+                    return Err(InputError::IsDirectory { name });
+                }
+                if !meta.is_file() {
+                    // A FIFO or device: a stream, sniffed as it is read.
+                    if shard.is_some() {
+                        return Err(InputError::ShardNeedsFile { name });
+                    }
+                    enlarge_pipe_buffer(&file);
+                    let (backing, compressed) = sniff_stream(Box::new(file), decode, zip).map_err(read_err)?;
+                    (backing, (0, None), compressed)
+                } else {
+                    let mut head = [0u8; compress::MAGIC_LEN];
+                    let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0).map_err(read_err)?;
+                    match (compress::detect(&head[..n]), shard) {
+                        (Some(format), Some(_)) => return Err(InputError::ShardCompressed { name, format }),
+                        (Some(compress::Format::Zip), None) => {
+                            (decoded(compress::open_zip_member(path, zip, decode).map_err(read_err)?), (0, None), true)
+                        }
+                        (Some(format), None) => {
+                            let raw = Box::new(io::BufReader::with_capacity(1 << 20, file));
+                            (decoded(compress::decode(format, raw, decode, zip)), (0, None), true)
+                        }
+                        (None, None) => (open_file(path, &name, options.mmap)?, (0, None), false),
+                        (None, Some(shard)) => {
+                            let start = options.shard_start.map(|s| s as usize);
+                            let (backing, span) = open_shard(path, &name, options.mmap, shard, start, &mut boundary)?;
+                            (backing, span, false)
+                        }
+                    }
+                }
             }
         };
         Ok(Chunker {
@@ -451,9 +603,11 @@ impl<B: Boundary> Chunker<B> {
             next_index: 0,
             offset,
             failed: false,
-            progress: options.progress,
+            // A decoder counts the compressed bytes it reads itself.
+            progress: if compressed { None } else { options.progress },
             start: offset,
             end,
+            compressed,
         })
     }
 
@@ -470,7 +624,13 @@ impl<B: Boundary> Chunker<B> {
             progress: None,
             start: 0,
             end: None,
+            compressed: false,
         }
+    }
+
+    /// Whether the input is decoded from a compressed one (reading it again decodes it again).
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
     }
 
     /// The input's name for messages.
@@ -577,6 +737,28 @@ fn read_up_to(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Resu
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Reads a stream's first bytes to see whether it is compressed: returns a backing that decodes
+/// it, or one that reads it as it is (the bytes read so far first), and which of the two.
+fn sniff_stream(
+    mut raw: Box<dyn Read + Send>,
+    decode: compress::DecodeOptions,
+    zip: compress::ZipPart,
+) -> io::Result<(Backing, bool)> {
+    let mut head = Vec::with_capacity(compress::MAGIC_LEN);
+    read_up_to(raw.as_mut(), &mut head, compress::MAGIC_LEN)?;
+    if let Some(table) = TableFormat::detect(&head) {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, TableOnStream(table)));
+    }
+    Ok(match compress::detect(&head) {
+        Some(format) => {
+            let raw = Box::new(io::Cursor::new(head).chain(raw));
+            let d = compress::decode(format, raw, decode, zip);
+            (Backing::Reader { reader: Box::new(d), eof: false, carry: Vec::new() }, true)
+        }
+        None => (Backing::Reader { reader: raw, eof: false, carry: head }, false),
+    })
 }
 
 /// Pipes default to a 64 KiB buffer, which costs a context switch per 64 KiB between the writer
@@ -715,13 +897,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.txt");
         std::fs::write(&path, input).unwrap();
-        Chunker::open(
-            &Source::File(path),
-            ReadOptions { chunk_size, mmap: true, progress: None, shard: None, shard_start: None },
-        )
-        .unwrap()
-        .map(|c| c.unwrap().to_vec())
-        .collect()
+        Chunker::open(&Source::File(path), ReadOptions { chunk_size, ..ReadOptions::default() })
+            .unwrap()
+            .map(|c| c.unwrap().to_vec())
+            .collect()
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Every command builds a [`Table`] and hands it here with a [`Format`]; the default format is
 //! `table` when stdout is a terminal and `csv` otherwise, the same rule for every command.
 
+pub mod compress;
 mod parquet;
 mod sink;
 

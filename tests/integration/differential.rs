@@ -144,7 +144,7 @@ fn shown<E: std::fmt::Display>(r: Result<Table, E>, path: &Path) -> String {
 }
 
 fn group_by_at(path: &Path, aggs: &str, engine: Engine, chunk_size: usize, mmap: bool) -> String {
-    shown(group_by(&plan(aggs, engine, chunk_size, mmap), &[Source::File(path.to_path_buf())]), path)
+    shown(group_by(&plan(aggs, engine, chunk_size, mmap), &[Source::File(path.to_path_buf())]).map(|g| g.table), path)
 }
 
 /// The group-by as `n` shards whose states are merged, as `pframe merge` does.
@@ -169,7 +169,10 @@ fn group_by_shards(path: &Path, aggs: &str, n: u32) -> String {
             Err(e) => return format!("error: {}", e.to_string().replace(&path.display().to_string(), "FILE")),
         }
     }
-    shown(merge_states(&plan(aggs, Engine::Serial, 1, true), &path.display().to_string(), states), path)
+    shown(
+        merge_states(&plan(aggs, Engine::Serial, 1, true), &path.display().to_string(), states).map(|g| g.table),
+        path,
+    )
 }
 
 fn sql_at(path: &Path, query: &str, chunk_size: usize) -> Result<String, String> {
@@ -274,7 +277,7 @@ proptest! {
 /// object of key -> [count, sum] (or "error").
 fn pframe_counts(path: &Path) -> serde_json::Value {
     let table = match group_by(&plan("count,sum(v)", Engine::Parallel, 7, true), &[Source::File(path.to_path_buf())]) {
-        Ok(t) => t,
+        Ok(g) => g.table,
         Err(_) => return serde_json::json!("error"),
     };
     let mut out = BTreeMap::new();

@@ -2,6 +2,7 @@
 //! One test binary, a module per subcommand (see STYLE.md).
 
 mod bench;
+mod compressed;
 mod count;
 mod dialect;
 mod differential;
@@ -11,6 +12,7 @@ mod groupby;
 mod model;
 mod properties;
 mod shard;
+mod tables;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -60,7 +60,7 @@ pub fn count_file(
         unit,
         engine,
         threads: 2,
-        read: ReadOptions { chunk_size, mmap, progress: None, shard: None, shard_start: None },
+        read: ReadOptions { chunk_size, mmap, ..ReadOptions::default() },
         lossy: false,
         ignore_case: false,
     };
@@ -132,7 +132,7 @@ fn lossy_and_ignore_case_match_the_model() {
                 unit,
                 engine,
                 threads: 2,
-                read: ReadOptions { chunk_size: size, mmap: true, progress: None, shard: None, shard_start: None },
+                read: ReadOptions { chunk_size: size, ..ReadOptions::default() },
                 lossy: true,
                 ignore_case: true,
             };

@@ -315,7 +315,7 @@ proptest! {
             unit: Unit::Words,
             engine: Engine::Parallel,
             threads: 2,
-            read: ReadOptions { chunk_size: 7, mmap, progress: None, shard, shard_start: None },
+            read: ReadOptions { chunk_size: 7, mmap, shard, ..ReadOptions::default() },
             lossy: false,
             ignore_case: false,
         };

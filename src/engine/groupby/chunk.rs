@@ -245,6 +245,24 @@ pub(super) fn aggregate_chunk(
     Ok(agg.part)
 }
 
+/// Aggregates piece `i` of a table file: its rows, read by polars, reach the aggregator as the
+/// text fields a CSV would give (see `for_each_text_row`); its "lines" are its rows.
+pub(super) fn aggregate_piece(
+    table: &crate::engine::polars::table::TableInput,
+    i: usize,
+    plan: &GroupByPlan,
+    layout: &Layout,
+    pos: RowPos,
+) -> Result<Partial, Fault> {
+    let df = table
+        .piece(i, &layout.used)
+        .map_err(|e| Fault { line: 1, message: format!("reading it: {}", crate::engine::sql::first_line(&e)) })?;
+    let mut agg = Aggregator::new(plan, layout, pos);
+    agg.part.newlines = df.height() as u64;
+    crate::engine::polars::table::for_each_text_row(&df, |fields, row| agg.record(fields, row))?;
+    Ok(agg.part)
+}
+
 /// The polars engine's chunk parser: polars' CSV reader parses the chunk and the same
 /// [`Aggregator`] turns its records into mergeable states, so every engine types, keys and
 /// aggregates identically. Polars reads some chunks otherwise than pframe's dialect (a blank line

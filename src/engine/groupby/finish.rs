@@ -12,6 +12,15 @@ use crate::agg::groupby::{AggFn, AggSpec, Kind, Num, State};
 use crate::input::value::KeyNum;
 use crate::output::{JsonShape, Table, Value};
 
+/// A group-by's result, and what the user should know about how the input was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grouped {
+    pub table: Table,
+    /// One line each, for stderr: columns read as text only because of text that people write for
+    /// a missing value (`NA`, `NULL`, ...), which `--null-values` would read as null.
+    pub notes: Vec<String>,
+}
+
 /// Applies the declared types, rejects numeric aggregations over text, and builds the table.
 /// `first_text_source` names, per used column, the input its first text value came from.
 pub(super) fn check_and_finish(
@@ -19,7 +28,7 @@ pub(super) fn check_and_finish(
     layout: &Layout,
     mut acc: Partial,
     first_text_source: &[Option<(String, LineBase)>],
-) -> Result<Table, GroupByError> {
+) -> Result<Grouped, GroupByError> {
     for (kind, declared) in acc.kinds.iter_mut().zip(&layout.declared) {
         if let Some(d) = declared {
             *kind = *d;
@@ -37,10 +46,26 @@ pub(super) fn check_and_finish(
             if matches!(acc.kinds_sans_nullish[c], Kind::Int | Kind::Float | Kind::Null) {
                 message.push_str(&format!("; if \"{text}\" marks a missing value, add --null-values '{text}'"));
             }
-            return Err(GroupByError::Data { name, line: base.get() + line, message });
+            return Err(base.error(&name, line, message));
         }
     }
-    Ok(finish(plan, layout, acc))
+    // Columns numeric but for null-like text, read as text: say so once each.
+    let mut notes = Vec::new();
+    for (c, name) in layout.names.iter().enumerate() {
+        if acc.kinds[c] == Kind::Str
+            && layout.declared[c].is_none()
+            && matches!(acc.kinds_sans_nullish[c], Kind::Int | Kind::Float)
+            && let Some((line, text)) = &acc.first_text[c]
+        {
+            let (input, base) = first_text_source[c].clone().unwrap_or_default();
+            let at = if base.rows { format!("row {line}") } else { format!("line {}", base.get() + line) };
+            notes.push(format!(
+                "{input}: column {name} is numeric but for text like \"{text}\" ({at}), so it was read as text \
+                 (min, max and keys compare as text); if \"{text}\" marks a missing value, add --null-values '{text}'"
+            ));
+        }
+    }
+    Ok(Grouped { table: finish(plan, layout, acc), notes })
 }
 
 /// The groups of `acc` with their keys read as the columns' final types: groups whose typed keys

@@ -11,12 +11,14 @@ mod chunk;
 mod finish;
 pub mod keys;
 
+pub use finish::Grouped;
+
 use crate::agg::groupby::{AggSpec, Kind, RowPos, State};
+use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, pipeline};
 use crate::input::dialect::{self, Fault, StartError};
 use crate::input::value::NullValues;
-use crate::input::{Boundary, Chunk, Chunker, CsvBoundary, InputError, LineBoundary, ReadOptions, Source};
-use crate::output::Table;
+use crate::input::{Boundary, Chunk, Chunker, CsvBoundary, InputError, LineBoundary, ReadOptions, Source, TableFormat};
 use chunk::{Layout, Partial};
 
 /// A validated group-by query.
@@ -73,6 +75,8 @@ pub enum GroupByError {
     Input(#[from] InputError),
     #[error("{name}: line {line}: {message}")]
     Data { name: String, line: u64, message: String },
+    #[error("{name}: row {row}: {message}")]
+    Row { name: String, row: u64, message: String },
     #[error("{name}: {message}")]
     Query { name: String, message: String },
 }
@@ -88,7 +92,7 @@ impl GroupByError {
 }
 
 /// Runs the group-by over every source (each with its own header row) and returns the result.
-pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Table, GroupByError> {
+pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Grouped, GroupByError> {
     check_engine(plan, sources)?;
     let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)))?;
     finish::check_and_finish(plan, &run.layout, run.acc, &run.first_text_source)
@@ -120,13 +124,25 @@ struct Run {
 struct LineBase {
     path: Option<std::path::PathBuf>,
     start: u64,
+    /// A table's records are rows, not lines.
+    rows: bool,
 }
 
 impl LineBase {
     fn get(&self) -> u64 {
         match &self.path {
-            Some(p) if self.start > 0 => crate::input::newlines_before(p, self.start),
+            Some(p) if self.start > 0 && !self.rows => crate::input::newlines_before(p, self.start),
             _ => 0,
+        }
+    }
+
+    /// The error for a record at `line` (lines from the base) of input `name`.
+    fn error(&self, name: &str, line: u64, message: String) -> GroupByError {
+        let name = name.to_string();
+        if self.rows {
+            GroupByError::Row { name, row: line, message }
+        } else {
+            GroupByError::Data { name, line: self.get() + line, message }
         }
     }
 }
@@ -147,8 +163,13 @@ pub struct OpenedInput<'a> {
     name: String,
     base: LineBase,
     shard_span: Option<(u64, u64)>,
-    header: HeaderAt,
-    chunks: Box<dyn Iterator<Item = Result<Chunk, InputError>> + 'a>,
+    body: Body<'a>,
+}
+
+/// What an input holds: bytes to cut into records, or a table file read in pieces.
+enum Body<'a> {
+    Chunks { header: HeaderAt, chunks: Box<dyn Iterator<Item = Result<Chunk, InputError>> + 'a> },
+    Table { table: TableInput, pieces: std::ops::Range<usize> },
 }
 
 impl<'a> OpenedInput<'a> {
@@ -164,12 +185,36 @@ impl<'a> OpenedInput<'a> {
             name: name.to_string(),
             base: LineBase::default(),
             shard_span: None,
-            header: HeaderAt::Read(names, lines),
-            chunks: Box::new(chunks),
+            body: Body::Chunks { header: HeaderAt::Read(names, lines), chunks: Box::new(chunks) },
         }
     }
 
+    /// A table file (Parquet, Arrow IPC), or the pieces of it that a shard reads.
+    pub fn table(
+        plan: &GroupByPlan,
+        path: &std::path::Path,
+        format: TableFormat,
+    ) -> Result<OpenedInput<'static>, GroupByError> {
+        let name = path.display().to_string();
+        let table = TableInput::open(path, format)
+            .map_err(|e| GroupByError::Query { name: name.clone(), message: crate::engine::sql::first_line(&e) })?;
+        let (pieces, shard_span) = match plan.read.shard {
+            Some(shard) => {
+                let (pieces, span) = table.shard(shard);
+                (pieces, Some(span))
+            }
+            None => (0..table.len(), None),
+        };
+        let base = LineBase { rows: true, ..LineBase::default() };
+        Ok(OpenedInput { name, base, shard_span, body: Body::Table { table, pieces } })
+    }
+
     fn open(plan: &GroupByPlan, source: &Source) -> Result<OpenedInput<'static>, GroupByError> {
+        if let Source::File(path) = source
+            && let Some(format) = TableFormat::of_file(path)
+        {
+            return OpenedInput::table(plan, path, format);
+        }
         let ndjson = plan.input_format == InputFormat::Ndjson;
         let boundary: Box<dyn Boundary> = if ndjson {
             Box::new(LineBoundary::default())
@@ -192,16 +237,18 @@ impl<'a> OpenedInput<'a> {
         let base = LineBase {
             path: match source {
                 Source::File(p) => Some(p.clone()),
-                Source::Stdin => None,
+                Source::Stdin | Source::ZipMember { .. } => None,
             },
             start: chunks.start(),
+            rows: false,
         };
-        Ok(OpenedInput { name, base, shard_span: chunks.shard_span(), header, chunks: Box::new(chunks) })
+        let shard_span = chunks.shard_span();
+        Ok(OpenedInput { name, base, shard_span, body: Body::Chunks { header, chunks: Box::new(chunks) } })
     }
 }
 
 /// Runs the group-by over one CSV input already opened (see [`OpenedInput::from_chunks`]).
-pub fn group_by_opened(plan: &GroupByPlan, input: OpenedInput<'_>) -> Result<Table, GroupByError> {
+pub fn group_by_opened(plan: &GroupByPlan, input: OpenedInput<'_>) -> Result<Grouped, GroupByError> {
     let run = aggregate_opened(plan, std::iter::once(Ok(input)))?;
     finish::check_and_finish(plan, &run.layout, run.acc, &run.first_text_source)
 }
@@ -256,6 +303,26 @@ fn data_start(
     Ok((names, skipped, None))
 }
 
+/// Takes an input's layout: the first input's becomes the run's; a later one must be the same.
+fn attach<'t>(
+    total: &'t mut Option<(Layout, Partial)>,
+    layout: Layout,
+    name: &str,
+) -> Result<(&'t Layout, &'t mut Partial, bool), GroupByError> {
+    match total {
+        Some((l, _)) if l.names != layout.names || l.width != layout.width => Err(GroupByError::Query {
+            name: name.to_string(),
+            message: "its header differs from the first input's".into(),
+        }),
+        Some((l, acc)) => Ok((&*l, acc, false)),
+        None => {
+            let part = Partial::new(&layout);
+            let (l, p) = total.insert((layout, part));
+            Ok((&*l, p, true))
+        }
+    }
+}
+
 /// Aggregates the inputs in order, each opened when the one before is done.
 fn aggregate_opened<'a>(
     plan: &GroupByPlan,
@@ -268,43 +335,37 @@ fn aggregate_opened<'a>(
     let mut first_header: Vec<String> = Vec::new();
     let mut shard_span = None;
     for (input_index, input) in inputs.enumerate() {
-        let OpenedInput { name, base, shard_span: span, header, mut chunks } = input?;
-        let ndjson = plan.input_format == InputFormat::Ndjson;
+        let OpenedInput { name, base, shard_span: span, body } = input?;
         shard_span = shard_span.or(span);
-        let (header, skipped_lines, first) = data_start(plan, &name, header, &mut chunks)?;
-        let layout =
-            Layout::resolve(&header, plan).map_err(|message| GroupByError::Query { name: name.clone(), message })?;
-        let (layout, acc) = match &mut total {
-            Some((l, acc)) => {
-                if l.names != layout.names || l.width != layout.width {
-                    return Err(GroupByError::Query {
-                        name,
-                        message: "its header differs from the first input's".into(),
-                    });
-                }
-                (&*l, acc)
+        // What the input says before its data: its columns, and the lines its messages skip.
+        let (header, table_plan, skipped_lines, first, mut chunks, table) = match body {
+            Body::Chunks { header, mut chunks } => {
+                let (header, skipped, first) = data_start(plan, &name, header, &mut chunks)?;
+                (header, None, skipped, first, Some(chunks), None)
             }
-            None => {
-                first_text_source = vec![None; layout.used.len()];
-                first_header = header.clone();
-                let part = Partial::new(&layout);
-                total = Some((layout, part));
-                let (l, p) = total.as_mut().unwrap();
-                (&*l, p)
+            Body::Table { table, pieces } => {
+                // The file types its columns (unless --schema says otherwise).
+                let header = table.names();
+                let mut typed = plan.clone();
+                for (col, kind) in header.iter().zip(table.kinds()) {
+                    if !typed.schema.iter().any(|(c, _)| c == col) {
+                        typed.schema.push((col.clone(), kind));
+                    }
+                }
+                (header, Some(typed), 0, None, None, Some((table, pieces)))
             }
         };
+        let input_plan = table_plan.as_ref().unwrap_or(plan);
+        let layout = Layout::resolve(&header, input_plan)
+            .map_err(|message| GroupByError::Query { name: name.clone(), message })?;
+        let (layout, acc, is_first) = attach(&mut total, layout, &name)?;
+        if is_first {
+            first_text_source = vec![None; layout.used.len()];
+            first_header = header.clone();
+        }
         acc.newlines += skipped_lines;
         let mut lines_before = skipped_lines;
-        let parse = if plan.engine == Engine::Polars { chunk::aggregate_chunk_polars } else { chunk::aggregate_chunk };
-        let work = |chunk: &Chunk| -> Result<Partial, Fault> {
-            let pos = RowPos::new(input_index, chunk.offset, 0);
-            if ndjson {
-                chunk::aggregate_ndjson_chunk(chunk, plan, layout, pos)
-            } else {
-                parse(chunk, plan, layout, 0, pos)
-            }
-        };
-        let sink = |result: Result<Partial, Fault>, _chunk: Chunk| -> Result<(), GroupByError> {
+        let sink = |result: Result<Partial, Fault>| -> Result<(), GroupByError> {
             match result {
                 Ok(part) => {
                     for (pos, ft) in part.first_text.iter().enumerate() {
@@ -317,14 +378,34 @@ fn aggregate_opened<'a>(
                     lines_before += n;
                     Ok(())
                 }
-                Err(f) => Err(GroupByError::Data {
-                    name: name.clone(),
-                    line: base.get() + lines_before + f.line,
-                    message: f.message,
-                }),
+                Err(f) => Err(base.error(&name, lines_before + f.line, f.message)),
             }
         };
-        let all = first.map(Ok).into_iter().chain(chunks);
+        if let Some((table, pieces)) = table {
+            let work = |&i: &usize| {
+                chunk::aggregate_piece(&table, i, input_plan, layout, RowPos::new(input_index, i as u64, 0))
+            };
+            let mut sink = sink;
+            let sink = |r, _piece: usize| sink(r);
+            match pool {
+                Some(pool) => pipeline::drive_parallel(pool, pieces.map(Ok), work, sink)?,
+                None => pipeline::drive_serial(pieces.map(Ok), work, sink)?,
+            }
+            continue;
+        }
+        let ndjson = plan.input_format == InputFormat::Ndjson;
+        let parse = if plan.engine == Engine::Polars { chunk::aggregate_chunk_polars } else { chunk::aggregate_chunk };
+        let work = |chunk: &Chunk| -> Result<Partial, Fault> {
+            let pos = RowPos::new(input_index, chunk.offset, 0);
+            if ndjson {
+                chunk::aggregate_ndjson_chunk(chunk, plan, layout, pos)
+            } else {
+                parse(chunk, plan, layout, 0, pos)
+            }
+        };
+        let mut sink = sink;
+        let sink = |r, _chunk: Chunk| sink(r);
+        let all = first.map(Ok).into_iter().chain(chunks.take().expect("a byte input"));
         match pool {
             Some(pool) => pipeline::drive_parallel(pool, all, work, sink)?,
             None => pipeline::drive_serial(all, work, sink)?,
@@ -373,7 +454,7 @@ pub fn group_by_state(
 
 /// Merges the states of consecutive shards of `input` (in shard order) into the final result:
 /// the same table, or the same error, as one run over the whole input.
-pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) -> Result<Table, GroupByError> {
+pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) -> Result<Grouped, GroupByError> {
     let malformed = || GroupByError::Query { name: input.to_string(), message: "malformed partial state".into() };
     let header = states.first().ok_or_else(malformed)?.header.clone();
     let layout =

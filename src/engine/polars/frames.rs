@@ -161,7 +161,7 @@ impl Records {
                 rec.columns[c].push(Cell { start, len: raw.len() as u32, value });
             }
             rec.lines.push(line);
-            Ok(())
+            Ok::<(), Fault>(())
         })?;
         Ok(rec)
     }

@@ -14,6 +14,7 @@ mod count;
 mod csv;
 pub mod frames;
 pub mod sql;
+pub mod table;
 
 pub(crate) use count::count_chunk;
 pub(crate) use csv::csv_chunk_records;

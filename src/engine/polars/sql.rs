@@ -44,7 +44,17 @@ fn lazy(query: &str, lf: LazyFrame) -> PolarsResult<LazyFrame> {
 impl Prepared {
     /// Plans `query` over a table with the columns `names` of the types `kinds`.
     pub fn new(query: &str, names: &[String], kinds: &[crate::input::value::Kind]) -> PolarsResult<Prepared> {
-        let empty = super::frames::empty_frame(names, kinds);
+        Prepared::over(query, super::frames::empty_frame(names, kinds))
+    }
+
+    /// Plans `query` over a table of `schema` (a table file's).
+    pub fn with_schema(query: &str, schema: &Schema) -> PolarsResult<Prepared> {
+        Prepared::over(query, DataFrame::empty_with_schema(schema))
+    }
+
+    fn over(query: &str, empty: DataFrame) -> PolarsResult<Prepared> {
+        let names: Vec<String> = empty.get_column_names().iter().map(|n| n.to_string()).collect();
+        let names = &names[..];
         let plan = lazy(query, empty.lazy())?;
         let ir = plan.clone().to_alp()?;
         let (row_wise, group_by) = (is_row_wise(&ir), as_group_by(&ir));
@@ -64,7 +74,11 @@ impl Prepared {
     pub fn run_ipc(&self, path: &Path) -> PolarsResult<Table> {
         let path = path.to_str().ok_or_else(|| polars_err!(ComputeError: "temporary path is not valid UTF-8"))?;
         let args = UnifiedScanArgs { glob: false, ..UnifiedScanArgs::default() };
-        let scan = LazyFrame::scan_ipc(PlRefPath::new(path), IpcScanOptions::default(), args)?;
+        self.run_scan(LazyFrame::scan_ipc(PlRefPath::new(path), IpcScanOptions::default(), args)?)
+    }
+
+    /// Runs the query over a lazy scan of the whole input, on polars' streaming engine.
+    pub fn run_scan(&self, scan: LazyFrame) -> PolarsResult<Table> {
         let df = lazy(&self.query, scan)?.collect_with_engine(Engine::Streaming)?.unwrap_single();
         frame_to_table(&df)
     }
