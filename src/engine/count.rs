@@ -89,7 +89,9 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
     let start = Instant::now();
     let mut outcome =
         CountOutcome { tally: Tally::empty(plan.unit), bytes: 0, chunks: 0, elapsed: Duration::ZERO, shard_span: None };
-    let pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
+    let pool = (plan.engine == Engine::Parallel).then(|| std::sync::Arc::new(pipeline::build_pool(plan.threads)));
+    // Compressed input decodes on the same workers: -j is the threads of work in all.
+    let read = ReadOptions { workers: pool.clone().map(crate::input::Workers::Shared), ..plan.read.clone() };
     for source in sources {
         // A table file's lines are its rows; its bytes are counted as any file's.
         if let Source::File(path) = source
@@ -104,7 +106,7 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
             outcome.tally.merge(Tally::Lines(table.rows()));
             continue;
         }
-        let chunks = Chunker::open(source, plan.read)?;
+        let chunks = Chunker::open(source, read.clone())?;
         let name = chunks.name().to_string();
         outcome.shard_span = outcome.shard_span.or(chunks.shard_span());
         // A shard's lines are numbered from its start; its first line's number costs a pass over

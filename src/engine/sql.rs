@@ -26,7 +26,7 @@ use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, kernels};
 use crate::input::dialect::{self, Fault, StartError};
 use crate::input::value::{NullValues, looks_null};
-use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source, TableFormat};
+use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source, TableFormat, Workers};
 use crate::output::{Table, Value};
 
 /// The most input read ahead for the type sample when rows are long.
@@ -109,7 +109,9 @@ fn start_error(name: &str, e: StartError) -> SqlError {
 
 /// Opens `source` and reads its start: the columns, and the data chunks.
 fn open(plan: &SqlPlan, source: &Source) -> Result<(Columns, Option<Chunk>, Chunker<CsvBoundary>), SqlError> {
-    let mut chunks = Chunker::open_with(source, plan.read, CsvBoundary::new(plan.delimiter, dialect::QUOTE))?;
+    // Compressed input decodes on polars' pool, where the chunks are worked on.
+    let read = ReadOptions { workers: Some(Workers::Static(crate::engine::polars::pool())), ..plan.read.clone() };
+    let mut chunks = Chunker::open_with(source, read, CsvBoundary::new(plan.delimiter, dialect::QUOTE))?;
     let name = chunks.name().to_string();
     let start = dialect::start(&mut chunks, plan.delimiter, !plan.no_header).map_err(|e| start_error(&name, e))?;
     let mut declared = vec![None; start.names.len()];
@@ -220,7 +222,7 @@ fn group_by_plan(plan: &SqlPlan, gb: &crate::engine::polars::sql::SqlGroupBy) ->
         aggs: gb.aggs.clone(),
         engine: Engine::Parallel,
         threads: plan.threads,
-        read: plan.read,
+        read: plan.read.clone(),
         delimiter: plan.delimiter,
         no_header: plan.no_header,
         schema: plan.schema.clone(),
@@ -370,7 +372,7 @@ fn whole_input(
     let declared: Vec<Option<Kind>> = used.iter().map(|&i| cols.declared[i]).collect();
     let rules = cols.rules(plan, used, &names, &declared);
     let reopen = || -> Result<Box<dyn Iterator<Item = Result<Chunk, InputError>>>, SqlError> {
-        let read = ReadOptions { progress: None, ..plan.read };
+        let read = ReadOptions { progress: None, ..plan.read.clone() };
         Ok(match spool {
             Some(path) => Box::new(Chunker::open_with(
                 &Source::File(path.to_path_buf()),

@@ -2,11 +2,12 @@
 //! by their magic bytes, decoded into the one byte stream the chunker cuts into records, so that
 //! chunk boundaries and every result are the uncompressed input's.
 //!
-//! Decoding runs on threads of its own, overlapped with the work on the chunks:
+//! Decoding overlaps with the work on the chunks:
 //! - formats whose stream is one sequence (plain gzip, bzip2, xz, a zip member, a zstd frame of
-//!   unknown or large size) decode on one thread;
-//! - BGZF blocks and zstd frames of known size are independent: a reader thread cuts them, a pool
-//!   of `threads` workers decodes batches of them, and the batches are handed on in order.
+//!   unknown or large size) decode on a thread of their own;
+//! - BGZF blocks and zstd frames of known size are independent: a thread cuts them, the engine's
+//!   workers (the same `-j` threads that then work on the chunks) decode batches of them, and the
+//!   batches are handed on in order.
 //!
 //! Either way the decoded bytes arrive through a bounded channel of 1 MiB buffers, so memory is a
 //! few buffers whatever the input's size. A corrupt or truncated stream is an error naming the
@@ -165,12 +166,15 @@ const BUFFER: usize = 1 << 20;
 const QUEUED: usize = 4;
 
 /// How to decode one compressed input.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DecodeOptions {
-    /// Workers for formats whose blocks decode independently (BGZF, zstd frames).
+    /// Workers for formats whose blocks decode independently (BGZF, zstd frames), when there is
+    /// no pool to share.
     pub threads: usize,
     /// A counter of the compressed bytes read, for a progress display.
     pub progress: Option<&'static AtomicU64>,
+    /// The engine's pool: blocks decode on the workers that then work on the chunks.
+    pub workers: Option<super::Workers>,
 }
 
 /// What of a zip archive to read.
@@ -194,12 +198,22 @@ pub fn decode(format: Format, raw: Box<dyn Read + Send>, options: DecodeOptions,
     let counted = Counted { inner: raw, read: Arc::clone(&read), progress: options.progress };
     let (tx, rx) = mpsc::sync_channel(QUEUED);
     let threads = options.threads.max(1);
+    let workers = options.workers.clone();
     std::thread::Builder::new()
         .name(format!("pframe-{format}"))
         .spawn(move || {
+            let pool = || match workers {
+                Some(w) => Ok(w),
+                None => rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("pframe-decode-{i}"))
+                    .build()
+                    .map(|p| super::Workers::Shared(Arc::new(p)))
+                    .map_err(io::Error::other),
+            };
             let result = match format {
-                Format::Bgzf => bgzf_blocks(counted, &read, threads, &tx),
-                Format::Zstd => zstd_frames(counted, &read, threads, &tx),
+                Format::Bgzf => pool().and_then(|pool| bgzf_blocks(counted, &read, &pool, &tx)),
+                Format::Zstd => pool().and_then(|pool| zstd_frames(counted, &read, &pool, &tx)),
                 Format::Zip => zip_stream(counted, &read, &zip, &tx),
                 _ => {
                     let mut input = BufReader::with_capacity(BUFFER, counted);
@@ -377,20 +391,16 @@ impl InOrder<'_> {
     }
 }
 
-/// Decodes independent pieces on a pool of `threads` workers while this thread cuts them:
+/// Decodes independent pieces on `pool`'s workers while this thread cuts them:
 /// `next_piece` returns the next piece (or `Inline` output already decoded, in its place), and
 /// `decode` turns a piece into bytes. At most `2 x threads` pieces are in flight.
 fn parallel<P: Send + 'static>(
-    threads: usize,
+    pool: &rayon::ThreadPool,
     tx: &mpsc::SyncSender<io::Result<Vec<u8>>>,
     mut next_piece: impl FnMut(&mut dyn FnMut(Piece<P>) -> bool) -> io::Result<()>,
     decode: impl Fn(P) -> io::Result<Vec<u8>> + Send + Sync + 'static,
 ) -> io::Result<()> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("pframe-decode-{i}"))
-        .build()
-        .map_err(io::Error::other)?;
+    let threads = pool.current_num_threads();
     let decode = Arc::new(decode);
     let (done_tx, done_rx) = mpsc::channel::<(u64, io::Result<Vec<u8>>)>();
     let mut order = InOrder { tx, next: 0, waiting: BTreeMap::new() };
@@ -459,14 +469,14 @@ const BGZF_BATCH: usize = 16;
 fn bgzf_blocks(
     raw: impl Read,
     read: &AtomicU64,
-    threads: usize,
+    pool: &rayon::ThreadPool,
     tx: &mpsc::SyncSender<io::Result<Vec<u8>>>,
 ) -> io::Result<()> {
     let mut input = BufReader::with_capacity(BUFFER, raw);
     // The compressed offset of the next block: what was read, less what waits in the buffer.
     let offset = |input: &BufReader<_>| read.load(Ordering::Relaxed) - input.buffer().len() as u64;
     parallel(
-        threads,
+        pool,
         tx,
         |emit| {
             let mut batch = BgzfBatch { offset: 0, bytes: Vec::new() };
@@ -511,6 +521,7 @@ fn decode_bgzf_batch(batch: BgzfBatch) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(BGZF_BATCH << 16);
     let mut rest = &batch.bytes[..];
     let mut at = batch.offset;
+    let mut inflate = flate2::Decompress::new(false);
     while !rest.is_empty() {
         let xlen = u16::from_le_bytes([rest[10], rest[11]]) as usize;
         let size = u16::from_le_bytes([rest[16], rest[17]]) as usize + 1;
@@ -523,7 +534,7 @@ fn decode_bgzf_batch(batch: BgzfBatch) -> io::Result<Vec<u8>> {
         let isize = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes")) as usize;
         let start = out.len();
         out.reserve(isize);
-        let mut inflate = flate2::Decompress::new(false);
+        inflate.reset(false);
         let status = inflate
             .decompress_vec(data, &mut out, flate2::FlushDecompress::Finish)
             .map_err(|e| bad(&format!("corrupt data: {e}")))?;
@@ -556,13 +567,13 @@ struct ZstdFrame {
 fn zstd_frames(
     raw: impl Read,
     read: &AtomicU64,
-    threads: usize,
+    pool: &rayon::ThreadPool,
     tx: &mpsc::SyncSender<io::Result<Vec<u8>>>,
 ) -> io::Result<()> {
     let mut input = BufReader::with_capacity(BUFFER, raw);
     let offset = |input: &BufReader<_>| read.load(Ordering::Relaxed) - input.buffer().len() as u64;
     parallel(
-        threads,
+        pool,
         tx,
         |emit| {
             loop {
@@ -620,9 +631,17 @@ fn zstd_frames(
             }
         },
         |f: ZstdFrame| {
-            let mut d = zstd::bulk::Decompressor::new()?;
-            let out = d
-                .decompress(&f.bytes, f.size)
+            thread_local! {
+                // A decoding context per worker: making one costs more than a small frame's work.
+                static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+            }
+            let out = DCTX.with(|cell| -> io::Result<Vec<u8>> {
+                let mut slot = cell.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(zstd::bulk::Decompressor::new()?);
+                }
+                slot.as_mut().expect("made above").decompress(&f.bytes, f.size)
+            })
                 .map_err(|e| corrupt(Format::Zstd, f.offset, format!("corrupt data: {e}")))?;
             if out.len() != f.size {
                 return Err(corrupt(Format::Zstd, f.offset, "corrupt data: the frame's size does not match its data"));

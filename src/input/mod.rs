@@ -267,8 +267,38 @@ fn describe_open_error(err: &io::Error) -> String {
     }
 }
 
+/// A pool of worker threads that an input's decoding may share: the engine's own, so that `-j N`
+/// is N threads of work in all.
+#[derive(Clone)]
+pub enum Workers {
+    Shared(Arc<rayon::ThreadPool>),
+    Static(&'static rayon::ThreadPool),
+}
+
+impl Deref for Workers {
+    type Target = rayon::ThreadPool;
+    fn deref(&self) -> &rayon::ThreadPool {
+        match self {
+            Workers::Shared(p) => p,
+            Workers::Static(p) => p,
+        }
+    }
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Workers({} threads)", self.current_num_threads())
+    }
+}
+
+impl PartialEq for Workers {
+    fn eq(&self, other: &Workers) -> bool {
+        std::ptr::eq::<rayon::ThreadPool>(&**self, &**other)
+    }
+}
+
 /// How inputs are read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ReadOptions {
     /// The target chunk size in bytes (at least 1).
     pub chunk_size: usize,
@@ -282,8 +312,10 @@ pub struct ReadOptions {
     /// Where the shard starts, when it is known to be a record boundary (see [`shard_range`]).
     pub shard_start: Option<u64>,
     /// Threads that decode a compressed input whose blocks decode independently (BGZF, zstd
-    /// frames).
+    /// frames), when there is no engine pool to share (`workers`).
     pub decode_threads: usize,
+    /// The engine's worker pool, which such decoding shares.
+    pub workers: Option<Workers>,
     /// Which member of a zip archive to read.
     pub zip: ZipChoice,
 }
@@ -309,6 +341,7 @@ impl PartialEq for ReadOptions {
             && self.shard == other.shard
             && self.shard_start == other.shard_start
             && self.decode_threads == other.decode_threads
+            && self.workers == other.workers
             && self.zip == other.zip
             && match (self.progress, other.progress) {
                 (Some(a), Some(b)) => std::ptr::eq(a, b),
@@ -328,6 +361,7 @@ impl Default for ReadOptions {
             shard: None,
             shard_start: None,
             decode_threads: 1,
+            workers: None,
             zip: ZipChoice::Only,
         }
     }
@@ -535,7 +569,11 @@ impl<B: Boundary> Chunker<B> {
     /// [`compress::detect`]) is decoded on threads of its own and cut like any stream.
     pub fn open_with(source: &Source, options: ReadOptions, mut boundary: B) -> Result<Self, InputError> {
         let name = source.display_name();
-        let decode = compress::DecodeOptions { threads: options.decode_threads, progress: options.progress };
+        let decode = compress::DecodeOptions {
+            threads: options.decode_threads,
+            progress: options.progress,
+            workers: options.workers.clone(),
+        };
         let zip = match options.zip {
             ZipChoice::Only => compress::ZipPart::Only,
             ZipChoice::All => compress::ZipPart::All,

@@ -137,7 +137,7 @@ mod tests {
             let bytes = w.finish().unwrap();
             assert_eq!(detect(&bytes), Some(format), "{format}");
             for threads in [1, 3] {
-                let options = DecodeOptions { threads, progress: None };
+                let options = DecodeOptions { threads, progress: None, workers: None };
                 let mut back = Vec::new();
                 decode(format, Box::new(io::Cursor::new(bytes.clone())), options, ZipPart::Only)
                     .read_to_end(&mut back)

@@ -18,7 +18,9 @@ use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, pipeline};
 use crate::input::dialect::{self, Fault, StartError};
 use crate::input::value::NullValues;
-use crate::input::{Boundary, Chunk, Chunker, CsvBoundary, InputError, LineBoundary, ReadOptions, Source, TableFormat};
+use crate::input::{
+    Boundary, Chunk, Chunker, CsvBoundary, InputError, LineBoundary, ReadOptions, Source, TableFormat, Workers,
+};
 use chunk::{Layout, Partial};
 
 /// A validated group-by query.
@@ -94,8 +96,22 @@ impl GroupByError {
 /// Runs the group-by over every source (each with its own header row) and returns the result.
 pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Grouped, GroupByError> {
     check_engine(plan, sources)?;
+    let plan = &with_workers(plan);
     let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)))?;
     finish::check_and_finish(plan, &run.layout, run.acc, &run.first_text_source)
+}
+
+/// The plan with its engine's worker pool in its read options, so that compressed input decodes
+/// on the same workers (`-j` threads of work in all): a pool of its own for the parallel engine,
+/// polars' for the polars engine, none for the serial one.
+fn with_workers(plan: &GroupByPlan) -> GroupByPlan {
+    let mut plan = plan.clone();
+    plan.read.workers = match plan.engine {
+        Engine::Parallel => Some(Workers::Shared(std::sync::Arc::new(pipeline::build_pool(plan.threads)))),
+        Engine::Polars => Some(Workers::Static(super::polars::pool())),
+        Engine::Serial => None,
+    };
+    plan
 }
 
 /// The polars engine parses CSV only.
@@ -221,11 +237,11 @@ impl<'a> OpenedInput<'a> {
         } else {
             Box::new(CsvBoundary::new(plan.delimiter, dialect::QUOTE))
         };
-        let chunks = Chunker::open_with(source, plan.read, boundary)?;
+        let chunks = Chunker::open_with(source, plan.read.clone(), boundary)?;
         let name = chunks.name().to_string();
         // A shard reads the header from the file's start: it may start after it, or be empty.
         let header = if plan.read.shard.is_some() && !ndjson {
-            let whole = ReadOptions { shard: None, shard_start: None, progress: None, ..plan.read };
+            let whole = ReadOptions { shard: None, shard_start: None, progress: None, ..plan.read.clone() };
             let mut head = Chunker::open_with(source, whole, CsvBoundary::new(plan.delimiter, dialect::QUOTE))?;
             let start = dialect::start(&mut head, plan.delimiter, !plan.no_header)
                 .map_err(|e| GroupByError::start(&name, e))?;
@@ -328,8 +344,11 @@ fn aggregate_opened<'a>(
     plan: &GroupByPlan,
     inputs: impl Iterator<Item = Result<OpenedInput<'a>, GroupByError>>,
 ) -> Result<Run, GroupByError> {
-    let own_pool = (plan.engine == Engine::Parallel).then(|| pipeline::build_pool(plan.threads));
-    let pool = own_pool.as_ref().or((plan.engine == Engine::Polars).then(super::polars::pool));
+    let plan = &match plan.read.workers {
+        Some(_) => plan.clone(),
+        None => with_workers(plan),
+    };
+    let pool = plan.read.workers.as_deref().filter(|_| plan.engine != Engine::Serial);
     let mut total: Option<(Layout, Partial)> = None;
     let mut first_text_source: Vec<Option<(String, LineBase)>> = Vec::new();
     let mut first_header: Vec<String> = Vec::new();
@@ -438,6 +457,7 @@ pub fn group_by_state(
     sources: &[Source],
 ) -> Result<(GroupByState, Option<(u64, u64)>), GroupByError> {
     check_engine(plan, sources)?;
+    let plan = &with_workers(plan);
     let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)))?;
     let mut groups: Vec<(Vec<u8>, Vec<State>)> = run.acc.groups.into_iter().collect();
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
