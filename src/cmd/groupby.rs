@@ -87,7 +87,8 @@ pub fn run(args: GroupByArgs) -> Result<()> {
             // blaming the data, re-run it from its exact start.
             Err(_) if csv_shard.is_some() => {
                 let start = exact_start(csv_shard.as_ref().unwrap())?;
-                let retry = GroupByPlan { read: ReadOptions { shard_start: Some(start), ..plan.read.clone() }, ..plan.clone() };
+                let retry =
+                    GroupByPlan { read: ReadOptions { shard_start: Some(start), ..plan.read.clone() }, ..plan.clone() };
                 group_by_state(&retry, &sources)?
             }
             r => r?,

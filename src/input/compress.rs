@@ -635,13 +635,14 @@ fn zstd_frames(
                 // A decoding context per worker: making one costs more than a small frame's work.
                 static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
             }
-            let out = DCTX.with(|cell| -> io::Result<Vec<u8>> {
-                let mut slot = cell.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(zstd::bulk::Decompressor::new()?);
-                }
-                slot.as_mut().expect("made above").decompress(&f.bytes, f.size)
-            })
+            let out = DCTX
+                .with(|cell| -> io::Result<Vec<u8>> {
+                    let mut slot = cell.borrow_mut();
+                    if slot.is_none() {
+                        *slot = Some(zstd::bulk::Decompressor::new()?);
+                    }
+                    slot.as_mut().expect("made above").decompress(&f.bytes, f.size)
+                })
                 .map_err(|e| corrupt(Format::Zstd, f.offset, format!("corrupt data: {e}")))?;
             if out.len() != f.size {
                 return Err(corrupt(Format::Zstd, f.offset, "corrupt data: the frame's size does not match its data"));
