@@ -26,12 +26,29 @@ def main():
         df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     g = df.groupby(keys, dropna=False, sort=True)
     out = pd.DataFrame(index=g.size().index)
+    exploded = None
     for func, col in specs:
+        args = col.split(",")
         if not col:
             out["count"] = g.size()
+        elif func == "corr":
+            a, b = args
+            out[f"corr_{a}_{b}"] = g[[a, b]].apply(lambda d: d[a].corr(d[b]))
+        elif func == "quantile":
+            c, q = args
+            out[f"quantile_{q}_{c}"] = g[c].quantile(float(q), interpolation="linear")
+        elif func in ("top_k", "bottom_k"):
+            c, k = args
+            largest = func == "top_k"
+            out[f"{func}_{c}"] = g[c].agg(
+                lambda s: sorted(s.dropna(), reverse=largest)[: int(k)])
+            exploded = f"{func}_{c}"
         else:
             out[f"{func}_{col}"] = g[col].agg(FUNCS[func])
     out = out.reset_index()
+    if exploded:
+        # One row per value, as polars' top_k + explode; a group with none keeps one null row.
+        out = out.explode(exploded)
     out.to_csv(sys.stdout, index=False, float_format="%.17g")
 
 

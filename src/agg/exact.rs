@@ -83,11 +83,18 @@ impl ExactSum {
 
     /// Adds an integer exactly.
     pub fn add_int(&mut self, i: i128) {
-        // 2^1074 is the unit: add the integer's 32-bit digits at index 1074 / 32 with offset 1074 % 32.
+        self.add_int_scaled(i, 0);
+    }
+
+    /// Adds `i * 2^exp` exactly (`exp >= -1074`, the exponent of the smallest double's unit).
+    pub fn add_int_scaled(&mut self, i: i128, exp: i32) {
+        // 2^-1074 is the unit: add the integer's 32-bit digits at the index and offset of 2^exp.
         if i == 0 {
             return;
         }
-        let (idx, off) = (BIAS_SUM >> 5, BIAS_SUM & 31);
+        let q = exp + BIAS_SUM;
+        debug_assert!(q >= 0);
+        let (idx, off) = (q >> 5, q & 31);
         let neg = i < 0;
         let mut mag = i.unsigned_abs();
         let mut k = idx;
@@ -116,14 +123,19 @@ impl ExactSum {
 
     /// Adds `x * x` exactly (as a sum of squares, to be read with [`variance`]).
     pub fn add_square(&mut self, x: f64) {
-        let hi = x * x;
+        self.add_product(x, x);
+    }
+
+    /// Adds `x * y` exactly (as a sum of products, at the squares' bias).
+    pub fn add_product(&mut self, x: f64, y: f64) {
+        let hi = x * y;
         if !hi.is_finite() {
             self.nonfinite += hi;
             return;
         }
-        // The rounding error of x * x, exact unless the product is subnormal (then it is a
+        // The rounding error of x * y, exact unless the product is subnormal (then it is a
         // deterministic approximation: the same value in any order).
-        let lo = x.mul_add(x, -hi);
+        let lo = x.mul_add(y, -hi);
         self.add_scaled(hi, BIAS_SQUARES);
         self.add_scaled(lo, BIAS_SQUARES);
     }
@@ -208,6 +220,153 @@ impl ExactSum {
     }
 }
 
+/// An exact sum of doubles that lives in one 128-bit fixed-point number, `acc * 2^exp`, while its
+/// values fit that window (data of a few orders of magnitude always do: a double spans 53 bits,
+/// leaving 74 for the sum to grow), and becomes an [`ExactSum`] the first time one does not. Both
+/// forms hold the exact sum, and both round it correctly, so the result is the same bits whatever
+/// form a merge left it in. 32 bytes, no allocation, for the common case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FloatSum {
+    Small {
+        #[serde(with = "i128_text")]
+        acc: i128,
+        exp: i32,
+    },
+    Big(Box<ExactSum>),
+}
+
+mod i128_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&x.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Default for FloatSum {
+    fn default() -> Self {
+        FloatSum::Small { acc: 0, exp: 0 }
+    }
+}
+
+impl FloatSum {
+    /// Adds a double exactly.
+    #[inline]
+    pub fn add(&mut self, x: f64) {
+        match decompose(x) {
+            Some((m, e)) if m != 0 => {
+                let tz = m.trailing_zeros();
+                if !self.add_scaled(i128::from(m >> tz), e + tz as i32) {
+                    self.big().add(x);
+                }
+            }
+            Some(_) => {}
+            None => self.big().add(x),
+        }
+    }
+
+    /// Adds an integer exactly.
+    pub fn add_int(&mut self, i: i128) {
+        if !self.add_scaled(i, 0) {
+            self.big().add_int(i);
+        }
+    }
+
+    /// Adds `m * 2^e` to the window if it fits there; `false` (and the same value held) if not.
+    #[inline]
+    fn add_scaled(&mut self, m: i128, e: i32) -> bool {
+        let FloatSum::Small { acc, exp } = self else { return false };
+        if m == 0 {
+            return true;
+        }
+        if *acc == 0 {
+            (*acc, *exp) = (m, e);
+            return true;
+        }
+        let (m, acc_now) = if e >= *exp {
+            let sh = (e - *exp) as u32;
+            if m.unsigned_abs().leading_zeros() <= sh.min(127) {
+                return false;
+            }
+            (m << sh, *acc)
+        } else {
+            let sh = (*exp - e) as u32;
+            if acc.unsigned_abs().leading_zeros() <= sh.min(127) {
+                return false;
+            }
+            *acc <<= sh;
+            *exp = e;
+            (m, *acc)
+        };
+        match acc_now.checked_add(m) {
+            Some(v) => {
+                *acc = v;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The sum as an [`ExactSum`], which it becomes.
+    fn big(&mut self) -> &mut ExactSum {
+        if let FloatSum::Small { acc, exp } = *self {
+            let mut b = ExactSum::default();
+            b.add_int_scaled(acc, exp);
+            *self = FloatSum::Big(Box::new(b));
+        }
+        match self {
+            FloatSum::Big(b) => b,
+            FloatSum::Small { .. } => unreachable!("made big above"),
+        }
+    }
+
+    /// Adds another sum: exact, so the grouping does not matter.
+    pub fn merge(&mut self, other: &FloatSum) {
+        match other {
+            FloatSum::Small { acc, exp } => {
+                if !self.add_scaled(*acc, *exp) {
+                    self.big().add_int_scaled(*acc, *exp);
+                }
+            }
+            FloatSum::Big(b) => self.big().merge(b),
+        }
+    }
+
+    /// The sum plus `int`, exactly, correctly rounded to a double.
+    pub fn value_plus(&self, int: i128) -> f64 {
+        let mut s = self.clone();
+        s.add_int(int);
+        match s {
+            FloatSum::Small { acc, exp } if (-900..=800).contains(&exp) => {
+                // `as` rounds the integer correctly; the power of two scales it exactly.
+                (acc as f64) * 2f64.powi(exp)
+            }
+            FloatSum::Small { acc, exp } => {
+                let mut b = ExactSum::default();
+                b.add_int_scaled(acc, exp);
+                b.value()
+            }
+            FloatSum::Big(b) => b.value(),
+        }
+    }
+
+    /// The exact sum as an [`ExactSum`].
+    pub fn to_exact(&self) -> ExactSum {
+        match self {
+            FloatSum::Small { acc, exp } => {
+                let mut b = ExactSum::default();
+                b.add_int_scaled(*acc, *exp);
+                b
+            }
+            FloatSum::Big(b) => (**b).clone(),
+        }
+    }
+}
+
 /// `mag * 2^(32 * lo - bias)` rounded to a double: the top 96 bits with a sticky bit for the rest
 /// convert with one correct rounding (u128 to f64), then an exact scaling by a power of two.
 fn to_f64(mag: &[u32], lo: i32, bias: i32) -> f64 {
@@ -238,6 +397,69 @@ fn ldexp(mut x: f64, mut e: i32) -> f64 {
     x * 2f64.powi(e)
 }
 
+/// `a * b` exactly: a sum at the squares' bias (the plain sums' biases add).
+fn product(a: &ExactSum, b: &ExactSum) -> ExactSum {
+    let (x, x_lo, x_neg) = a.magnitude();
+    let (y, y_lo, y_neg) = b.magnitude();
+    let mut p = vec![0u64; x.len() + y.len() + 1];
+    for (i, &xd) in x.iter().enumerate() {
+        let mut carry = 0u128;
+        for (j, &yd) in y.iter().enumerate() {
+            let t = u128::from(p[i + j]) + u128::from(xd) * u128::from(yd) + carry;
+            p[i + j] = (t & 0xFFFF_FFFF) as u64;
+            carry = t >> 32;
+        }
+        let mut k = i + y.len();
+        while carry != 0 {
+            let t = u128::from(p[k]) + carry;
+            p[k] = (t & 0xFFFF_FFFF) as u64;
+            carry = t >> 32;
+            k += 1;
+        }
+    }
+    let negative = x_neg != y_neg;
+    let digits = p.into_iter().map(|d| if negative { -(d as i64) } else { d as i64 }).collect();
+    let mut out = ExactSum { lo: x_lo + y_lo, digits, adds: 0, nonfinite: 0.0 };
+    out.normalize();
+    out
+}
+
+/// `s * n` exactly.
+fn times(s: &ExactSum, n: u64) -> ExactSum {
+    let (m, lo, negative) = s.magnitude();
+    let mut out = vec![0i64; m.len() + 3];
+    let mut carry = 0u128;
+    for (i, &d) in m.iter().enumerate() {
+        let t = u128::from(d) * u128::from(n) + carry;
+        out[i] = (t & 0xFFFF_FFFF) as i64;
+        carry = t >> 32;
+    }
+    let mut k = m.len();
+    while carry != 0 {
+        out[k] = (carry & 0xFFFF_FFFF) as i64;
+        carry >>= 32;
+        k += 1;
+    }
+    if negative {
+        out.iter_mut().for_each(|d| *d = -*d);
+    }
+    let mut r = ExactSum { lo, digits: out, adds: 0, nonfinite: 0.0 };
+    r.normalize();
+    r
+}
+
+/// `n * s2 - a * b` (`s2` a sum of squares or products, `a` and `b` plain sums), computed
+/// exactly and rounded once to a double.
+fn cross(n: u64, s2: &ExactSum, a: &ExactSum, b: &ExactSum) -> f64 {
+    let mut diff = times(s2, n);
+    let mut ab = product(a, b);
+    ab.digits.iter_mut().for_each(|d| *d = -*d);
+    diff.merge(&ab);
+    let (mag, lo, negative) = diff.magnitude();
+    let v = to_f64(&mag, lo, BIAS_SQUARES);
+    if negative { -v } else { v }
+}
+
 /// The sample variance (ddof = 1) of `n` values with exact sums `s1` (plain) and `s2` (squares):
 /// `(n * s2 - s1^2) / (n (n - 1))`, the numerator computed exactly.
 pub fn variance(n: u64, s1: &ExactSum, s2: &ExactSum) -> Option<f64> {
@@ -247,56 +469,60 @@ pub fn variance(n: u64, s1: &ExactSum, s2: &ExactSum) -> Option<f64> {
     if !s1.is_finite_sum() || !s2.is_finite_sum() {
         return Some(f64::NAN);
     }
-    // s1^2 at bias 2 * 1074 = 2148, the squares' bias: digit indices add.
-    let (a, a_lo, _) = s1.magnitude();
-    let mut sq = vec![0u64; 2 * a.len() + 1];
-    for (i, &x) in a.iter().enumerate() {
-        let mut carry = 0u128;
-        for (j, &y) in a.iter().enumerate() {
-            let t = u128::from(sq[i + j]) + u128::from(x) * u128::from(y) + carry;
-            sq[i + j] = (t & 0xFFFF_FFFF) as u64;
-            carry = t >> 32;
-        }
-        let mut k = i + a.len();
-        while carry != 0 {
-            let t = u128::from(sq[k]) + carry;
-            sq[k] = (t & 0xFFFF_FFFF) as u64;
-            carry = t >> 32;
-            k += 1;
-        }
-    }
-    let sq_lo = 2 * a_lo;
-    // n * s2.
-    let (b, b_lo, _) = s2.magnitude();
-    let mut ns2 = vec![0u64; b.len() + 3];
-    let mut carry = 0u128;
-    for (i, &d) in b.iter().enumerate() {
-        let t = u128::from(d) * u128::from(n) + carry;
-        ns2[i] = (t & 0xFFFF_FFFF) as u64;
-        carry = t >> 32;
-    }
-    let mut k = b.len();
-    while carry != 0 {
-        ns2[k] = (carry & 0xFFFF_FFFF) as u64;
-        carry >>= 32;
-        k += 1;
-    }
-    // n * s2 - s1^2, aligned on the lower of the two lowest digits.
-    let lo = sq_lo.min(b_lo);
-    let len = (sq_lo + sq.len() as i32).max(b_lo + ns2.len() as i32) - lo;
-    let mut diff = vec![0i64; len as usize + 1];
-    for (i, &d) in ns2.iter().enumerate() {
-        diff[(b_lo - lo) as usize + i] += d as i64;
-    }
-    for (i, &d) in sq.iter().enumerate() {
-        diff[(sq_lo - lo) as usize + i] -= d as i64;
-    }
-    let num = ExactSum { lo, digits: diff, adds: 0, nonfinite: 0.0 };
-    let (mag, mag_lo, negative) = num.magnitude();
     // Mathematically n * s2 >= s1^2; a negative value can only come from inexact (subnormal)
     // squares: clamp, as any variance algorithm does.
-    let numerator = if negative { 0.0 } else { to_f64(&mag, mag_lo, BIAS_SQUARES) };
+    let numerator = cross(n, s2, s1, s1).max(0.0);
     Some(numerator / (n as f64 * (n - 1) as f64))
+}
+
+/// Exact co-moments of pairs (x, y): what Pearson's correlation needs, mergeable in any order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoMoments {
+    pub n: u64,
+    sx: ExactSum,
+    sy: ExactSum,
+    sxx: ExactSum,
+    syy: ExactSum,
+    sxy: ExactSum,
+}
+
+impl CoMoments {
+    pub fn push(&mut self, x: f64, y: f64) {
+        self.n += 1;
+        self.sx.add(x);
+        self.sy.add(y);
+        self.sxx.add_product(x, x);
+        self.syy.add_product(y, y);
+        self.sxy.add_product(x, y);
+    }
+
+    pub fn merge(&mut self, o: &CoMoments) {
+        self.n += o.n;
+        self.sx.merge(&o.sx);
+        self.sy.merge(&o.sy);
+        self.sxx.merge(&o.sxx);
+        self.syy.merge(&o.syy);
+        self.sxy.merge(&o.sxy);
+    }
+
+    /// Pearson's r: `(n Sxy - Sx Sy) / sqrt((n Sxx - Sx^2)(n Syy - Sy^2))`, each of the three
+    /// computed exactly; `None` for fewer than two pairs, NaN when a column is constant.
+    pub fn correlation(&self) -> Option<f64> {
+        if self.n < 2 {
+            return None;
+        }
+        let sums = [&self.sx, &self.sy, &self.sxx, &self.syy, &self.sxy];
+        if sums.iter().any(|s| !s.is_finite_sum()) {
+            return Some(f64::NAN);
+        }
+        let cov = cross(self.n, &self.sxy, &self.sx, &self.sy);
+        let vx = cross(self.n, &self.sxx, &self.sx, &self.sx).max(0.0);
+        let vy = cross(self.n, &self.syy, &self.sy, &self.sy).max(0.0);
+        if vx == 0.0 || vy == 0.0 {
+            return Some(f64::NAN);
+        }
+        Some((cov / (vx.sqrt() * vy.sqrt())).clamp(-1.0, 1.0))
+    }
 }
 
 #[cfg(test)]
@@ -361,7 +587,57 @@ mod tests {
         assert_eq!(variance(8, &a, &b), Some(32.0 / 7.0));
     }
 
+    #[test]
+    fn correlation_is_exact_and_order_free() {
+        let xs: Vec<(f64, f64)> =
+            (0..500).map(|i| (1e9 + (i % 17) as f64, 3.0 * (i % 17) as f64 - (i % 5) as f64)).collect();
+        let mut whole = CoMoments::default();
+        xs.iter().for_each(|&(x, y)| whole.push(x, y));
+        let (mut a, mut b) = (CoMoments::default(), CoMoments::default());
+        xs[..123].iter().for_each(|&(x, y)| a.push(x, y));
+        xs[123..].iter().for_each(|&(x, y)| b.push(x, y));
+        b.merge(&a);
+        assert_eq!(b.correlation().map(f64::to_bits), whole.correlation().map(f64::to_bits));
+        // Two-pass reference on the centred values (no cancellation there).
+        let n = xs.len() as f64;
+        let (mx, my) = (xs.iter().map(|p| p.0).sum::<f64>() / n, xs.iter().map(|p| p.1).sum::<f64>() / n);
+        let sxy: f64 = xs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+        let sxx: f64 = xs.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+        let syy: f64 = xs.iter().map(|p| (p.1 - my) * (p.1 - my)).sum();
+        let want = sxy / (sxx.sqrt() * syy.sqrt());
+        assert!((whole.correlation().unwrap() - want).abs() < 1e-12, "{:?} vs {want}", whole.correlation());
+        let mut perfect = CoMoments::default();
+        (0..10).for_each(|i| perfect.push(i as f64, 2.0 * i as f64 + 1.0));
+        assert_eq!(perfect.correlation(), Some(1.0));
+        let mut constant = CoMoments::default();
+        (0..10).for_each(|i| constant.push(i as f64, 5.0));
+        assert!(constant.correlation().unwrap().is_nan());
+        assert_eq!(CoMoments::default().correlation(), None);
+    }
+
     proptest! {
+        /// The windowed sum gives the big sum's bits, in any split and merge order, whether it
+        /// stays small or grows.
+        #[test]
+        fn float_sums_are_exact_sums(xs in prop::collection::vec(prop_oneof![
+            -1e6f64..1e6, -1e-300f64..1e-300, -1e300f64..1e300, Just(0.1), Just(-0.0), Just(12.345678),
+            Just(f64::INFINITY)], 0..60), ints in prop::collection::vec(-1i128 << 100..1i128 << 100, 0..3),
+            split in 0usize..60) {
+            let split = split.min(xs.len());
+            let mut big = ExactSum::default();
+            xs.iter().for_each(|&x| big.add(x));
+            ints.iter().for_each(|&i| big.add_int(i));
+            let (mut a, mut b) = (FloatSum::default(), FloatSum::default());
+            xs[..split].iter().for_each(|&x| a.add(x));
+            xs[split..].iter().for_each(|&x| b.add(x));
+            let mut ab = a.clone();
+            ab.merge(&b);
+            b.merge(&a);
+            let int: i128 = ints.iter().sum();
+            prop_assert_eq!(ab.value_plus(int).to_bits(), big.value().to_bits());
+            prop_assert_eq!(b.value_plus(int).to_bits(), big.value().to_bits());
+        }
+
         /// Any split, merged in any order, gives the same bits, and the sum is the correctly
         /// rounded one.
         #[test]

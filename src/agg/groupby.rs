@@ -14,7 +14,7 @@ use std::fmt;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
-use super::exact::{ExactSum, variance};
+use super::exact::{CoMoments, ExactSum, FloatSum, variance};
 pub use crate::input::value::{Kind, Num, parse_num};
 
 /// An aggregation function.
@@ -33,9 +33,34 @@ pub enum AggFn {
     NUnique,
     First,
     Last,
+    /// Pearson's correlation of the column with a second one (`corr(a,b)`), over the rows where
+    /// both are non-null.
+    Corr,
+    /// The `k` largest values, one output row each (`top_k(c,k)`), as polars' `top_k` + `explode`.
+    TopK(u32),
+    /// The `k` smallest values, one output row each (`bottom_k(c,k)`).
+    BottomK(u32),
+    /// The `p` quantile, interpolated linearly between the two nearest values as pandas' default
+    /// (`quantile(c,0.9)`; the median is `quantile(c,0.5)`).
+    Quantile(Fraction),
+}
+
+/// A fraction in [0, 1], kept as its bits so that specs compare and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fraction(u64);
+
+impl Fraction {
+    pub fn new(p: f64) -> Option<Fraction> {
+        (0.0..=1.0).contains(&p).then_some(Fraction(p.to_bits()))
+    }
+
+    pub fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
 }
 
 impl AggFn {
+    /// The functions of one column, by name.
     const NAMES: [(&'static str, AggFn); 11] = [
         ("count", AggFn::Count),
         ("sum", AggFn::Sum),
@@ -53,38 +78,71 @@ impl AggFn {
     pub fn name(self) -> &'static str {
         match self {
             AggFn::Rows => "count",
+            AggFn::Corr => "corr",
+            AggFn::TopK(_) => "top_k",
+            AggFn::BottomK(_) => "bottom_k",
+            AggFn::Quantile(_) => "quantile",
             f => AggFn::NAMES.iter().find(|(_, g)| *g == f).map(|(n, _)| *n).unwrap_or("?"),
         }
     }
 
     /// Functions that need numbers.
     pub fn is_numeric(self) -> bool {
-        matches!(self, AggFn::Sum | AggFn::Mean | AggFn::Std | AggFn::Var | AggFn::Median)
+        matches!(
+            self,
+            AggFn::Sum
+                | AggFn::Mean
+                | AggFn::Std
+                | AggFn::Var
+                | AggFn::Median
+                | AggFn::Corr
+                | AggFn::TopK(_)
+                | AggFn::BottomK(_)
+                | AggFn::Quantile(_)
+        )
+    }
+
+    /// Functions whose result is a row per value rather than one per group.
+    pub fn is_multi_row(self) -> bool {
+        matches!(self, AggFn::TopK(_) | AggFn::BottomK(_))
     }
 }
 
-/// One aggregation of the query: a function over a column (none for `count` of rows).
+/// One aggregation of the query: a function over a column (none for `count` of rows; two for
+/// `corr`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AggSpec {
     pub func: AggFn,
     pub column: Option<String>,
+    /// `corr`'s second column.
+    pub column2: Option<String>,
 }
 
 impl AggSpec {
-    /// The output column name: `count`, or `sum_v1`, `count_v1`, ...
+    pub fn of(func: AggFn, column: Option<String>) -> AggSpec {
+        AggSpec { func, column, column2: None }
+    }
+
+    /// The output column name: `count`, or `sum_v1`, `count_v1`, `corr_v1_v2`, `top_k_v3`,
+    /// `quantile_0.9_v3`, ...
     pub fn output_name(&self) -> String {
-        match &self.column {
-            None => "count".to_string(),
-            Some(c) => format!("{}_{c}", self.func.name()),
+        match (&self.column, &self.column2, self.func) {
+            (None, _, _) => "count".to_string(),
+            (Some(a), Some(b), _) => format!("{}_{a}_{b}", self.func.name()),
+            (Some(c), None, AggFn::Quantile(p)) => format!("quantile_{}_{c}", p.get()),
+            (Some(c), None, _) => format!("{}_{c}", self.func.name()),
         }
     }
 }
 
 impl fmt::Display for AggSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.column {
-            None => f.write_str("count"),
-            Some(c) => write!(f, "{}({c})", self.func.name()),
+        match (&self.column, &self.column2, self.func) {
+            (None, _, _) => f.write_str("count"),
+            (Some(a), Some(b), _) => write!(f, "{}({a},{b})", self.func.name()),
+            (Some(c), None, AggFn::TopK(k) | AggFn::BottomK(k)) => write!(f, "{}({c},{k})", self.func.name()),
+            (Some(c), None, AggFn::Quantile(p)) => write!(f, "quantile({c},{})", p.get()),
+            (Some(c), None, _) => write!(f, "{}({c})", self.func.name()),
         }
     }
 }
@@ -120,25 +178,56 @@ pub fn parse_aggs(spec: &str) -> Result<Vec<AggSpec>, String> {
 fn parse_one(item: &str) -> Result<AggSpec, String> {
     let bad = || {
         format!(
-            "malformed aggregation \"{item}\": expected count, or FUNC(column) with FUNC one of {}",
+            "malformed aggregation \"{item}\": expected count, FUNC(column) with FUNC one of {}, corr(a,b), \
+             top_k(c,k), bottom_k(c,k) or quantile(c,p)",
             AggFn::NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
         )
     };
     if item == "count" || item == "count()" || item == "len" {
-        return Ok(AggSpec { func: AggFn::Rows, column: None });
+        return Ok(AggSpec::of(AggFn::Rows, None));
     }
     let (name, arg) = item.split_once('(').ok_or_else(bad)?;
-    let column = arg.strip_suffix(')').ok_or_else(bad)?.trim();
-    let func = AggFn::NAMES.iter().find(|(n, _)| *n == name.trim()).map(|(_, f)| *f).ok_or_else(bad)?;
-    if column.is_empty() || column.contains(['(', ')']) {
+    let inner = arg.strip_suffix(')').ok_or_else(bad)?.trim();
+    if inner.is_empty() || inner.contains(['(', ')']) {
         return Err(bad());
     }
-    Ok(AggSpec { func, column: Some(column.to_string()) })
+    // The numeric argument of top_k, bottom_k and quantile follows the column's last comma.
+    let last_arg = || inner.rsplit_once(',').map(|(c, a)| (c.trim(), a.trim())).ok_or_else(bad);
+    let spec = match name.trim() {
+        "corr" => {
+            let (a, b) = inner.split_once(',').ok_or_else(bad)?;
+            let (a, b) = (a.trim(), b.trim());
+            if a.is_empty() || b.is_empty() || b.contains(',') {
+                return Err(format!("{}: corr takes two columns, corr(a,b) (names without commas)", bad()));
+            }
+            AggSpec { func: AggFn::Corr, column: Some(a.to_string()), column2: Some(b.to_string()) }
+        }
+        f @ ("top_k" | "bottom_k") => {
+            let (c, k) = last_arg()?;
+            let k: u32 = k.parse().ok().filter(|&k| k > 0).ok_or_else(|| format!("{}: k must be a count", bad()))?;
+            AggSpec::of(if f == "top_k" { AggFn::TopK(k) } else { AggFn::BottomK(k) }, Some(c.to_string()))
+        }
+        "quantile" => {
+            let (c, p) = last_arg()?;
+            let p = p
+                .parse::<f64>()
+                .ok()
+                .and_then(Fraction::new)
+                .ok_or_else(|| format!("{}: p must be a fraction between 0 and 1", bad()))?;
+            AggSpec::of(AggFn::Quantile(p), Some(c.to_string()))
+        }
+        n => {
+            let func = AggFn::NAMES.iter().find(|(name, _)| *name == n).map(|(_, f)| *f).ok_or_else(bad)?;
+            AggSpec::of(func, Some(inner.to_string()))
+        }
+    };
+    Ok(spec)
 }
 
 /// Exact, mergeable moments: the count, the exact integer sum, and exact sums of the values and
-/// (for `std` and `var`) of their squares ([`ExactSum`]), so that merging in any grouping, over
-/// chunks, threads or cluster shards, gives the same bits as one pass.
+/// (for `std` and `var`) of their squares, so that merging in any grouping, over chunks, threads
+/// or cluster shards, gives the same bits as one pass. The float sum is a [`FloatSum`] (no
+/// allocation until a value leaves its 128-bit window); the squares an [`ExactSum`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Moments {
     pub n: u64,
@@ -146,9 +235,9 @@ pub struct Moments {
     #[serde(with = "i128_text")]
     pub int_sum: i128,
     /// The exact sum of the float values (integers are in `int_sum`).
-    sum: ExactSum,
+    pub sum: FloatSum,
     /// The sum of squares (of every value), kept only for `std` and `var`.
-    squares: Option<ExactSum>,
+    squares: Option<Box<ExactSum>>,
 }
 
 mod i128_text {
@@ -166,9 +255,10 @@ mod i128_text {
 impl Moments {
     /// Moments for `sum` and `mean`; with `squares`, also for `std` and `var`.
     pub fn new(squares: bool) -> Moments {
-        Moments { squares: squares.then(ExactSum::default), ..Moments::default() }
+        Moments { squares: squares.then(Box::default), ..Moments::default() }
     }
 
+    #[inline]
     pub fn push(&mut self, v: Num) {
         self.n += 1;
         match v {
@@ -181,11 +271,9 @@ impl Moments {
         }
     }
 
-    /// The sum of every value: the floats' exact sum plus the integers'.
-    fn total(&self) -> ExactSum {
-        let mut t = self.sum.clone();
-        t.add_int(self.int_sum);
-        t
+    /// The moments of a sum or mean (no squares): `n` values, their integer sum and float sum.
+    pub fn of_sum(n: u64, int_sum: i128, sum: FloatSum) -> Moments {
+        Moments { n, int_sum, sum, squares: None }
     }
 
     /// Adds another part's moments: exact, so the grouping does not matter.
@@ -198,8 +286,9 @@ impl Moments {
         }
     }
 
+    /// The sum of every value (floats and integers), correctly rounded.
     pub fn float_sum(&self) -> f64 {
-        self.total().value()
+        self.sum.value_plus(self.int_sum)
     }
 
     pub fn mean(&self) -> Option<f64> {
@@ -208,7 +297,9 @@ impl Moments {
 
     /// Sample variance (ddof = 1), as pandas.
     pub fn var(&self) -> Option<f64> {
-        variance(self.n, &self.total(), self.squares.as_ref()?)
+        let mut total = self.sum.to_exact();
+        total.add_int(self.int_sum);
+        variance(self.n, &total, self.squares.as_ref()?)
     }
 }
 
@@ -250,11 +341,20 @@ pub enum State {
     },
     First(Option<Seen>),
     Last(Option<Seen>),
+    /// Every numeric value: median and quantiles.
     Median(Vec<Num>),
     /// Distinct values: as text (for a text column) and as numbers (for a numeric one).
     Unique {
         text: FxHashSet<Box<str>>,
         nums: FxHashSet<u64>,
+    },
+    /// Exact co-moments of the rows where both columns are numbers.
+    Corr(CoMoments),
+    /// The `k` largest (or smallest) values so far, best first; ties all kept up to `k`.
+    Top {
+        largest: bool,
+        k: u32,
+        vals: Vec<Num>,
     },
 }
 
@@ -269,8 +369,18 @@ impl State {
             AggFn::Max => State::Extreme { num: None, text: None, max: true },
             AggFn::First => State::First(None),
             AggFn::Last => State::Last(None),
-            AggFn::Median => State::Median(Vec::new()),
+            AggFn::Median | AggFn::Quantile(_) => State::Median(Vec::new()),
             AggFn::NUnique => State::Unique { text: FxHashSet::default(), nums: FxHashSet::default() },
+            AggFn::Corr => State::Corr(CoMoments::default()),
+            AggFn::TopK(k) => State::Top { largest: true, k, vals: Vec::new() },
+            AggFn::BottomK(k) => State::Top { largest: false, k, vals: Vec::new() },
+        }
+    }
+
+    /// Adds one row's pair of numbers (`corr`): only rows where both are numbers count.
+    pub fn push_pair(&mut self, x: Option<Num>, y: Option<Num>) {
+        if let (State::Corr(m), Some(x), Some(y)) = (self, x, y) {
+            m.push(x.as_f64(), y.as_f64());
         }
     }
 
@@ -328,6 +438,13 @@ impl State {
                     nums.insert(num_key(v));
                 }
             }
+            State::Top { largest, k, vals } => {
+                if let Some((_, Some(v))) = field {
+                    top_insert(vals, *largest, *k, v);
+                }
+            }
+            // Pairs come through `push_pair`.
+            State::Corr(_) => {}
         }
     }
 
@@ -366,9 +483,32 @@ impl State {
                 text.extend(t2);
                 nums.extend(n2);
             }
+            (State::Corr(a), State::Corr(b)) => a.merge(&b),
+            (State::Top { largest, k, vals }, State::Top { vals: v2, .. }) => {
+                for v in v2 {
+                    top_insert(vals, *largest, *k, v);
+                }
+            }
             (a, b) => panic!("cannot merge {b:?} into {a:?}"),
         }
     }
+}
+
+/// Inserts `v` into the best-first list `vals` of at most `k` values (largest or smallest first).
+/// Equal values are ordered integers first, so that the list is the same whatever order the values
+/// came in.
+fn top_insert(vals: &mut Vec<Num>, largest: bool, k: u32, v: Num) {
+    let better = |a: &Num, b: &Num| {
+        let numeric = if largest { b.total_cmp(*a) } else { a.total_cmp(*b) };
+        numeric.then_with(|| matches!(b, Num::Int(_)).cmp(&matches!(a, Num::Int(_))))
+    };
+    let k = k as usize;
+    if vals.len() == k && better(&v, &vals[k - 1]) != Ordering::Less {
+        return;
+    }
+    let at = vals.partition_point(|x| better(x, &v) != Ordering::Greater);
+    vals.insert(at, v);
+    vals.truncate(k);
 }
 
 /// Numbers that are equal as pandas compares them get the same key: integers and floats of the
@@ -405,6 +545,67 @@ mod tests {
             assert_eq!(a.n, whole.n);
             assert_eq!(a.mean().map(f64::to_bits), whole.mean().map(f64::to_bits));
             assert_eq!(a.var().map(f64::to_bits), whole.var().map(f64::to_bits));
+        }
+    }
+
+    #[test]
+    fn parses_the_two_argument_and_parameterised_specs() {
+        let aggs = parse_aggs("corr(v1, v2),top_k(v3,2),bottom_k(a,b,1),quantile(v3, 0.25)").unwrap();
+        let names: Vec<String> = aggs.iter().map(AggSpec::output_name).collect();
+        assert_eq!(names, ["corr_v1_v2", "top_k_v3", "bottom_k_a,b", "quantile_0.25_v3"]);
+        assert_eq!(aggs[1].func, AggFn::TopK(2));
+        assert_eq!(
+            aggs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            ["corr(v1,v2)", "top_k(v3,2)", "bottom_k(a,b,1)", "quantile(v3,0.25)"]
+        );
+        for bad in ["corr(v1)", "top_k(v3)", "top_k(v3,0)", "quantile(v3,2)", "quantile(v3,x)", "corr(a,b,c)"] {
+            assert!(parse_aggs(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// corr, top_k, bottom_k and quantile states merged over any split, in either order, are
+        /// the single pass's state.
+        #[test]
+        fn new_states_merge_to_the_single_pass(
+            pairs in proptest::collection::vec((proptest::option::of(-50i64..50), proptest::option::of(-1e3f64..1e3)), 0..80),
+            split in 0usize..80,
+        ) {
+            let split = split.min(pairs.len());
+            let funcs = [AggFn::Corr, AggFn::TopK(3), AggFn::BottomK(2), AggFn::Quantile(Fraction::new(0.3).unwrap())];
+            for func in funcs {
+                let feed = |state: &mut State, from: usize, rows: &[(Option<i64>, Option<f64>)]| {
+                    for (i, (x, y)) in rows.iter().enumerate().map(|(i, r)| (i + from, r)) {
+                        let (x, y) = (x.map(Num::Int), y.map(Num::Float));
+                        if func == AggFn::Corr {
+                            state.push_pair(x, y);
+                        } else {
+                            let v = if i % 2 == 0 { x } else { y };
+                            state.push(v.map(|n| ("", Some(n))), RowPos::default());
+                        }
+                    }
+                };
+                let mut whole = State::new(func);
+                feed(&mut whole, 0, &pairs);
+                let (mut a, mut b) = (State::new(func), State::new(func));
+                feed(&mut a, 0, &pairs[..split]);
+                feed(&mut b, split, &pairs[split..]);
+                let (a2, b2) = (a.clone(), b.clone());
+                a.merge(b2);
+                b.merge(a2);
+                for merged in [a, b] {
+                    match (&merged, &whole) {
+                        (State::Corr(m), State::Corr(w)) => {
+                            proptest::prop_assert_eq!(m.correlation().map(f64::to_bits), w.correlation().map(f64::to_bits));
+                        }
+                        (State::Median(m), State::Median(w)) => {
+                            let sorted = |v: &Vec<Num>| { let mut v: Vec<u64> = v.iter().map(|n| n.as_f64().to_bits()).collect(); v.sort(); v };
+                            proptest::prop_assert_eq!(sorted(m), sorted(w));
+                        }
+                        (m, w) => proptest::prop_assert_eq!(m, w),
+                    }
+                }
+            }
         }
     }
 

@@ -111,7 +111,8 @@ pub fn run(args: GroupByArgs) -> Result<()> {
     for note in &grouped.notes {
         eprintln!("pframe: {note}");
     }
-    super::write_table(&grouped.table, format, &dest)
+    let mut rows = grouped.rows;
+    super::write_rows(&grouped.headers, || rows.next_batch(1 << 14), format, &dest)
 }
 
 /// Re-runs shard `shard` of the group-by `query` over `path` from byte `start` (a record
@@ -147,7 +148,7 @@ pub fn merge<'a>(
     for note in &grouped.notes {
         eprintln!("pframe: {note}");
     }
-    Ok(grouped.table)
+    Ok(grouped.into_table())
 }
 
 /// The group-by a partial file's query describes (one thread, the serial engine).

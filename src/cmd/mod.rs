@@ -212,6 +212,25 @@ pub fn parse_delimiter(d: &str) -> Result<u8> {
     }
 }
 
+/// Writes a result that is read out in batches of rows (as they come, for the formats that stream):
+/// to stdout, or atomically to a file.
+pub fn write_rows(
+    headers: &[String],
+    mut next_batch: impl FnMut() -> Option<Vec<Vec<pframe::output::Value>>>,
+    format: Format,
+    dest: &Destination,
+) -> Result<()> {
+    let mut sink = OutputSink::open(dest)?;
+    let mut writer = pframe::output::RowWriter::new(format, headers);
+    writer.part(pframe::output::Part::new(format, headers, Vec::new())?, &mut sink)?;
+    while let Some(rows) = next_batch() {
+        writer.part(pframe::output::Part::new(format, headers, rows)?, &mut sink)?;
+    }
+    writer.finish(&mut sink)?;
+    sink.finish()?;
+    Ok(())
+}
+
 /// Writes a finished table: to stdout, or atomically to a file.
 pub fn write_table(table: &Table, format: Format, dest: &Destination) -> Result<()> {
     let mut sink = OutputSink::open(dest)?;

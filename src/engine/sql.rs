@@ -173,7 +173,7 @@ pub fn sql_stream<R: Send>(
         let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest);
         let grouped = group_by_opened(&group_by, input)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let (headers, rows) = sql_rows(gb, grouped.table);
+        let (headers, rows) = sql_rows(gb, grouped.into_table());
         emit(&headers, render(&headers, rows)?)?;
         return Ok(());
     }
@@ -249,7 +249,7 @@ fn sql_table<R: Send>(
         let group_by = group_by_plan(plan, gb);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let (headers, rows) = sql_rows(gb, grouped.table);
+        let (headers, rows) = sql_rows(gb, grouped.into_table());
         emit(&headers, render(&headers, rows)?)?;
         return Ok(());
     }

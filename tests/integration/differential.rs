@@ -144,7 +144,10 @@ fn shown<E: std::fmt::Display>(r: Result<Table, E>, path: &Path) -> String {
 }
 
 fn group_by_at(path: &Path, aggs: &str, engine: Engine, chunk_size: usize, mmap: bool) -> String {
-    shown(group_by(&plan(aggs, engine, chunk_size, mmap), &[Source::File(path.to_path_buf())]).map(|g| g.table), path)
+    shown(
+        group_by(&plan(aggs, engine, chunk_size, mmap), &[Source::File(path.to_path_buf())]).map(|g| g.into_table()),
+        path,
+    )
 }
 
 /// The group-by as `n` shards whose states are merged, as `pframe merge` does.
@@ -170,7 +173,7 @@ fn group_by_shards(path: &Path, aggs: &str, n: u32) -> String {
         }
     }
     shown(
-        merge_states(&plan(aggs, Engine::Serial, 1, true), &path.display().to_string(), states).map(|g| g.table),
+        merge_states(&plan(aggs, Engine::Serial, 1, true), &path.display().to_string(), states).map(|g| g.into_table()),
         path,
     )
 }
@@ -277,7 +280,7 @@ proptest! {
 /// object of key -> [count, sum] (or "error").
 fn pframe_counts(path: &Path) -> serde_json::Value {
     let table = match group_by(&plan("count,sum(v)", Engine::Parallel, 7, true), &[Source::File(path.to_path_buf())]) {
-        Ok(g) => g.table,
+        Ok(g) => g.into_table(),
         Err(_) => return serde_json::json!("error"),
     };
     let mut out = BTreeMap::new();

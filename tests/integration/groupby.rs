@@ -70,6 +70,8 @@ fn matches_pandas_on_generated_data() {
             "count,sum(v1),mean(v3),min(v2),max(v3),std(v3),var(v1),median(v3),n_unique(id4),first(v1),last(v3),count(v1)",
         ),
         ("id1,id4", "count,sum(v2),mean(v1),max(id3)"),
+        ("id4", "count,corr(v1,v3),quantile(v3,0.9),quantile(v1,0.25),top_k(v3,2)"),
+        ("id1,id4", "bottom_k(v1,3),corr(v2,v1),count(v3)"),
     ] {
         let ours = run_ok(&["groupby", "-b", by, "-a", aggs, path_str(&path)], None);
         let polars = run_ok(&["groupby", "-e", "polars", "-b", by, "-a", aggs, path_str(&path)], None);

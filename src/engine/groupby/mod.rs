@@ -1,17 +1,21 @@
-//! The group-by job: input -> record-aligned chunks (quote-aware for CSV, lines for NDJSON) ->
-//! each chunk split into records by the input layer's dialect, touching only the columns the query
-//! needs (see `input::dialect`), and aggregated into a hash map of typed keys to mergeable states
-//! ([`chunk`], [`keys`]) -> partials merged (in input order; the states merge in any order, since
-//! first/last carry their rows' positions) -> the result typed over the whole input, groups of one
-//! number spelled several ways merged, sorted and turned into a table ([`finish`]). The polars
-//! engine parses the chunks with polars' CSV reader instead, where polars reads them as the
-//! dialect does (see `chunk::aggregate_chunk_polars`).
+//! The group-by job: input -> record-aligned chunks (quote-aware for CSV, lines for NDJSON; or
+//! row groups of a table file) -> each chunk split into records by the input layer's dialect,
+//! touching only the columns the query needs (see `input::dialect`), and aggregated into its
+//! worker's store: keys in a partitioned hash table ([`table`], [`keys`]) and their states, a
+//! column per aggregation ([`states`]) -> what each chunk taught about the columns merged in input
+//! order ([`chunk::ChunkInfo`]) -> the workers' stores merged partition by partition, in parallel
+//! (states merge in any order: first/last carry their rows' positions) -> keys typed over the
+//! whole input, sorted by typed codes, groups of one number spelled several ways merged, and rows
+//! read out in batches ([`finish`]). The polars engine parses the chunks with polars' CSV reader
+//! instead, where polars reads them as the dialect does (see `chunk::aggregate_chunk_polars`).
 
 mod chunk;
 mod finish;
 pub mod keys;
+mod states;
+mod table;
 
-pub use finish::Grouped;
+pub use finish::{GroupRows, Grouped};
 
 use crate::agg::groupby::{AggSpec, Kind, RowPos, State};
 use crate::engine::polars::table::TableInput;
@@ -21,7 +25,8 @@ use crate::input::value::NullValues;
 use crate::input::{
     Boundary, Chunk, Chunker, CsvBoundary, InputError, LineBoundary, ReadOptions, Source, TableFormat, Workers,
 };
-use chunk::{Layout, Partial};
+use chunk::{ChunkInfo, Layout, Store};
+use std::sync::Mutex;
 
 /// A validated group-by query.
 #[derive(Debug, Clone)]
@@ -98,7 +103,12 @@ pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Grouped, Group
     check_engine(plan, sources)?;
     let plan = &with_workers(plan);
     let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)))?;
-    finish::check_and_finish(plan, &run.layout, run.acc, &run.first_text_source)
+    finish::check_and_finish(plan, &run.layout, run.info, run.store, &run.first_text_source, pool_of(plan))
+}
+
+/// The pool a plan's work runs on: none for the serial engine.
+fn pool_of(plan: &GroupByPlan) -> Option<&rayon::ThreadPool> {
+    plan.read.workers.as_deref().filter(|_| plan.engine != Engine::Serial)
 }
 
 /// The plan with its engine's worker pool in its read options, so that compressed input decodes
@@ -128,7 +138,10 @@ struct Run {
     /// The first input's header (or generated column names).
     header: Vec<String>,
     layout: Layout,
-    acc: Partial,
+    /// What the chunks taught about the columns, merged in input order.
+    info: ChunkInfo,
+    /// Every group, the workers' stores merged.
+    store: Store,
     /// Per used column, the input its first text value came from, and that input's line base.
     first_text_source: Vec<Option<(String, LineBase)>>,
     /// A shard's byte range in its file.
@@ -265,8 +278,12 @@ impl<'a> OpenedInput<'a> {
 
 /// Runs the group-by over one CSV input already opened (see [`OpenedInput::from_chunks`]).
 pub fn group_by_opened(plan: &GroupByPlan, input: OpenedInput<'_>) -> Result<Grouped, GroupByError> {
+    let plan = &match plan.read.workers {
+        Some(_) => plan.clone(),
+        None => with_workers(plan),
+    };
     let run = aggregate_opened(plan, std::iter::once(Ok(input)))?;
-    finish::check_and_finish(plan, &run.layout, run.acc, &run.first_text_source)
+    finish::check_and_finish(plan, &run.layout, run.info, run.store, &run.first_text_source, pool_of(plan))
 }
 
 /// The columns of a JSON-lines input: those the query names (each record names its own).
@@ -321,10 +338,10 @@ fn data_start(
 
 /// Takes an input's layout: the first input's becomes the run's; a later one must be the same.
 fn attach<'t>(
-    total: &'t mut Option<(Layout, Partial)>,
+    total: &'t mut Option<(Layout, ChunkInfo)>,
     layout: Layout,
     name: &str,
-) -> Result<(&'t Layout, &'t mut Partial, bool), GroupByError> {
+) -> Result<(&'t Layout, &'t mut ChunkInfo, bool), GroupByError> {
     match total {
         Some((l, _)) if l.names != layout.names || l.width != layout.width => Err(GroupByError::Query {
             name: name.to_string(),
@@ -332,11 +349,40 @@ fn attach<'t>(
         }),
         Some((l, acc)) => Ok((&*l, acc, false)),
         None => {
-            let part = Partial::new(&layout);
-            let (l, p) = total.insert((layout, part));
+            let info = ChunkInfo::new(&layout);
+            let (l, p) = total.insert((layout, info));
             Ok((&*l, p, true))
         }
     }
+}
+
+/// Merges the workers' stores, partition by partition (in parallel on `pool`): each partition
+/// into the largest of its copies.
+fn merge_stores(stores: Vec<Store>, pool: Option<&rayon::ThreadPool>) -> Store {
+    use rayon::prelude::*;
+    if stores.len() == 1 {
+        return stores.into_iter().next().expect("one store");
+    }
+    let bits = stores[0].bits();
+    let mut columns: Vec<Vec<chunk::Part>> = (0..1usize << bits).map(|_| Vec::with_capacity(stores.len())).collect();
+    for store in stores {
+        for (column, part) in columns.iter_mut().zip(store.parts) {
+            column.push(part);
+        }
+    }
+    let merge = |mut copies: Vec<chunk::Part>| {
+        let at = (0..copies.len()).max_by_key(|&i| copies[i].keys.len()).expect("a copy");
+        let mut into = copies.swap_remove(at);
+        for other in copies {
+            into.absorb(other);
+        }
+        into
+    };
+    let parts: Vec<chunk::Part> = match pool {
+        Some(pool) => pool.install(|| columns.into_par_iter().map(merge).collect()),
+        None => columns.into_iter().map(merge).collect(),
+    };
+    Store::from_parts(bits, parts)
 }
 
 /// Aggregates the inputs in order, each opened when the one before is done.
@@ -348,8 +394,12 @@ fn aggregate_opened<'a>(
         Some(_) => plan.clone(),
         None => with_workers(plan),
     };
-    let pool = plan.read.workers.as_deref().filter(|_| plan.engine != Engine::Serial);
-    let mut total: Option<(Layout, Partial)> = None;
+    let pool = pool_of(plan);
+    // A store per worker (and one for work on the calling thread), kept across chunks and inputs.
+    let slots: Vec<Mutex<Store>> =
+        (0..=pool.map_or(0, |p| p.current_num_threads())).map(|_| Mutex::new(chunk::new_store(plan))).collect();
+    let slot = || &slots[rayon::current_thread_index().unwrap_or(slots.len() - 1).min(slots.len() - 1)];
+    let mut total: Option<(Layout, ChunkInfo)> = None;
     let mut first_text_source: Vec<Option<(String, LineBase)>> = Vec::new();
     let mut first_header: Vec<String> = Vec::new();
     let mut shard_span = None;
@@ -384,16 +434,16 @@ fn aggregate_opened<'a>(
         }
         acc.newlines += skipped_lines;
         let mut lines_before = skipped_lines;
-        let sink = |result: Result<Partial, Fault>| -> Result<(), GroupByError> {
+        let sink = |result: Result<ChunkInfo, Fault>| -> Result<(), GroupByError> {
             match result {
-                Ok(part) => {
-                    for (pos, ft) in part.first_text.iter().enumerate() {
+                Ok(info) => {
+                    for (pos, ft) in info.first_text.iter().enumerate() {
                         if ft.is_some() && acc.first_text[pos].is_none() {
                             first_text_source[pos] = Some((name.clone(), base.clone()));
                         }
                     }
-                    let n = part.newlines;
-                    acc.merge(part, lines_before);
+                    let n = info.newlines;
+                    acc.merge(info, lines_before);
                     lines_before += n;
                     Ok(())
                 }
@@ -402,7 +452,8 @@ fn aggregate_opened<'a>(
         };
         if let Some((table, pieces)) = table {
             let work = |&i: &usize| {
-                chunk::aggregate_piece(&table, i, input_plan, layout, RowPos::new(input_index, i as u64, 0))
+                let pos = RowPos::new(input_index, i as u64, 0);
+                chunk::aggregate_piece(&table, i, input_plan, layout, slot(), pos)
             };
             let mut sink = sink;
             let sink = |r, _piece: usize| sink(r);
@@ -414,12 +465,12 @@ fn aggregate_opened<'a>(
         }
         let ndjson = plan.input_format == InputFormat::Ndjson;
         let parse = if plan.engine == Engine::Polars { chunk::aggregate_chunk_polars } else { chunk::aggregate_chunk };
-        let work = |chunk: &Chunk| -> Result<Partial, Fault> {
+        let work = |chunk: &Chunk| -> Result<ChunkInfo, Fault> {
             let pos = RowPos::new(input_index, chunk.offset, 0);
             if ndjson {
-                chunk::aggregate_ndjson_chunk(chunk, plan, layout, pos)
+                chunk::aggregate_ndjson_chunk(chunk, plan, layout, slot(), pos)
             } else {
-                parse(chunk, plan, layout, 0, pos)
+                parse(chunk, plan, layout, slot(), 0, pos)
             }
         };
         let mut sink = sink;
@@ -430,8 +481,10 @@ fn aggregate_opened<'a>(
             None => pipeline::drive_serial(all, work, sink)?,
         }
     }
-    let (layout, acc) = total.expect("at least one source");
-    Ok(Run { header: first_header, layout, acc, first_text_source, shard_span })
+    let (layout, info) = total.expect("at least one source");
+    let stores: Vec<Store> = slots.into_iter().map(|m| m.into_inner().expect("a worker's store")).collect();
+    let store = merge_stores(stores, pool);
+    Ok(Run { header: first_header, layout, info, store, first_text_source, shard_span })
 }
 
 /// The mergeable state of a group-by over one input or one shard of it: what `--partial-out`
@@ -459,14 +512,20 @@ pub fn group_by_state(
     check_engine(plan, sources)?;
     let plan = &with_workers(plan);
     let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)))?;
-    let mut groups: Vec<(Vec<u8>, Vec<State>)> = run.acc.groups.into_iter().collect();
+    let mut groups: Vec<(Vec<u8>, Vec<State>)> = Vec::new();
+    for part in &run.store.parts {
+        for id in 0..part.keys.len() as u32 {
+            let states = (0..plan.aggs.len()).map(|agg| part.states.state(agg, id)).collect();
+            groups.push((part.keys.key(id).to_vec(), states));
+        }
+    }
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let state = GroupByState {
         header: run.header,
-        kinds: run.acc.kinds,
-        kinds_sans_nullish: run.acc.kinds_sans_nullish,
-        first_text: run.acc.first_text,
-        newlines: run.acc.newlines,
+        kinds: run.info.kinds,
+        kinds_sans_nullish: run.info.kinds_sans_nullish,
+        first_text: run.info.first_text,
+        newlines: run.info.newlines,
         groups,
     };
     Ok((state, run.shard_span))
@@ -479,7 +538,8 @@ pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) 
     let header = states.first().ok_or_else(malformed)?.header.clone();
     let layout =
         Layout::resolve(&header, plan).map_err(|message| GroupByError::Query { name: input.to_string(), message })?;
-    let mut acc = Partial::new(&layout);
+    let mut acc = ChunkInfo::new(&layout);
+    let mut store = chunk::new_store(plan);
     let mut first_text_source = vec![None; layout.used.len()];
     let mut lines_before = 0;
     let width = layout.used.len();
@@ -494,16 +554,23 @@ pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) 
                 first_text_source[pos] = Some((input.to_string(), LineBase::default()));
             }
         }
-        let part = Partial {
-            groups: st.groups.into_iter().collect(),
+        for (key, group) in st.groups {
+            let hash = table::hash_key(&key);
+            let p = store.partition_of(hash);
+            let (id, _) = store.parts[p].group(hash, &key);
+            for (agg, state) in group.into_iter().enumerate() {
+                store.parts[p].states.merge_state(agg, id, state);
+            }
+        }
+        let info = ChunkInfo {
             kinds: st.kinds,
             kinds_sans_nullish: st.kinds_sans_nullish,
             first_text: st.first_text,
             newlines: st.newlines,
         };
-        let n = part.newlines;
-        acc.merge(part, lines_before);
+        let n = info.newlines;
+        acc.merge(info, lines_before);
         lines_before += n;
     }
-    finish::check_and_finish(plan, &layout, acc, &first_text_source)
+    finish::check_and_finish(plan, &layout, acc, store, &first_text_source, None)
 }

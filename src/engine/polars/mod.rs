@@ -17,7 +17,7 @@ pub mod sql;
 pub mod table;
 
 pub(crate) use count::count_chunk;
-pub(crate) use csv::csv_chunk_records;
+pub(crate) use csv::csv_chunk_rows;
 
 use polars::prelude::*;
 

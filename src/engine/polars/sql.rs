@@ -246,9 +246,9 @@ fn as_group_by(plan: &polars_plan::plans::IRPlan) -> Option<SqlGroupBy> {
     let mut null_if_none: Vec<Option<usize>> = vec![None; by.len()];
     let mut counts = Vec::new();
     for a in aggs {
-        let of = |func: AggFn, input: Node| Some(AggSpec { func, column: Some(column(input)?) });
+        let of = |func: AggFn, input: Node| Some(AggSpec::of(func, Some(column(input)?)));
         let (spec, sql_sum) = match arena.get(a.node()) {
-            AExpr::Len => (AggSpec { func: AggFn::Rows, column: None }, false),
+            AExpr::Len => (AggSpec::of(AggFn::Rows, None), false),
             AExpr::Agg(agg) => (
                 match *agg {
                     IRAggExpr::Count { input, include_nulls: false } => of(AggFn::Count, input),
@@ -270,7 +270,7 @@ fn as_group_by(plan: &polars_plan::plans::IRPlan) -> Option<SqlGroupBy> {
         };
         if sql_sum {
             null_if_none.push(Some(counts.len()));
-            counts.push(AggSpec { func: AggFn::Count, column: spec.column.clone() });
+            counts.push(AggSpec::of(AggFn::Count, spec.column.clone()));
         } else {
             null_if_none.push(None);
         }
@@ -336,5 +336,5 @@ fn sql_sum(arena: &Arena<AExpr>, predicate: Node, truthy: Node, falsy: Node) -> 
     let count = matches!(arena.get(*right), AExpr::Agg(IRAggExpr::Count { input, include_nulls: true })
         if column(*input).as_ref() == Some(&c));
     (null_count && count && null(falsy))
-        .then_some(crate::agg::groupby::AggSpec { func: crate::agg::groupby::AggFn::Sum, column: Some(c) })
+        .then_some(crate::agg::groupby::AggSpec::of(crate::agg::groupby::AggFn::Sum, Some(c)))
 }
