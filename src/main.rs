@@ -12,6 +12,25 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc commits its first arena eagerly, which costs a tiny run several MiB of resident memory
+/// and the time to fault them in; committed on demand, a `pframe count` of a small file stays
+/// under 8 MiB. Set from the executable's constructors, before the first allocation reads it.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static MIMALLOC_OPTIONS: extern "C" fn() = {
+    unsafe extern "C" {
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    }
+    /// `mi_option_arena_eager_commit` in mimalloc 2's `mi_option_t`.
+    const ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
+    extern "C" fn set() {
+        // SAFETY: sets a plain option of the allocator this executable links; no allocation.
+        unsafe { mi_option_set(ARENA_EAGER_COMMIT, 0) }
+    }
+    set
+};
+
 fn main() -> ExitCode {
     // Usage errors exit 2 and --help/--version exit 0, as clap decides.
     let cli = match cli::Cli::try_parse() {

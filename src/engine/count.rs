@@ -84,12 +84,33 @@ pub fn count_chunk(plan: &CountPlan, data: &[u8]) -> Result<(Tally, u64), Invali
     })
 }
 
+/// Whether a file starts as a compressed one (it may then hold many chunks).
+fn is_compressed(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    crate::input::compress::detect(&head[..n]).is_some()
+}
+
 /// Runs the count over every source; the counts of all sources add up.
 pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, CountError> {
     let start = Instant::now();
     let mut outcome =
         CountOutcome { tally: Tally::empty(plan.unit), bytes: 0, chunks: 0, elapsed: Duration::ZERO, shard_span: None };
-    let pool = (plan.engine == Engine::Parallel).then(|| std::sync::Arc::new(pipeline::build_pool(plan.threads)));
+    // Input of one chunk has nothing to run in parallel: no pool is started for it (starting one
+    // is most of the cost of a small run).
+    let one_chunk = || {
+        let mut total = 0u64;
+        sources.iter().all(|s| match s {
+            Source::File(p) => std::fs::metadata(p).is_ok_and(|m| {
+                total += m.len();
+                m.is_file() && total <= plan.read.chunk_size as u64 && !is_compressed(p)
+            }),
+            _ => false,
+        })
+    };
+    let pool = (plan.engine == Engine::Parallel && !one_chunk())
+        .then(|| std::sync::Arc::new(pipeline::build_pool(plan.threads)));
     // Compressed input decodes on the same workers: -j is the threads of work in all.
     let read = ReadOptions { workers: pool.clone().map(crate::input::Workers::Shared), ..plan.read.clone() };
     for source in sources {
