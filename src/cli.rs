@@ -53,6 +53,11 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff), of pframe or of one command: pframe man > pframe.1; man ./pframe.1
+    Man {
+        /// A command to print the page of (pframe man groupby > pframe-groupby.1)
+        command: Option<String>,
+    },
     /// Merge the partial results of the shards of a job into the result of one run
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
@@ -683,4 +688,73 @@ pub struct GenWordsArgs {
     /// Write to FILE (atomically) instead of stdout
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// `pframe bench count|groupby` takes its own options before or after the command's files, as
+/// hyperfine and most tools do: every bench option found among the command's arguments (up to a
+/// `--`, after which everything is the command's, untouched) is moved before them, where clap
+/// reads it as the bench's. A bench option wins over a command option of the same name
+/// (`--threads 1,2` is the bench's sweep; `-j N` stays the command's).
+pub fn hoist_bench_options(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let is = |i: usize, s: &str| args.get(i).is_some_and(|a| a == s);
+    if !(is(1, "bench") && (is(2, "count") || is(2, "groupby"))) {
+        return args;
+    }
+    let options = {
+        let cmd = BenchOpts::augment_args(clap::Command::new("bench"));
+        cmd.get_arguments()
+            .filter_map(|a| Some((a.get_long()?.to_string(), a.get_action().takes_values())))
+            .collect::<Vec<_>>()
+    };
+    let mut args = args.into_iter();
+    let mut head: Vec<std::ffi::OsString> = args.by_ref().take(3).collect();
+    let mut rest = Vec::new();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            rest.push(arg);
+            rest.extend(args.by_ref());
+            break;
+        }
+        let bench = arg.to_str().and_then(|a| a.strip_prefix("--")).and_then(|long| {
+            let (name, inline) = long.split_once('=').map_or((long, false), |(n, _)| (n, true));
+            options.iter().find(|(o, _)| o == name).map(|(_, takes)| *takes && !inline)
+        });
+        match bench {
+            Some(takes_value) => {
+                head.push(arg);
+                if takes_value && let Some(value) = args.next() {
+                    head.push(value);
+                }
+            }
+            None => rest.push(arg),
+        }
+    }
+    head.extend(rest);
+    head
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hoisted(line: &str) -> String {
+        let args = line.split(' ').map(std::ffi::OsString::from).collect();
+        let out: Vec<String> = hoist_bench_options(args).into_iter().map(|a| a.into_string().unwrap()).collect();
+        out.join(" ")
+    }
+
+    #[test]
+    fn bench_options_move_before_the_commands_arguments() {
+        assert_eq!(hoisted("pframe bench count w.txt --threads 1,2"), "pframe bench count --threads 1,2 w.txt");
+        assert_eq!(
+            hoisted("pframe bench count -u words w.txt --runs=3 --pandas -j 2"),
+            "pframe bench count --runs=3 --pandas -u words w.txt -j 2"
+        );
+        assert_eq!(
+            hoisted("pframe bench groupby --runs 2 --by id1 g.csv -- --threads x"),
+            "pframe bench groupby --runs 2 --by id1 g.csv -- --threads x"
+        );
+        assert_eq!(hoisted("pframe count w.txt --threads 2"), "pframe count w.txt --threads 2");
+        assert_eq!(hoisted("pframe bench pi --runs 2"), "pframe bench pi --runs 2");
+    }
 }

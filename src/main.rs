@@ -33,7 +33,7 @@ static MIMALLOC_OPTIONS: extern "C" fn() = {
 
 fn main() -> ExitCode {
     // Usage errors exit 2 and --help/--version exit 0, as clap decides.
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse_from(cli::hoist_bench_options(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
@@ -60,6 +60,7 @@ fn configure_polars_threads(cli: &cli::Cli) {
         | cli::Command::Cores(_)
         | cli::Command::Bench(_)
         | cli::Command::Completions { .. }
+        | cli::Command::Man { .. }
         | cli::Command::Merge(_)
         | cli::Command::Submit(_) => {
             return;

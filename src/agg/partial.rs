@@ -19,7 +19,7 @@ use crate::input::Shard;
 /// The `format` field of every partial file.
 pub const FORMAT: &str = "pframe-partial";
 /// The version of the layout below; a merge refuses any other.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Which input a partial was computed from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

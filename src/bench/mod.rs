@@ -138,8 +138,11 @@ pub struct BenchReport {
     pub workload: String,
     pub input: String,
     pub throughput_unit: String,
-    /// The baseline of every speedup.
+    /// The baseline of every speedup (of the Python rows too, unless `python_reference`).
     pub reference: String,
+    /// The baseline of the Python rows' speedups, when their serial loop ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_reference: Option<String>,
     pub runs: usize,
     pub warmup: usize,
     pub pframe_version: String,
@@ -168,6 +171,15 @@ pub fn median(xs: &[f64]) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
+}
+
+/// The engine name of the tutorial's serial Python loop, the Python rows' baseline.
+pub const PYTHON_SERIAL: &str = "python-serial";
+
+/// Whether a configuration is one of the Python equivalents (`python-serial`, `python-pool`,
+/// `pandas`, ...) rather than a pframe engine.
+pub fn is_python(engine: &str) -> bool {
+    engine.starts_with("python") || engine == "pandas"
 }
 
 /// Amdahl's law: the speedup on `n` cores of a program whose serial fraction is `f`.
@@ -200,6 +212,7 @@ impl BenchReport {
             input: plan.input.clone(),
             throughput_unit: plan.throughput_unit.clone(),
             reference: "serial engine, 1 thread".into(),
+            python_reference: None,
             runs: plan.runs,
             warmup: plan.warmup,
             pframe_version: pframe_version.into(),
@@ -209,10 +222,19 @@ impl BenchReport {
         }
     }
 
-    /// Recomputes the speedups, efficiencies and fits from the configurations' times.
+    /// Recomputes the speedups, efficiencies and fits from the configurations' times. pframe's
+    /// engines are measured against its serial engine; the Python rows against their own serial
+    /// loop (`python-serial`) when it ran, so that they show the tutorial's lesson (how
+    /// `multiprocessing.Pool` scales over the plain loop), and against pframe's otherwise.
     fn derive(&mut self, reference_median: f64) {
+        let python_serial = self.configs.iter().find(|c| c.engine == PYTHON_SERIAL).map(|c| c.median);
+        self.python_reference = python_serial.map(|_| format!("{PYTHON_SERIAL}, 1 process"));
+        let baseline = |engine: &str| match python_serial {
+            Some(t) if is_python(engine) => t,
+            _ => reference_median,
+        };
         for c in &mut self.configs {
-            let s = reference_median / c.median;
+            let s = baseline(&c.engine) / c.median;
             c.speedup = s.is_finite().then_some(s);
             c.efficiency = c.speedup.map(|s| s / f64::from(c.threads));
         }
@@ -226,7 +248,10 @@ impl BenchReport {
             .iter()
             .map(|&engine| {
                 let mine: Vec<&ConfigResult> = self.configs.iter().filter(|c| c.engine == engine).collect();
-                let one = mine.iter().find(|c| c.threads == 1).map(|c| c.median);
+                // The fit is of a family's scaling: a Python pool over the serial loop, a pframe
+                // engine over its own one-thread run.
+                let own = mine.iter().find(|c| c.threads == 1).map(|c| c.median);
+                let one = if is_python(engine) { python_serial.or(own) } else { own };
                 let f = one.and_then(|t1| {
                     let points: Vec<(f64, f64)> = mine.iter().map(|c| (f64::from(c.threads), t1 / c.median)).collect();
                     fit_serial_fraction(&points)
@@ -299,6 +324,14 @@ impl BenchReport {
         Table { headers, rows, json: JsonShape::Records }
     }
 
+    /// What the speedups are against, in words.
+    pub fn baselines(&self) -> String {
+        match &self.python_reference {
+            Some(p) => format!("{} (the Python rows: {p})", self.reference),
+            None => self.reference.clone(),
+        }
+    }
+
     /// The report as Markdown: a heading, the configurations and the fits.
     pub fn to_markdown(&self) -> String {
         let mut s = format!(
@@ -308,14 +341,17 @@ impl BenchReport {
             self.input,
             self.runs,
             self.warmup,
-            self.reference,
+            self.baselines(),
             self.throughput_unit,
             self.pframe_version,
             self.machine.logical,
             self.machine.physical.map(|p| format!(", {p} physical cores")).unwrap_or_default()
         );
         s.push_str(&markdown_table(&self.configs_table()));
-        s.push_str("\nAmdahl's law fitted per engine, S(n) = 1 / (f + (1 - f) / n), over its own one-thread time:\n\n");
+        s.push_str(
+            "\nAmdahl's law fitted per engine, S(n) = 1 / (f + (1 - f) / n), over its own one-thread time (the \
+             Python rows over python-serial's):\n\n",
+        );
         s.push_str(&markdown_table(&self.fits_table()));
         s
     }

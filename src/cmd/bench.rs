@@ -360,10 +360,16 @@ fn execute(opts: &BenchOpts, plan: &BenchPlan, cores: &Cores) -> Result<()> {
     writeln!(
         out,
         "pframe bench {}: {}; {} runs per configuration; speedup over the {}\n",
-        report.workload, report.input, report.runs, report.reference
+        report.workload,
+        report.input,
+        report.runs,
+        report.baselines()
     )?;
     report.configs_table().write(Format::Table, &mut out)?;
-    writeln!(out, "\nAmdahl fit per engine, S(n) = 1 / (f + (1 - f) / n):\n")?;
+    writeln!(
+        out,
+        "\nAmdahl fit per engine, S(n) = 1 / (f + (1 - f) / n), over its own one-thread time (Python: python-serial):\n"
+    )?;
     report.fits_table().write(Format::Table, &mut out)?;
     out.flush()?;
     Ok(())

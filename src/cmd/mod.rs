@@ -38,6 +38,23 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Kernel(cmd) => kernel::run(cmd),
         Command::Merge(args) => merge::run(args),
         Command::Submit(args) => submit::run(args),
+        Command::Man { command } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let page = match command {
+                None => cmd,
+                Some(name) => {
+                    let sub = cmd.find_subcommand(&name).cloned().ok_or_else(|| {
+                        let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+                        UsageError(format!("man: no command \"{name}\" (commands: {})", names.join(", ")))
+                    })?;
+                    sub.display_name(format!("pframe-{name}")).bin_name(format!("pframe {name}"))
+                }
+            };
+            let mut out = Vec::new();
+            clap_mangen::Man::new(page).render(&mut out)?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
+            Ok(())
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "pframe", &mut std::io::stdout().lock());

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::agg::{Tally, Unit};
 use crate::engine::kernels::{self, InvalidUtf8};
 use crate::engine::polars::table::TableInput;
+use crate::engine::words::{self, WordStore};
 use crate::engine::{Engine, pipeline};
 use crate::input::{Chunk, Chunker, InputError, ReadOptions, Source, TableFormat};
 
@@ -113,6 +114,21 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
         .then(|| std::sync::Arc::new(pipeline::build_pool(plan.threads)));
     // Compressed input decodes on the same workers: -j is the threads of work in all.
     let read = ReadOptions { workers: pool.clone().map(crate::input::Workers::Shared), ..plan.read.clone() };
+    // Words are counted into a store per worker (and one for the calling thread), kept across
+    // chunks and inputs and merged at the end; the chunks' tallies then carry only their lines.
+    let word_slots: Option<Vec<std::sync::Mutex<WordStore>>> =
+        (plan.unit == Unit::Words && plan.engine != Engine::Polars).then(|| {
+            (0..=pool.as_ref().map_or(0, |p| p.current_num_threads()))
+                .map(|_| std::sync::Mutex::new(words::new_store()))
+                .collect()
+        });
+    let kernel = |c: &Chunk| -> ChunkCount {
+        let Some(slots) = &word_slots else { return kernel(plan, c) };
+        let slot = &slots[rayon::current_thread_index().unwrap_or(slots.len() - 1).min(slots.len() - 1)];
+        let mut store = slot.lock().expect("a worker's words");
+        let newlines = words::count_into(c, plan.ignore_case, plan.lossy, &mut store).map_err(ChunkFault::Utf8)?;
+        Ok((Tally::empty(Unit::Words), newlines))
+    };
     for source in sources {
         // A table file's lines are its rows; its bytes are counted as any file's.
         if let Source::File(path) = source
@@ -156,10 +172,14 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
             }
         };
         match (&pool, plan.engine) {
-            (Some(pool), _) => pipeline::drive_parallel(pool, chunks, |c| kernel(plan, c), sink)?,
+            (Some(pool), _) => pipeline::drive_parallel(pool, chunks, kernel, sink)?,
             (None, Engine::Polars) => pipeline::drive_serial(chunks, |c| super::polars::count_chunk(plan, c), sink)?,
-            (None, _) => pipeline::drive_serial(chunks, |c| kernel(plan, c), sink)?,
+            (None, _) => pipeline::drive_serial(chunks, kernel, sink)?,
         }
+    }
+    if let Some(slots) = word_slots {
+        let stores = slots.into_iter().map(|s| s.into_inner().expect("a worker's words")).collect();
+        outcome.tally = Tally::Words(words::into_map(WordStore::merge(stores, pool.as_deref())));
     }
     outcome.elapsed = start.elapsed();
     Ok(outcome)

@@ -235,12 +235,24 @@ pub fn split_words(text: &str) -> impl Iterator<Item = &str> {
 /// Counts words. Invalid UTF-8 is an error unless `lossy` (decoded with U+FFFD). With
 /// `ignore_case`, words are folded with `str::to_lowercase` (Python's `str.lower()`).
 pub fn count_words(data: &[u8], ignore_case: bool, lossy: bool) -> Result<WordCounts, InvalidUtf8> {
+    let mut words: FxHashMap<String, u64> = FxHashMap::default();
+    let newlines = for_each_word(data, ignore_case, lossy, |key| match words.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            words.insert(key.to_string(), 1);
+        }
+    })?;
+    Ok(WordCounts { words, newlines })
+}
+
+/// Calls `f` with each word of `data` (folded to lowercase with `ignore_case`), in order; returns
+/// the number of newlines. The one definition of a word that every engine counts.
+pub fn for_each_word(data: &[u8], ignore_case: bool, lossy: bool, mut f: impl FnMut(&str)) -> Result<u64, InvalidUtf8> {
     let text = match std::str::from_utf8(data) {
         Ok(t) => std::borrow::Cow::Borrowed(t),
         Err(_) if lossy => String::from_utf8_lossy(data),
         Err(e) => return Err(invalid_utf8_at(data, e)),
     };
-    let mut counts = WordCounts { words: FxHashMap::default(), newlines: count_newlines(data) };
     let mut folded = String::new();
     for word in split_words(&text) {
         let key: &str = if ignore_case && word.bytes().any(|b| b.is_ascii_uppercase() || b >= 128) {
@@ -254,14 +266,9 @@ pub fn count_words(data: &[u8], ignore_case: bool, lossy: bool) -> Result<WordCo
         } else {
             word
         };
-        match counts.words.get_mut(key) {
-            Some(n) => *n += 1,
-            None => {
-                counts.words.insert(key.to_string(), 1);
-            }
-        }
+        f(key);
     }
-    Ok(counts)
+    Ok(count_newlines(data))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod kernels;
 pub mod pipeline;
 pub mod polars;
 pub mod sql;
+pub mod words;
 
 use std::fmt;
 use std::str::FromStr;

@@ -147,7 +147,8 @@ fn exports_are_deterministic_under_a_fake_clock() {
          | parallel | 1 | 1.25 | 1.25 | 1.2625 | 80.0 | 0.8 | 0.8 | 10.0 |\n\
          | parallel | 2 | 0.75 | 0.75 | 0.7575 | 133.3 | 1.333 | 0.667 | 10.0 |\n\
          | parallel | 4 | 0.5 | 0.5 | 0.505 | 200.0 | 2.0 | 0.5 | 10.0 |\n\
-         \nAmdahl's law fitted per engine, S(n) = 1 / (f + (1 - f) / n), over its own one-thread time:\n\n\
+         \nAmdahl's law fitted per engine, S(n) = 1 / (f + (1 - f) / n), over its own one-thread time (the Python \
+         rows over python-serial's):\n\n\
          | engine | serial_fraction | speedup_at_8 | speedup_at_16 | speedup_at_64 |\n\
          |---|---|---|---|---|\n\
          | serial | - | - | - | - |\n\
@@ -263,7 +264,17 @@ fn a_real_count_sweep_with_every_export_and_both_plots() {
     let doc = roxmltree::Document::parse(&text).unwrap();
     assert_eq!(doc.root_element().tag_name().name(), "svg");
     let labels: Vec<&str> = doc.descendants().filter(|n| n.is_text()).filter_map(|n| n.text()).map(str::trim).collect();
-    for want in ["serial", "parallel", "threads", "ideal (speedup = threads)"] {
+    for want in [
+        "serial",
+        "parallel",
+        "threads",
+        "ideal (speedup = threads)",
+        "speedup against threads",
+        "median time (log scale)",
+        "serial time",
+        "parallel time",
+        "seconds",
+    ] {
         assert!(labels.contains(&want), "no \"{want}\" in {labels:?}");
     }
     assert!(labels.iter().any(|l| l.starts_with("parallel Amdahl fit, f = ")), "{labels:?}");
@@ -352,9 +363,11 @@ fn python_rows_with_pandas() {
 
     // The tutorial's letter count: the serial loop and Pool.map, on a small file.
     let (_d, words) = super::temp_file("w.txt", b"Apple\r\nbanana\r\nCherry\r\n");
+    // The bench's options after the file, as with hyperfine.
     let args = [
         "bench",
         "count",
+        path_str(&words),
         "--pandas",
         "--threads",
         "1,2",
@@ -362,13 +375,24 @@ fn python_rows_with_pandas() {
         "1",
         "--export-json",
         path_str(&json),
-        path_str(&words),
     ];
     let out = run(&args, None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let engines: Vec<String> =
-        engines_and_threads(&read_json(&json)).into_iter().map(|(e, t)| format!("{e}@{t}")).collect();
+    let v = read_json(&json);
+    let engines: Vec<String> = engines_and_threads(&v).into_iter().map(|(e, t)| format!("{e}@{t}")).collect();
     assert_eq!(engines, ["serial@1", "parallel@1", "parallel@2", "python-serial@1", "python-pool@1", "python-pool@2"]);
+    // Python's rows are measured against the serial Python loop, pframe's against its serial
+    // engine: python-serial is 1 by definition, and each speedup is the ratio of the medians.
+    assert_eq!(v["python_reference"], "python-serial, 1 process");
+    let median = |i: usize| v["configs"][i]["median"].as_f64().unwrap();
+    let speedup = |i: usize| v["configs"][i]["speedup"].as_f64().unwrap();
+    assert_eq!(speedup(3), 1.0);
+    for i in [4, 5] {
+        assert!((speedup(i) - median(3) / median(i)).abs() < 1e-9, "{v}");
+    }
+    for i in [1, 2] {
+        assert!((speedup(i) - median(0) / median(i)).abs() < 1e-9, "{v}");
+    }
 
     // Monte Carlo pi: Python's estimate is checked statistically.
     let args = [
@@ -472,4 +496,105 @@ fn completions_and_version() {
     let version = run_ok(&["--version"], None);
     assert!(version.starts_with(&format!("pframe {} (git ", env!("CARGO_PKG_VERSION"))), "{version}");
     assert!(version.trim_end().ends_with("; engines: serial, parallel, polars 0.55.2)"), "{version}");
+}
+
+#[test]
+fn bench_options_before_after_and_mixed_with_the_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let j = path_str(&json);
+    let words = dataset("words_100k.txt");
+    let orders: [&[&str]; 3] = [
+        &[
+            "bench",
+            "count",
+            "--engines",
+            "parallel",
+            "--threads",
+            "1,2",
+            "--runs",
+            "1",
+            "-u",
+            "words",
+            &words,
+            "--export-json",
+            j,
+        ],
+        &[
+            "bench",
+            "count",
+            "-u",
+            "words",
+            &words,
+            "--engines=parallel",
+            "--runs",
+            "1",
+            "--threads",
+            "1,2",
+            "--export-json",
+            j,
+        ],
+        &[
+            "bench",
+            "count",
+            "--runs",
+            "1",
+            "--export-json",
+            j,
+            "--engines",
+            "parallel",
+            "--threads",
+            "1,2",
+            "--",
+            "-u",
+            "words",
+            &words,
+        ],
+    ];
+    for args in orders {
+        run_ok(args, None);
+        let v = read_json(&json);
+        assert_eq!(engines_and_threads(&v), [("parallel".into(), 1), ("parallel".into(), 2)], "{args:?}");
+        assert!(v["configs"][1]["command"].as_str().unwrap().contains(" -u words "), "{args:?}: {v}");
+    }
+    // After `--` everything is the command's: a bench option there reaches the command.
+    let out = run(&["bench", "count", "--runs", "1", "--", &words, "--runs", "2"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--runs"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn help_man_page_and_completions_agree_on_the_commands() {
+    let help = run_ok(&["--help"], None);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 8 && commands.contains(&"count") && commands.contains(&"man"), "{help}");
+    let man = run_ok(&["man"], None);
+    let mut in_man: Vec<&str> = man
+        .split("pframe\\-")
+        .skip(1)
+        .filter_map(|s| s.split_once("(1)").map(|(name, _)| name))
+        .filter(|c| *c != "help")
+        .collect();
+    in_man.dedup();
+    assert_eq!(in_man, commands, "{man}");
+    let bash = run_ok(&["completions", "bash"], None);
+    let top = bash.lines().find(|l| l.contains("opts=\"-h -V --help --version")).expect("the top-level options");
+    let completed: Vec<&str> = top.split('"').nth(1).unwrap().split(' ').filter(|w| !w.starts_with('-')).collect();
+    for c in &commands {
+        assert!(completed.contains(c), "{c} not completed: {top}");
+        // Each command's own page exists.
+        assert!(run_ok(&["man", c], None).contains(&format!(".TH pframe-{c} 1")), "{c}");
+    }
+    // Anything completed but not listed is a real (hidden) command.
+    for c in completed.iter().filter(|c| !commands.contains(c) && **c != "help") {
+        assert!(run(&[c, "--help"], None).status.success(), "{c}");
+    }
 }

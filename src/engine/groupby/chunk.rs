@@ -100,9 +100,15 @@ impl Part {
         }
         (id, new)
     }
+}
+
+impl super::table::Absorb for Part {
+    fn groups(&self) -> usize {
+        self.keys.len()
+    }
 
     /// Merges every group of `other` into this partition.
-    pub fn absorb(&mut self, mut other: Part) {
+    fn absorb(&mut self, mut other: Part) {
         for oid in 0..other.keys.len() as u32 {
             let (id, _) = self.group(other.keys.hash(oid), other.keys.key(oid));
             self.states.merge_from(id, &mut other.states, oid);

@@ -14,16 +14,22 @@ use std::cmp::Ordering;
 
 use crate::input::value::{KeyNum, Kind, NullValues, parse_num};
 
+/// A field's tag byte: `NULL`; `1 + len` for a field of fewer than `LONG - 1` bytes, whose bytes
+/// follow; `LONG`, then the length as 4 little-endian bytes, then the bytes. Most keys (a word, an
+/// id) cost one byte more than their text, so that they fit a hash table slot.
 const NULL: u8 = 0;
-const VALUE: u8 = 1;
+const LONG: u8 = u8::MAX;
 
-/// Appends the encoding of one key field: a null tag, or the field's bytes.
+/// Appends the encoding of one key field: a null tag, or the field's length and bytes.
 #[inline]
 pub fn encode_field(out: &mut Vec<u8>, field: &[u8], nulls: &NullValues) {
     if nulls.is_null(field) {
         out.push(NULL);
+    } else if field.len() < usize::from(LONG - 1) {
+        out.push(field.len() as u8 + 1);
+        out.extend_from_slice(field);
     } else {
-        out.push(VALUE);
+        out.push(LONG);
         out.extend_from_slice(&(field.len() as u32).to_le_bytes());
         out.extend_from_slice(field);
     }
@@ -33,13 +39,16 @@ pub fn encode_field(out: &mut Vec<u8>, field: &[u8], nulls: &NullValues) {
 pub fn raw_fields(mut key: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
     std::iter::from_fn(move || {
         let (&tag, rest) = key.split_first()?;
-        if tag == NULL {
-            key = rest;
-            return Some(None);
-        }
-        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
-        let field = &rest[4..4 + len];
-        key = &rest[4 + len..];
+        let (len, rest) = match tag {
+            NULL => {
+                key = rest;
+                return Some(None);
+            }
+            LONG => (u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize, &rest[4..]),
+            short => (usize::from(short - 1), rest),
+        };
+        let field = &rest[..len];
+        key = &rest[len..];
         Some(Some(field))
     })
 }
@@ -169,6 +178,16 @@ mod tests {
         let kinds: Vec<KeyField> = got.iter().map(|r| KeyField::read(*r, KeyRule::Inferred)).collect();
         assert_eq!(kinds[2], KeyField::Num(KeyNum::Float(1.5f64.to_bits())));
         assert_eq!(KeyField::read(Some(b"1e3"), KeyRule::Inferred), KeyField::NumText(KeyNum::Int(1000), b"1e3"));
+        // Lengths either side of the short form's limit, and a long field between short ones.
+        for n in [252, 253, 254, 255, 70_000] {
+            let long = vec![b'x'; n];
+            let mut key = Vec::new();
+            for f in [&b"a"[..], &long, b"", b"b"] {
+                encode_field(&mut key, f, &NullValues::default());
+            }
+            let got: Vec<Option<&[u8]>> = raw_fields(&key).collect();
+            assert_eq!(got, [Some(&b"a"[..]), Some(&long[..]), None, Some(&b"b"[..])], "{n}");
+        }
     }
 
     #[test]

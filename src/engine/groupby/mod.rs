@@ -13,7 +13,7 @@ mod chunk;
 mod finish;
 pub mod keys;
 mod states;
-mod table;
+pub mod table;
 
 pub use finish::{GroupRows, Grouped};
 
@@ -356,35 +356,6 @@ fn attach<'t>(
     }
 }
 
-/// Merges the workers' stores, partition by partition (in parallel on `pool`): each partition
-/// into the largest of its copies.
-fn merge_stores(stores: Vec<Store>, pool: Option<&rayon::ThreadPool>) -> Store {
-    use rayon::prelude::*;
-    if stores.len() == 1 {
-        return stores.into_iter().next().expect("one store");
-    }
-    let bits = stores[0].bits();
-    let mut columns: Vec<Vec<chunk::Part>> = (0..1usize << bits).map(|_| Vec::with_capacity(stores.len())).collect();
-    for store in stores {
-        for (column, part) in columns.iter_mut().zip(store.parts) {
-            column.push(part);
-        }
-    }
-    let merge = |mut copies: Vec<chunk::Part>| {
-        let at = (0..copies.len()).max_by_key(|&i| copies[i].keys.len()).expect("a copy");
-        let mut into = copies.swap_remove(at);
-        for other in copies {
-            into.absorb(other);
-        }
-        into
-    };
-    let parts: Vec<chunk::Part> = match pool {
-        Some(pool) => pool.install(|| columns.into_par_iter().map(merge).collect()),
-        None => columns.into_iter().map(merge).collect(),
-    };
-    Store::from_parts(bits, parts)
-}
-
 /// Aggregates the inputs in order, each opened when the one before is done.
 fn aggregate_opened<'a>(
     plan: &GroupByPlan,
@@ -483,7 +454,7 @@ fn aggregate_opened<'a>(
     }
     let (layout, info) = total.expect("at least one source");
     let stores: Vec<Store> = slots.into_iter().map(|m| m.into_inner().expect("a worker's store")).collect();
-    let store = merge_stores(stores, pool);
+    let store = Store::merge(stores, pool);
     Ok(Run { header: first_header, layout, info, store, first_text_source, shard_span })
 }
 

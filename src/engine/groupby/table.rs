@@ -24,10 +24,25 @@ pub fn hash_key(key: &[u8]) -> u64 {
 /// each entry's tag, and above the low bits that choose its bucket.
 const PARTITION_SHIFT: u32 = 40;
 
+/// The bytes of a key kept in its table slot: the whole key when it is this short (most are: a
+/// word, an id, a few numbers), else its first bytes.
+const INLINE: usize = 24;
+
+/// A hash table entry: a probe that finds its key in the slot reads no other memory (the table's
+/// control bytes and this slot are the only cache lines a lookup touches), which is what makes
+/// a row's lookup cheap when the groups outgrow the caches.
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+struct Slot {
+    inline: [u8; INLINE],
+    len: u32,
+    id: u32,
+}
+
 /// The encoded keys of one partition.
 #[derive(Default)]
 pub struct Keys {
-    index: HashTable<u32>,
+    index: HashTable<Slot>,
     hashes: Vec<u64>,
     /// Key `i` is `bytes[ends[i - 1]..ends[i]]`.
     ends: Vec<u64>,
@@ -37,6 +52,10 @@ pub struct Keys {
 impl Keys {
     pub fn len(&self) -> usize {
         self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
     }
 
     #[inline]
@@ -53,22 +72,38 @@ impl Keys {
     /// The id of `key` (whose hash is `hash`), added if new; and whether it was.
     #[inline]
     pub fn find_or_insert(&mut self, hash: u64, key: &[u8]) -> (u32, bool) {
+        let mut inline = [0u8; INLINE];
+        let head = key.len().min(INLINE);
+        inline[..head].copy_from_slice(&key[..head]);
+        let len = u32::try_from(key.len()).expect("a key shorter than 4 GiB");
         let Keys { index, hashes, ends, bytes } = self;
-        let found = index.find(hash, |&id| {
-            let i = id as usize;
-            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-            &bytes[start..ends[i] as usize] == key
+        let found = index.find(hash, |s| {
+            s.len == len
+                && s.inline == inline
+                && (head == key.len() || {
+                    let i = s.id as usize;
+                    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+                    &bytes[start..ends[i] as usize] == key
+                })
         });
-        if let Some(&id) = found {
-            return (id, false);
+        if let Some(s) = found {
+            return (s.id, false);
         }
         let id = u32::try_from(hashes.len()).expect("fewer than 2^32 groups in a partition");
         hashes.push(hash);
         bytes.extend_from_slice(key);
         ends.push(bytes.len() as u64);
-        index.insert_unique(hash, id, |&g| hashes[g as usize]);
+        index.insert_unique(hash, Slot { inline, len, id }, |s| hashes[s.id as usize]);
         (id, true)
     }
+}
+
+/// A partition that can take in another copy of itself (the same partition of another worker's
+/// store).
+pub trait Absorb: Send {
+    /// Its number of groups (the largest copy is the one merged into).
+    fn groups(&self) -> usize;
+    fn absorb(&mut self, other: Self);
 }
 
 /// A group-by's keys in `2^bits` partitions.
@@ -90,6 +125,42 @@ impl<P> Partitioned<P> {
 
     pub fn bits(&self) -> u32 {
         self.bits
+    }
+
+    /// Merges the stores of several workers, partition by partition (in parallel on `pool`): each
+    /// partition into the largest of its copies, so that no partition is merged twice and every
+    /// thread merges partitions of its own.
+    pub fn merge(stores: Vec<Self>, pool: Option<&rayon::ThreadPool>) -> Self
+    where
+        P: Absorb,
+    {
+        use rayon::prelude::*;
+        let mut stores = stores.into_iter();
+        let first = stores.next().expect("at least one store");
+        let bits = first.bits;
+        let mut columns: Vec<Vec<P>> = first.parts.into_iter().map(|p| vec![p]).collect();
+        for store in stores {
+            assert_eq!(store.bits, bits, "stores of one shape");
+            for (column, part) in columns.iter_mut().zip(store.parts) {
+                column.push(part);
+            }
+        }
+        if columns[0].len() == 1 {
+            return Partitioned { bits, parts: columns.into_iter().flatten().collect() };
+        }
+        let merge = |mut copies: Vec<P>| {
+            let at = (0..copies.len()).max_by_key(|&i| copies[i].groups()).expect("a copy");
+            let mut into = copies.swap_remove(at);
+            for other in copies {
+                into.absorb(other);
+            }
+            into
+        };
+        let parts = match pool {
+            Some(pool) => pool.install(|| columns.into_par_iter().map(merge).collect()),
+            None => columns.into_iter().map(merge).collect(),
+        };
+        Partitioned { bits, parts }
     }
 
     /// Partitions made elsewhere (as many as `bits` says).
@@ -124,5 +195,17 @@ mod tests {
         assert!(seen.iter().all(|&n| n > 30), "{seen:?}");
         assert_eq!(keys.find_or_insert(hash_key(b""), b""), (1000, true));
         assert_eq!(keys.key(1000), b"");
+        // Keys longer than a slot holds, equal in their first bytes, differing after them.
+        let long = |tail: &str| format!("{}{tail}", "p".repeat(40));
+        let (a, new_a) = keys.find_or_insert(hash_key(long("a").as_bytes()), long("a").as_bytes());
+        let (b, new_b) = keys.find_or_insert(hash_key(long("b").as_bytes()), long("b").as_bytes());
+        assert!(new_a && new_b && a != b);
+        assert_eq!(keys.find_or_insert(hash_key(long("a").as_bytes()), long("a").as_bytes()), (a, false));
+        assert_eq!(keys.key(b), long("b").as_bytes());
+        // Hashes that collide still find their own keys.
+        let (x, _) = keys.find_or_insert(7, b"x");
+        let (y, _) = keys.find_or_insert(7, b"y");
+        assert_ne!(x, y);
+        assert_eq!(keys.find_or_insert(7, b"y"), (y, false));
     }
 }

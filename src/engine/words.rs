@@ -1,0 +1,88 @@
+//! Word frequencies on the group-by engine's table: each worker counts the words of its chunks
+//! into a store of its own (a word is looked up once per occurrence, in a table that outlives the
+//! chunk; nothing is allocated per chunk or per occurrence), and at the end the workers' stores
+//! are merged partition by partition, in parallel. A million distinct words cost one table of a
+//! million keys per worker, not a map per chunk merged on one thread.
+
+use rustc_hash::FxHashMap;
+
+use crate::engine::groupby::table::{Absorb, Keys, Partitioned, hash_key};
+use crate::engine::kernels::{self, InvalidUtf8};
+
+/// One partition of a worker's words: the words and their counts, by id.
+#[derive(Default)]
+pub struct WordPart {
+    keys: Keys,
+    counts: Vec<u64>,
+}
+
+impl WordPart {
+    #[inline]
+    fn add(&mut self, hash: u64, word: &[u8], n: u64) {
+        let (id, new) = self.keys.find_or_insert(hash, word);
+        if new {
+            self.counts.push(n);
+        } else {
+            self.counts[id as usize] += n;
+        }
+    }
+}
+
+impl Absorb for WordPart {
+    fn groups(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn absorb(&mut self, other: WordPart) {
+        for (id, &n) in other.counts.iter().enumerate() {
+            self.add(other.keys.hash(id as u32), other.keys.key(id as u32), n);
+        }
+    }
+}
+
+/// A worker's words (or, merged, the whole input's).
+pub type WordStore = Partitioned<WordPart>;
+
+pub fn new_store() -> WordStore {
+    Partitioned::new_with(6, WordPart::default)
+}
+
+/// Counts the words of one chunk into `store`; returns the chunk's newlines.
+pub fn count_into(data: &[u8], ignore_case: bool, lossy: bool, store: &mut WordStore) -> Result<u64, InvalidUtf8> {
+    kernels::for_each_word(data, ignore_case, lossy, |word| {
+        let hash = hash_key(word.as_bytes());
+        let p = store.partition_of(hash);
+        store.parts[p].add(hash, word.as_bytes(), 1);
+    })
+}
+
+/// The merged store as a map of words to counts.
+pub fn into_map(store: WordStore) -> FxHashMap<String, u64> {
+    let mut map =
+        FxHashMap::with_capacity_and_hasher(store.parts.iter().map(|p| p.counts.len()).sum(), Default::default());
+    for part in store.parts {
+        for (id, n) in part.counts.into_iter().enumerate() {
+            let word = std::str::from_utf8(part.keys.key(id as u32)).expect("words are text");
+            map.insert(word.to_string(), n);
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_merged_in_any_split_count_as_one_map() {
+        let text = "the cat and the hat and THE bat\nthé été the\n".repeat(50);
+        let whole = kernels::count_words(text.as_bytes(), true, false).unwrap().words;
+        // Split the lines among three stores in a scattered way, then merge.
+        let mut stores: Vec<WordStore> = (0..3).map(|_| new_store()).collect();
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            count_into(line.as_bytes(), true, false, &mut stores[(i * 7) % 3]).unwrap();
+        }
+        assert_eq!(into_map(WordStore::merge(stores, None)), whole);
+        assert_eq!(whole["the"], 200);
+    }
+}
