@@ -506,10 +506,13 @@ impl CoMoments {
     }
 
     /// Pearson's r: `(n Sxy - Sx Sy) / sqrt((n Sxx - Sx^2)(n Syy - Sy^2))`, each of the three
-    /// computed exactly; `None` for fewer than two pairs, NaN when a column is constant.
+    /// computed exactly; `None` without a pair of values, NaN where it is undefined (one pair, or a
+    /// constant side), as polars, DuckDB and pandas give.
     pub fn correlation(&self) -> Option<f64> {
-        if self.n < 2 {
-            return None;
+        match self.n {
+            0 => return None,
+            1 => return Some(f64::NAN),
+            _ => {}
         }
         let sums = [&self.sx, &self.sy, &self.sxx, &self.syy, &self.sxy];
         if sums.iter().any(|s| !s.is_finite_sum()) {

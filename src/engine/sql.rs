@@ -169,12 +169,22 @@ pub fn sql_stream<R: Send>(
     let rest = head.into_iter().map(Ok).chain(chunks);
     if let Some(gb) = prepared.group_by.as_ref().filter(|_| !prepared.row_wise) {
         // An aggregation pframe's group-by answers: partial states per chunk, merged.
-        let group_by = group_by_plan(plan, gb);
+        let group_by = group_by_plan(plan, &gb.by, &gb.aggs);
         let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest);
         let grouped = group_by_opened(&group_by, input)?;
         grouped.notes.iter().for_each(|n| notify(n));
         let (headers, rows) = sql_rows(gb, grouped.into_table());
         emit(&headers, render(&headers, rows)?)?;
+        return Ok(());
+    }
+    if let Some(og) = &prepared.over_groups {
+        // Groups on the engine, the rest of the query over them.
+        let group_by = group_by_plan(plan, &og.by, &og.aggs);
+        let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest);
+        let grouped = group_by_opened(&group_by, input)?;
+        grouped.notes.iter().for_each(|n| notify(n));
+        let table = prepared.run_over_groups(&grouped.into_table()).map_err(|e| query_error(&e))?;
+        emit(&table.headers, render(&table.headers, table.rows)?)?;
         return Ok(());
     }
     if prepared.row_wise {
@@ -215,11 +225,11 @@ fn sql_rows(gb: &crate::engine::polars::sql::SqlGroupBy, table: Table) -> (Vec<S
     (headers, rows)
 }
 
-/// The group-by a plain GROUP BY query is.
-fn group_by_plan(plan: &SqlPlan, gb: &crate::engine::polars::sql::SqlGroupBy) -> GroupByPlan {
+/// The group-by of an aggregating query.
+fn group_by_plan(plan: &SqlPlan, by: &[String], aggs: &[crate::agg::groupby::AggSpec]) -> GroupByPlan {
     GroupByPlan {
-        by: gb.by.clone(),
-        aggs: gb.aggs.clone(),
+        by: by.to_vec(),
+        aggs: aggs.to_vec(),
         engine: Engine::Parallel,
         threads: plan.threads,
         read: plan.read.clone(),
@@ -246,11 +256,19 @@ fn sql_table<R: Send>(
     let table = TableInput::open(path, format).map_err(|e| polars_error(&e))?;
     let prepared = Prepared::with_schema(&plan.query, table.schema()).map_err(|e| polars_error(&e))?;
     if let Some(gb) = prepared.group_by.as_ref().filter(|_| !prepared.row_wise) {
-        let group_by = group_by_plan(plan, gb);
+        let group_by = group_by_plan(plan, &gb.by, &gb.aggs);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
         let (headers, rows) = sql_rows(gb, grouped.into_table());
         emit(&headers, render(&headers, rows)?)?;
+        return Ok(());
+    }
+    if let Some(og) = &prepared.over_groups {
+        let group_by = group_by_plan(plan, &og.by, &og.aggs);
+        let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
+        grouped.notes.iter().for_each(|n| notify(n));
+        let table = prepared.run_over_groups(&grouped.into_table()).map_err(|e| polars_error(&e))?;
+        emit(&table.headers, render(&table.headers, table.rows)?)?;
         return Ok(());
     }
     if !prepared.row_wise {

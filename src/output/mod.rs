@@ -6,6 +6,8 @@
 
 pub mod compress;
 mod parquet;
+
+pub use parquet::frame as table_frame;
 mod sink;
 
 pub use sink::{Destination, OutputSink};

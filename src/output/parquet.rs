@@ -9,10 +9,15 @@ use super::{Table, Value};
 
 /// Writes `table` as a Parquet file to `out`.
 pub fn write(table: &Table, out: &mut dyn Write) -> io::Result<()> {
-    let columns = (0..table.headers.len()).map(|c| column(table, c)).collect::<Vec<_>>();
-    let mut df = DataFrame::new_infer_height(columns).map_err(to_io)?;
+    let mut df = frame(table)?;
     ParquetWriter::new(out).with_compression(ParquetCompression::Uncompressed).finish(&mut df).map_err(to_io)?;
     Ok(())
+}
+
+/// The table as a polars frame, each column typed from its values (see [`column`]).
+pub fn frame(table: &Table) -> io::Result<DataFrame> {
+    let columns = (0..table.headers.len()).map(|c| column(table, c)).collect::<Vec<_>>();
+    DataFrame::new_infer_height(columns).map_err(to_io)
 }
 
 /// Column `c` of the table as a polars column: integers (signed, or unsigned when no value is

@@ -29,6 +29,9 @@ pub struct Prepared {
     pub used: Vec<usize>,
     /// The query as a group-by, when pframe's group-by can answer it (see [`as_group_by`]).
     pub group_by: Option<SqlGroupBy>,
+    /// The query as a group-by on the engine and a query over its groups, when it aggregates
+    /// otherwise than plainly (see [`super::over_groups`]).
+    pub over_groups: Option<super::over_groups::OverGroups>,
     /// Whether the query keeps, drops and computes rows one at a time (selections, filters and
     /// elementwise expressions only): then running it on each chunk and concatenating the results
     /// in order is running it on the whole input.
@@ -61,7 +64,39 @@ impl Prepared {
         let optimized = plan.clone().to_alp_optimized()?;
         let used = scanned_columns(&optimized, names);
         let headers = plan.collect()?.get_column_names().iter().map(|s| s.to_string()).collect();
-        Ok(Prepared { query: query.to_string(), headers, used, group_by, row_wise })
+        let over_groups =
+            (group_by.is_none() && !row_wise).then(|| super::over_groups::over_groups(query, names)).flatten();
+        Ok(Prepared { query: query.to_string(), headers, used, group_by, over_groups, row_wise })
+    }
+
+    /// Runs the query over the groups: the engine's `table` of keys and aggregates, read as
+    /// [`super::over_groups::OverGroups::columns`] say, queried by its outer query, named as
+    /// the query's own result.
+    pub fn run_over_groups(&self, table: &Table) -> PolarsResult<Table> {
+        let og = self.over_groups.as_ref().expect("a query over groups");
+        let groups = Table {
+            headers: og.columns.iter().map(|c| c.name.clone()).collect(),
+            rows: table
+                .rows
+                .iter()
+                .map(|row| {
+                    og.columns
+                        .iter()
+                        .map(|c| match c.null_if_zero.map(|z| &row[z]) {
+                            Some(crate::output::Value::UInt(0)) => crate::output::Value::Null,
+                            _ => row[c.index].clone(),
+                        })
+                        .collect()
+                })
+                .collect(),
+            json: table.json,
+        };
+        let df = crate::output::table_frame(&groups).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+        let mut result = frame_to_table(&lazy(&og.outer, df.lazy())?.collect()?)?;
+        if result.headers.len() == self.headers.len() {
+            result.headers = self.headers.clone();
+        }
+        Ok(result)
     }
 
     /// Runs the query on one frame of the input's (used) columns.

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""The db-benchmark group-by questions q1..q10 in Python polars (streaming) and DuckDB, as the
+db-benchmark's groupby-polars.py and groupby-duckdb.sql word them: the peers of
+scripts/bench_h2o.sh, and the checker of every tool's answers against DuckDB's.
+
+    python3 scripts/h2o.py polars 3 G1.csv          # q3's answer as CSV on stdout
+    python3 scripts/h2o.py duckdb 3 G1.csv
+    python3 scripts/h2o.py check 3 ours.csv duckdb.csv   # same rows (any order), numbers to 1e-9
+"""
+
+import sys
+
+POLARS = {
+    1: (["id1"], lambda pl: [pl.col("v1").sum().alias("v1")]),
+    2: (["id1", "id2"], lambda pl: [pl.col("v1").sum().alias("v1")]),
+    3: (["id3"], lambda pl: [pl.col("v1").sum().alias("v1"), pl.col("v3").mean().alias("v3")]),
+    4: (["id4"], lambda pl: [pl.col(c).mean().alias(c) for c in ("v1", "v2", "v3")]),
+    5: (["id6"], lambda pl: [pl.col(c).sum().alias(c) for c in ("v1", "v2", "v3")]),
+    6: (["id4", "id5"], lambda pl: [pl.col("v3").median().alias("median_v3"), pl.col("v3").std().alias("sd_v3")]),
+    7: (["id3"], lambda pl: [(pl.col("v1").max() - pl.col("v2").min()).alias("range_v1_v2")]),
+    8: (["id6"], lambda pl: [pl.col("v3").drop_nulls().top_k(2).alias("largest2_v3")]),
+    9: (["id2", "id4"], lambda pl: [(pl.corr("v1", "v2") ** 2).alias("r2")]),
+    10: (["id1", "id2", "id3", "id4", "id5", "id6"],
+         lambda pl: [pl.col("v3").sum().alias("v3"), pl.col("v1").count().alias("count")]),
+}
+
+DUCKDB = {
+    1: "SELECT id1, sum(v1) AS v1 FROM x GROUP BY id1",
+    2: "SELECT id1, id2, sum(v1) AS v1 FROM x GROUP BY id1, id2",
+    3: "SELECT id3, sum(v1) AS v1, avg(v3) AS v3 FROM x GROUP BY id3",
+    4: "SELECT id4, avg(v1) AS v1, avg(v2) AS v2, avg(v3) AS v3 FROM x GROUP BY id4",
+    5: "SELECT id6, sum(v1) AS v1, sum(v2) AS v2, sum(v3) AS v3 FROM x GROUP BY id6",
+    6: "SELECT id4, id5, quantile_cont(v3, 0.5) AS median_v3, stddev(v3) AS sd_v3 FROM x GROUP BY id4, id5",
+    7: "SELECT id3, max(v1) - min(v2) AS range_v1_v2 FROM x GROUP BY id3",
+    8: "SELECT id6, largest2_v3 FROM (SELECT id6, v3 AS largest2_v3, row_number() OVER "
+       "(PARTITION BY id6 ORDER BY v3 DESC) AS order_v3 FROM x WHERE v3 IS NOT NULL) sub_query "
+       "WHERE order_v3 <= 2",
+    9: "SELECT id2, id4, pow(corr(v1, v2), 2) AS r2 FROM x GROUP BY id2, id4",
+    10: "SELECT id1, id2, id3, id4, id5, id6, sum(v3) AS v3, count(*) AS count FROM x "
+        "GROUP BY id1, id2, id3, id4, id5, id6",
+}
+
+
+def run_polars(q, path):
+    import polars as pl
+    keys, aggs = POLARS[q]
+    lf = pl.scan_csv(path).group_by(keys).agg(aggs(pl))
+    if q == 8:
+        lf = lf.explode("largest2_v3")
+    lf.collect(engine="streaming").write_csv(sys.stdout)
+
+
+def run_duckdb(q, path):
+    import duckdb
+    con = duckdb.connect()
+    quoted = path.replace("'", "''")
+    con.execute(f"CREATE VIEW x AS SELECT * FROM read_csv_auto('{quoted}')")
+    con.execute(f"COPY ({DUCKDB[q]}) TO '/dev/stdout' (HEADER, DELIMITER ',')")
+
+
+def check(ours_path, theirs_path):
+    """Same rows, in any order: text exactly, numbers within 1e-9 relative (nulls equal)."""
+    import pandas as pd
+    ours, theirs = (pd.read_csv(p, keep_default_na=False, na_values=["", "nan", "NaN", "NULL"]) for p in (ours_path, theirs_path))
+    if len(ours.columns) != len(theirs.columns):
+        sys.exit(f"columns differ: {list(ours.columns)} vs {list(theirs.columns)}")
+    ours.columns = theirs.columns
+    if len(ours) != len(theirs):
+        sys.exit(f"{len(ours)} rows against {len(theirs)}")
+    cols = list(theirs.columns)
+    ours, theirs = (d.sort_values(cols, na_position="last").reset_index(drop=True) for d in (ours, theirs))
+    for c in cols:
+        a, b = ours[c], theirs[c]
+        if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+            both_null = a.isna() & b.isna()
+            close = ((a - b).abs() <= 1e-9 * b.abs().clip(lower=1.0)) | both_null
+            if not close.all():
+                i = (~close).idxmax()
+                sys.exit(f"column {c}, row {i}: {a[i]!r} against {b[i]!r}")
+        elif not (a.astype(str) == b.astype(str)).all():
+            i = (a.astype(str) != b.astype(str)).idxmax()
+            sys.exit(f"column {c}, row {i}: {a[i]!r} against {b[i]!r}")
+    print(f"ok: {len(ours)} rows")
+
+
+def main():
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    tool, q = sys.argv[1], int(sys.argv[2])
+    if tool == "polars":
+        run_polars(q, sys.argv[3])
+    elif tool == "duckdb":
+        run_duckdb(q, sys.argv[3])
+    elif tool == "check":
+        check(sys.argv[3], sys.argv[4])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
