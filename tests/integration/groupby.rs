@@ -386,7 +386,11 @@ fn sql_streams_row_wise_queries_on_stdin() {
         assert!(out.status.success(), "{query}: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8(out.stdout).unwrap(), expected, "{query}");
         let err = String::from_utf8(out.stderr).unwrap();
-        let note = if spooled { "pframe: sql: the query needs the whole input: stdin was copied to a temporary file\n" } else { "" };
+        let note = if spooled {
+            "pframe: sql: the query needs the whole input: stdin was copied to a temporary file\n"
+        } else {
+            ""
+        };
         assert_eq!(err, note, "{query}");
     }
 }

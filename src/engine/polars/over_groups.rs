@@ -162,7 +162,8 @@ pub fn over_groups(query: &str, names: &[String]) -> Option<OverGroups> {
             _ => None,
         })
         .collect();
-    let known = |id: &str| by.iter().any(|k| k == id) || id.starts_with("__pframe_agg_") || aliases.iter().any(|a| a == id);
+    let known =
+        |id: &str| by.iter().any(|k| k == id) || id.starts_with("__pframe_agg_") || aliases.iter().any(|a| a == id);
     let stray = visit_expressions(&statements, |e| match e {
         Expr::Identifier(id) if !known(&id.value) => ControlFlow::Break(()),
         Expr::CompoundIdentifier(_) => ControlFlow::Break(()),
@@ -178,8 +179,11 @@ pub fn over_groups(query: &str, names: &[String]) -> Option<OverGroups> {
     let outer = statements[0].to_string();
 
     let first_count = by.len() + aggs.len();
-    let mut columns: Vec<SqlColumn> =
-        by.iter().enumerate().map(|(index, name)| SqlColumn { name: name.clone(), index, null_if_zero: None }).collect();
+    let mut columns: Vec<SqlColumn> = by
+        .iter()
+        .enumerate()
+        .map(|(index, name)| SqlColumn { name: name.clone(), index, null_if_zero: None })
+        .collect();
     for i in 0..aggs.len() {
         let count = counts.iter().position(|(of, _)| *of == i);
         columns.push(SqlColumn {
@@ -242,7 +246,9 @@ fn engine_aggregate(f: &Function, names: &[String]) -> Call {
         "var" | "variance" | "var_samp" => one(AggFn::Var),
         "median" => one(AggFn::Median),
         "corr" => match args.as_slice() {
-            [a, b] => column(a).zip(column(b)).map(|(a, b)| AggSpec { func: AggFn::Corr, column: Some(a), column2: Some(b) }),
+            [a, b] => {
+                column(a).zip(column(b)).map(|(a, b)| AggSpec { func: AggFn::Corr, column: Some(a), column2: Some(b) })
+            }
             _ => None,
         },
         "quantile_cont" => match args.as_slice() {
