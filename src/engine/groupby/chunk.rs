@@ -3,7 +3,7 @@
 //! [`Store`] (encoded keys and states, kept across chunks), and what the chunk taught about the
 //! columns ([`ChunkInfo`]: types, first text value, lines), which is merged in input order.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use super::GroupByPlan;
 use super::keys::{self, KeyRule};
@@ -167,86 +167,215 @@ impl ChunkInfo {
     }
 }
 
+/// Rows aggregated at a time: their keys are looked up in one loop and their states updated in
+/// another, so that the cache misses of many rows' lookups (and of their updates) overlap
+/// instead of each row waiting for its own, which is what a row costs once the groups outgrow
+/// the caches.
+const BATCH: usize = 64;
+
+/// Records typed and keyed, waiting to be aggregated.
+#[derive(Default)]
+struct Batch {
+    rows: usize,
+    /// Row `r`'s encoded key is `keys[key_ends[r - 1]..key_ends[r]]`.
+    keys: Vec<u8>,
+    key_ends: Vec<usize>,
+    hashes: Vec<u64>,
+    /// Row `r`'s number of used column `c` at `r * width + c`.
+    nums: Vec<Option<Num>>,
+    /// Row `r`'s field of aggregation `a` at `r * aggs + a`: `None` for a null (or `count` of
+    /// rows), else its text's range in `texts` (empty when the aggregation needs no text).
+    fields: Vec<Option<(u32, u32)>>,
+    texts: Vec<u8>,
+    pos: Vec<RowPos>,
+    lines: Vec<u64>,
+    /// Each row's group: partition and id.
+    groups: Vec<(usize, u32, bool)>,
+}
+
+impl Batch {
+    fn key(&self, r: usize) -> &[u8] {
+        let start = if r == 0 { 0 } else { self.key_ends[r - 1] };
+        &self.keys[start..self.key_ends[r]]
+    }
+
+    fn clear(&mut self) {
+        self.rows = 0;
+        self.keys.clear();
+        self.key_ends.clear();
+        self.hashes.clear();
+        self.nums.clear();
+        self.fields.clear();
+        self.texts.clear();
+        self.pos.clear();
+        self.lines.clear();
+        self.groups.clear();
+    }
+}
+
 /// Adds records to a worker's store and the chunk's [`ChunkInfo`]. Every parser hands it the raw
 /// bytes of the used columns of each record, so that null markers, type inference, keys and
-/// states are computed in one place.
+/// states are computed in one place. Records are typed and keyed as they come and aggregated
+/// [`BATCH`] at a time; [`Aggregator::finish`] aggregates the rest.
 pub(super) struct Aggregator<'a> {
     plan: &'a GroupByPlan,
     layout: &'a Layout,
     pub info: ChunkInfo,
-    /// The worker's store, locked at the first record (not before: a parser of polars' may run
-    /// other tasks of the pool on this thread while it parses).
+    /// The worker's store, locked for each batch (never while a parser runs: a parser of
+    /// polars' may run other tasks of the pool on this thread, which lock it too).
     slot: &'a Mutex<Store>,
-    store: Option<MutexGuard<'a, Store>>,
-    key: Vec<u8>,
-    nums: Vec<Option<Num>>,
+    batch: Batch,
+    /// Whether each aggregation reads its field's text (the others need only its number).
+    needs_text: Vec<bool>,
     /// The position of the chunk's first record; records count up from it.
     pos: RowPos,
 }
 
 impl<'a> Aggregator<'a> {
     pub fn new(plan: &'a GroupByPlan, layout: &'a Layout, slot: &'a Mutex<Store>, pos: RowPos) -> Self {
-        Aggregator {
-            plan,
-            layout,
-            info: ChunkInfo::new(layout),
-            slot,
-            store: None,
-            key: Vec::new(),
-            nums: vec![None; layout.used.len()],
-            pos,
-        }
+        let states = States::new(&plan.aggs);
+        let needs_text = (0..plan.aggs.len()).map(|a| states.needs_text(a)).collect();
+        Aggregator { plan, layout, info: ChunkInfo::new(layout), slot, batch: Batch::default(), needs_text, pos }
     }
 
     /// One record: `fields[i]` is the raw field of used column `i`.
     #[inline]
     pub fn record(&mut self, fields: &[&[u8]], line: u64) -> Result<(), Fault> {
+        match self.add(fields, line) {
+            Ok(()) => Ok(()),
+            // The batch's earlier records come first: a fault among them (a new group's key) is
+            // the one to report.
+            Err(fault) => {
+                self.discard_unfinished_row();
+                self.flush()?;
+                Err(fault)
+            }
+        }
+    }
+
+    /// Drops what a record that failed half-way left in the batch (its rows are complete up to
+    /// `rows`).
+    fn discard_unfinished_row(&mut self) {
+        let (b, width, n_aggs) = (&mut self.batch, self.layout.used.len(), self.layout.agg_cols.len());
+        b.nums.truncate(b.rows * width);
+        b.key_ends.truncate(b.rows);
+        b.keys.truncate(b.key_ends.last().copied().unwrap_or(0));
+        b.hashes.truncate(b.rows);
+        b.fields.truncate(b.rows * n_aggs);
+        b.pos.truncate(b.rows);
+        b.lines.truncate(b.rows);
+    }
+
+    #[inline]
+    fn add(&mut self, fields: &[&[u8]], line: u64) -> Result<(), Fault> {
         let pos = self.pos;
         self.pos.row = self.pos.row.saturating_add(1);
-        let info = &mut self.info;
+        let layout = self.layout;
         let nulls = &self.plan.null_values;
+        let b = &mut self.batch;
         // Aggregated columns: each value is typed (this decides the column's type).
-        for &c in &self.layout.agg_used {
-            self.nums[c] = type_field(info, self.layout, nulls, c, fields[c], line)?;
+        let width = layout.used.len();
+        b.nums.resize(b.nums.len() + width, None);
+        let base = b.nums.len() - width;
+        for &c in &layout.agg_used {
+            b.nums[base + c] = type_field(&mut self.info, layout, nulls, c, fields[c], line)?;
         }
-        self.key.clear();
-        for &k in &self.layout.keys {
-            keys::encode_field(&mut self.key, fields[k], nulls);
+        for &k in &layout.keys {
+            keys::encode_field(&mut b.keys, fields[k], nulls);
         }
-        let store = self.store.get_or_insert_with(|| self.slot.lock().expect("a worker's store"));
-        let hash = hash_key(&self.key);
-        let p = store.partition_of(hash);
-        let part = &mut store.parts[p];
-        let (id, new) = part.group(hash, &self.key);
-        if new {
-            // A new group (of this worker): type its key fields once, here, rather than on every
-            // row.
-            for &k in &self.layout.keys {
-                std::str::from_utf8(fields[k]).map_err(|_| invalid_utf8(self.layout, k, line))?;
-                type_field(info, self.layout, nulls, k, fields[k], line)?;
-            }
+        b.key_ends.push(b.keys.len());
+        let start = if b.rows == 0 { 0 } else { b.key_ends[b.rows - 1] };
+        b.hashes.push(hash_key(&b.keys[start..]));
+        for (agg, col) in layout.agg_cols.iter().enumerate() {
+            let field = match *col {
+                Some(c) if !nulls.is_null(fields[c]) => {
+                    let from = b.texts.len() as u32;
+                    if self.needs_text[agg] && layout.agg_cols2[agg].is_none() {
+                        let raw = fields[c];
+                        std::str::from_utf8(raw).map_err(|_| invalid_utf8(layout, c, line))?;
+                        b.texts.extend_from_slice(raw);
+                    }
+                    Some((from, b.texts.len() as u32))
+                }
+                _ => None,
+            };
+            b.fields.push(field);
         }
-        for (agg, col) in self.layout.agg_cols.iter().enumerate() {
-            if let Some(c2) = self.layout.agg_cols2[agg] {
-                let c = col.expect("a pair's first column");
-                part.states.push_pair(agg, id, self.nums[c], self.nums[c2]);
+        b.pos.push(pos);
+        b.lines.push(line);
+        b.rows += 1;
+        if b.rows == BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Aggregates the records not yet aggregated and returns what the chunk taught.
+    pub fn finish(mut self) -> Result<ChunkInfo, Fault> {
+        self.flush()?;
+        Ok(self.info)
+    }
+
+    /// Aggregates the batch: finds every row's group, types the keys of new groups, then updates
+    /// the states an aggregation at a time.
+    fn flush(&mut self) -> Result<(), Fault> {
+        let b = &mut self.batch;
+        if b.rows == 0 {
+            return Ok(());
+        }
+        let layout = self.layout;
+        let mut store = self.slot.lock().expect("a worker's store");
+        // Prefetch every row's slot, then look the rows up: their misses overlap.
+        for &hash in &b.hashes {
+            store.parts[store.partition_of(hash)].keys.prefetch(hash);
+        }
+        for r in 0..b.rows {
+            let hash = b.hashes[r];
+            let p = store.partition_of(hash);
+            let start = if r == 0 { 0 } else { b.key_ends[r - 1] };
+            let (id, new) = store.parts[p].group(hash, &b.keys[start..b.key_ends[r]]);
+            b.groups.push((p, id, new));
+        }
+        // A new group (of this worker): its key fields are typed once, here, rather than on
+        // every row.
+        for r in 0..b.rows {
+            if !b.groups[r].2 {
                 continue;
             }
-            let field = match *col {
-                None => None,
-                Some(c) if nulls.is_null(fields[c]) => None,
-                Some(c) => {
-                    let raw = fields[c];
-                    let text = if part.states.needs_text(agg) {
-                        std::str::from_utf8(raw).map_err(|_| invalid_utf8(self.layout, c, line))?
-                    } else {
-                        ""
-                    };
-                    Some((text, self.nums[c]))
-                }
-            };
-            part.states.push(agg, id, field, pos);
+            let line = b.lines[r];
+            for (field, &k) in keys::raw_fields(b.key(r)).zip(&layout.keys) {
+                let raw = field.unwrap_or_default();
+                std::str::from_utf8(raw).map_err(|_| invalid_utf8(layout, k, line))?;
+                type_field(&mut self.info, layout, &self.plan.null_values, k, raw, line)?;
+            }
         }
+        for &(p, id, _) in &b.groups {
+            store.parts[p].states.prefetch(id);
+        }
+        let width = layout.used.len();
+        let n_aggs = layout.agg_cols.len();
+        for (agg, col) in layout.agg_cols.iter().enumerate() {
+            if let Some(c2) = layout.agg_cols2[agg] {
+                let c = col.expect("a pair's first column");
+                for r in 0..b.rows {
+                    let (p, id, _) = b.groups[r];
+                    store.parts[p].states.push_pair(agg, id, b.nums[r * width + c], b.nums[r * width + c2]);
+                }
+                continue;
+            }
+            for r in 0..b.rows {
+                let (p, id, _) = b.groups[r];
+                let field = b.fields[r * n_aggs + agg].map(|(from, to)| {
+                    let raw = &b.texts[from as usize..to as usize];
+                    // SAFETY: checked to be UTF-8 when the record was added.
+                    let text = unsafe { std::str::from_utf8_unchecked(raw) };
+                    (text, col.and_then(|c| b.nums[r * width + c]))
+                });
+                store.parts[p].states.push(agg, id, field, b.pos[r]);
+            }
+        }
+        drop(store);
+        b.clear();
         Ok(())
     }
 }
@@ -301,7 +430,7 @@ pub(super) fn aggregate_chunk(
     dialect::for_each_record(data, plan.delimiter, layout.width, &layout.used, line_base, |fields, line| {
         agg.record(fields, line)
     })?;
-    Ok(agg.info)
+    agg.finish()
 }
 
 /// Aggregates piece `i` of a table file: its rows, read by polars, reach the aggregator as the
@@ -320,7 +449,7 @@ pub(super) fn aggregate_piece(
     let mut agg = Aggregator::new(plan, layout, slot, pos);
     agg.info.newlines = df.height() as u64;
     crate::engine::polars::table::for_each_text_row(&df, |fields, row| agg.record(fields, row))?;
-    Ok(agg.info)
+    agg.finish()
 }
 
 /// The polars engine's chunk parser: polars' CSV reader parses the chunk and the same
@@ -351,10 +480,10 @@ pub(super) fn aggregate_chunk_polars(
     }
     let mut agg = Aggregator::new(plan, layout, slot, pos);
     agg.info.newlines = crate::engine::kernels::count_newlines(data);
-    let result = rows.for_each(|fields, row| agg.record(fields, row));
+    let result = rows.for_each(|fields, row| agg.record(fields, row)).and_then(|()| agg.finish());
     // A value the aggregator rejects: its line, counted as the dialect counts records.
     let mut info = match result {
-        Ok(()) => agg.info,
+        Ok(info) => info,
         Err(f) => return Err(Fault { line: line_base + dialect::line_of_record(data, d, f.line), ..f }),
     };
     // The aggregator saw record numbers: place each first text value on its line.
@@ -423,5 +552,5 @@ pub(super) fn aggregate_ndjson_chunk(
         let fields: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
         agg.record(&fields, line)?;
     }
-    Ok(agg.info)
+    agg.finish()
 }

@@ -3,15 +3,14 @@
 //! Each worker thread aggregates into a table of its own, across all the chunks it works on, so a
 //! row costs one probe whatever the number of groups, and nothing is merged per chunk. At the end
 //! the workers' tables are merged partition by partition, each partition by one thread, as
-//! DuckDB's radix-partitioned aggregation does; partitions are also what a spill writes out.
+//! DuckDB's radix-partitioned aggregation does.
 //!
 //! A partition stores its keys back to back in one arena (no allocation per group), their hashes
-//! (so growing and merging never hash a key again), and a `hashbrown` table of group ids. A group
-//! is `(partition, id)`; its states live in the partition's [`super::states::States`] at `id`.
+//! (so growing and merging never hash a key again), and an open-addressing table of slots, each
+//! holding a short key itself. A group is `(partition, id)`; its states live in the partition's
+//! [`super::states::States`] at `id`.
 
 use std::hash::BuildHasher;
-
-use hashbrown::HashTable;
 
 /// The hash of a key: foldhash, seeded with a constant so that partitions (and spill files) are
 /// the same on every run.
@@ -20,17 +19,20 @@ pub fn hash_key(key: &[u8]) -> u64 {
     foldhash::fast::FixedState::with_seed(0x70_66_72_61_6d_65).hash_one(key)
 }
 
-/// The bits of the hash that choose a partition: below the top 7 bits, which `hashbrown` uses as
-/// each entry's tag, and above the low bits that choose its bucket.
+/// The bits of the hash that choose a partition: above the low bits that choose a slot.
 const PARTITION_SHIFT: u32 = 40;
 
 /// The bytes of a key kept in its table slot: the whole key when it is this short (most are: a
 /// word, an id, a few numbers), else its first bytes.
 const INLINE: usize = 24;
 
-/// A hash table entry: a probe that finds its key in the slot reads no other memory (the table's
-/// control bytes and this slot are the only cache lines a lookup touches), which is what makes
-/// a row's lookup cheap when the groups outgrow the caches.
+/// A slot's id when it holds no key.
+const EMPTY: u32 = u32::MAX;
+
+/// A hash table slot: a probe that finds its key in the slot reads no other memory, which is
+/// what makes a row's lookup cheap when the groups outgrow the caches; and the slot a key's
+/// probe starts at is known from its hash alone, so that it can be prefetched (see
+/// [`Keys::prefetch`]) while other rows are looked up.
 #[derive(Clone, Copy)]
 #[repr(C, align(32))]
 struct Slot {
@@ -39,10 +41,13 @@ struct Slot {
     id: u32,
 }
 
-/// The encoded keys of one partition.
+const VACANT: Slot = Slot { inline: [0; INLINE], len: 0, id: EMPTY };
+
+/// The encoded keys of one partition: an open-addressing table (linear probing, at most 3/4
+/// full) of slots, and the keys by id.
 #[derive(Default)]
 pub struct Keys {
-    index: HashTable<Slot>,
+    slots: Vec<Slot>,
     hashes: Vec<u64>,
     /// Key `i` is `bytes[ends[i - 1]..ends[i]]`.
     ends: Vec<u64>,
@@ -69,32 +74,64 @@ impl Keys {
         self.hashes[id as usize]
     }
 
+    /// Asks the CPU to bring the slot where the probe for `hash` starts into the cache.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if !self.slots.is_empty() {
+            let slot = &self.slots[hash as usize & (self.slots.len() - 1)];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: a prefetch is a hint; the address is that of a slot.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(std::ptr::from_ref(slot).cast())
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = slot;
+        }
+    }
+
     /// The id of `key` (whose hash is `hash`), added if new; and whether it was.
     #[inline]
     pub fn find_or_insert(&mut self, hash: u64, key: &[u8]) -> (u32, bool) {
+        if (self.hashes.len() + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
         let mut inline = [0u8; INLINE];
         let head = key.len().min(INLINE);
         inline[..head].copy_from_slice(&key[..head]);
         let len = u32::try_from(key.len()).expect("a key shorter than 4 GiB");
-        let Keys { index, hashes, ends, bytes } = self;
-        let found = index.find(hash, |s| {
-            s.len == len
-                && s.inline == inline
-                && (head == key.len() || {
-                    let i = s.id as usize;
-                    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-                    &bytes[start..ends[i] as usize] == key
-                })
-        });
-        if let Some(s) = found {
-            return (s.id, false);
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let s = &self.slots[i];
+            if s.id == EMPTY {
+                break;
+            }
+            if s.len == len && s.inline == inline && (head == key.len() || self.key(s.id) == key) {
+                return (s.id, false);
+            }
+            i = (i + 1) & mask;
         }
-        let id = u32::try_from(hashes.len()).expect("fewer than 2^32 groups in a partition");
-        hashes.push(hash);
-        bytes.extend_from_slice(key);
-        ends.push(bytes.len() as u64);
-        index.insert_unique(hash, Slot { inline, len, id }, |s| hashes[s.id as usize]);
+        let id = u32::try_from(self.hashes.len()).ok().filter(|&id| id != EMPTY).expect("fewer than 2^32 - 1 groups");
+        self.hashes.push(hash);
+        self.bytes.extend_from_slice(key);
+        self.ends.push(self.bytes.len() as u64);
+        self.slots[i] = Slot { inline, len, id };
         (id, true)
+    }
+
+    /// Doubles the table (from 16 slots) and places every key again.
+    #[cold]
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(16);
+        let old = std::mem::replace(&mut self.slots, vec![VACANT; cap]);
+        let mask = cap - 1;
+        for s in old.into_iter().filter(|s| s.id != EMPTY) {
+            let mut i = self.hashes[s.id as usize] as usize & mask;
+            while self.slots[i].id != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = s;
+        }
     }
 }
 
