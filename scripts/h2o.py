@@ -5,6 +5,7 @@ scripts/bench_h2o.sh, and the checker of every tool's answers against DuckDB's.
 
     python3 scripts/h2o.py polars 3 G1.csv          # q3's answer as CSV on stdout
     python3 scripts/h2o.py duckdb 3 G1.csv
+    python3 scripts/h2o.py pandas 3 G1.csv          # the tests' oracle, on small files
     python3 scripts/h2o.py check 3 ours.csv duckdb.csv   # same rows (any order), numbers to 1e-9
 """
 
@@ -58,6 +59,37 @@ def run_duckdb(q, path):
     con.execute(f"COPY ({DUCKDB[q]}) TO '/dev/stdout' (HEADER, DELIMITER ',')")
 
 
+def run_pandas(q, path):
+    """The questions in pandas (the tests' oracle on small files): null keys are groups
+    (dropna=False), as in pframe, polars and DuckDB."""
+    import pandas as pd
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    keys, _ = POLARS[q]
+    g = df.groupby(keys, dropna=False, sort=True)
+    if q == 1 or q == 2:
+        out = g.agg(v1=("v1", "sum"))
+    elif q == 3:
+        out = g.agg(v1=("v1", "sum"), v3=("v3", "mean"))
+    elif q == 4:
+        out = g.agg(v1=("v1", "mean"), v2=("v2", "mean"), v3=("v3", "mean"))
+    elif q == 5:
+        out = g.agg(v1=("v1", "sum"), v2=("v2", "sum"), v3=("v3", "sum"))
+    elif q == 6:
+        out = g.agg(median_v3=("v3", "median"), sd_v3=("v3", "std"))
+    elif q == 7:
+        out = g.agg(a=("v1", "max"), b=("v2", "min"))
+        out = (out["a"] - out["b"]).to_frame("range_v1_v2")
+    elif q == 8:
+        top = df.dropna(subset=["v3"]).sort_values("v3", ascending=False).groupby("id6", dropna=False).head(2)
+        top[["id6", "v3"]].rename(columns={"v3": "largest2_v3"}).to_csv(sys.stdout, index=False, float_format="%.17g")
+        return
+    elif q == 9:
+        out = g[["v1", "v2"]].apply(lambda d: d["v1"].corr(d["v2"]) ** 2).to_frame("r2")
+    else:
+        out = g.agg(v3=("v3", "sum"), count=("v1", "count"))
+    out.reset_index().to_csv(sys.stdout, index=False, float_format="%.17g")
+
+
 def check(ours_path, theirs_path):
     """Same rows, in any order: text exactly, numbers within 1e-9 relative (nulls equal)."""
     import pandas as pd
@@ -77,9 +109,11 @@ def check(ours_path, theirs_path):
             if not close.all():
                 i = (~close).idxmax()
                 sys.exit(f"column {c}, row {i}: {a[i]!r} against {b[i]!r}")
-        elif not (a.astype(str) == b.astype(str)).all():
-            i = (a.astype(str) != b.astype(str)).idxmax()
-            sys.exit(f"column {c}, row {i}: {a[i]!r} against {b[i]!r}")
+        else:
+            ta, tb = a.astype(object).where(a.notna(), "").astype(str), b.astype(object).where(b.notna(), "").astype(str)
+            if not (ta == tb).all():
+                i = (ta != tb).idxmax()
+                sys.exit(f"column {c}, row {i}: {a[i]!r} against {b[i]!r}")
     print(f"ok: {len(ours)} rows")
 
 
@@ -91,6 +125,8 @@ def main():
         run_polars(q, sys.argv[3])
     elif tool == "duckdb":
         run_duckdb(q, sys.argv[3])
+    elif tool == "pandas":
+        run_pandas(q, sys.argv[3])
     elif tool == "check":
         check(sys.argv[3], sys.argv[4])
     else:

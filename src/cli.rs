@@ -658,6 +658,15 @@ pub struct GenCsvArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
+    /// Missing values, as the db-benchmark's datasets `_5_0`: this percentage of each id
+    /// column's distinct values, and of each value column's rows, are empty
+    #[arg(long, value_name = "P", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub na_percent: u32,
+
+    /// Rows sorted by id1..id6, as the db-benchmark's datasets `_0_1` (built in memory first)
+    #[arg(long)]
+    pub sorted: bool,
+
     /// Compress the output: gz, bgzf (gzip in independent blocks), zst (1 MiB frames), bz2, xz
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub compress: Option<CompressArg>,

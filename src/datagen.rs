@@ -177,30 +177,114 @@ pub fn write_words(n: u64, seed: u64, crlf: bool, out: &mut dyn Write) -> io::Re
 /// `id0000000001`.. of N/K values, `id4`, `id5` integers 1..=K, `id6` integers 1..=N/K, `v1` 1..=5,
 /// `v2` 1..=15, `v3` a float in [0, 100) with 6 decimals.
 pub fn write_g1_csv(rows: u64, groups: u64, seed: u64, out: &mut dyn Write) -> io::Result<()> {
+    write_g1_csv_with(rows, groups, seed, G1Options::default(), out)
+}
+
+/// The db-benchmark's variations of G1: missing values and sorted rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct G1Options {
+    /// As `groupby-datagen.R`'s `nas`: this percentage of each id column's distinct values is
+    /// missing (every row holding one), and of each value column's rows (empty fields).
+    pub na_percent: u32,
+    /// Rows sorted by `id1..id6` (missing first, as R's `setkey`); the table is then built in
+    /// memory (about 48 bytes a row) before it is written.
+    pub sorted: bool,
+}
+
+/// One row of G1: the id columns as numbers (0 for missing), the values (`None` for missing).
+struct G1Row {
+    ids: [u64; 6],
+    v1: Option<u32>,
+    v2: Option<u32>,
+    v3: Option<u64>,
+}
+
+/// [`write_g1_csv`] with [`G1Options`]; the default options give its bytes exactly (missing values
+/// are drawn from a random stream of their own).
+pub fn write_g1_csv_with(rows: u64, groups: u64, seed: u64, opts: G1Options, out: &mut dyn Write) -> io::Result<()> {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let mut na_rng = Pcg64Mcg::seed_from_u64(seed ^ 0x6e61_7065_7263);
     let k = groups.max(1);
     let nk = (rows / k).max(1);
+    let p = u64::from(opts.na_percent.min(100));
+    // Per id column, which of its values are missing: exactly floor(M * p / 100) of its M values,
+    // by a partial shuffle.
+    let cardinality = [k, k, nk, k, k, nk];
+    let missing: Vec<Vec<bool>> = cardinality
+        .iter()
+        .map(|&m| {
+            let mut values: Vec<u64> = (1..=m).collect();
+            let n = (m * p / 100) as usize;
+            let mut out = vec![false; m as usize + 1];
+            for i in 0..n {
+                let j = na_rng.random_range(i..values.len());
+                values.swap(i, j);
+                out[values[i] as usize] = true;
+            }
+            out
+        })
+        .collect();
+    let mut next = || {
+        let v3 = rng.random_range(0..100_000_000u64);
+        let mut ids = [0u64; 6];
+        for (id, &m) in ids.iter_mut().zip(&cardinality) {
+            *id = rng.random_range(1..=m);
+        }
+        let v1 = rng.random_range(1..=5u32);
+        let v2 = rng.random_range(1..=15u32);
+        for (id, miss) in ids.iter_mut().zip(&missing) {
+            if miss[*id as usize] {
+                *id = 0;
+            }
+        }
+        let mut keep = || p == 0 || na_rng.random_range(0..100u64) >= p;
+        G1Row { ids, v1: keep().then_some(v1), v2: keep().then_some(v2), v3: keep().then_some(v3) }
+    };
     out.write_all(b"id1,id2,id3,id4,id5,id6,v1,v2,v3\n")?;
     let mut line = String::with_capacity(96);
-    use std::fmt::Write as _;
-    for _ in 0..rows {
+    let mut write = |row: &G1Row, out: &mut dyn Write| {
+        use std::fmt::Write as _;
         line.clear();
-        let v3 = rng.random_range(0..100_000_000u64);
-        let _ = writeln!(
-            line,
-            "id{:03},id{:03},id{:010},{},{},{},{},{},{}.{:06}",
-            rng.random_range(1..=k),
-            rng.random_range(1..=k),
-            rng.random_range(1..=nk),
-            rng.random_range(1..=k),
-            rng.random_range(1..=k),
-            rng.random_range(1..=nk),
-            rng.random_range(1..=5u32),
-            rng.random_range(1..=15u32),
-            v3 / 1_000_000,
-            v3 % 1_000_000
-        );
-        out.write_all(line.as_bytes())?;
+        let id = |line: &mut String, i: usize, width: usize| {
+            if row.ids[i] != 0 {
+                let _ = write!(line, "id{:0width$}", row.ids[i]);
+            }
+        };
+        let num = |line: &mut String, v: Option<u64>| {
+            if let Some(v) = v {
+                let _ = write!(line, "{v}");
+            }
+        };
+        id(&mut line, 0, 3);
+        line.push(',');
+        id(&mut line, 1, 3);
+        line.push(',');
+        id(&mut line, 2, 10);
+        for i in 3..6 {
+            line.push(',');
+            num(&mut line, (row.ids[i] != 0).then_some(row.ids[i]));
+        }
+        line.push(',');
+        num(&mut line, row.v1.map(u64::from));
+        line.push(',');
+        num(&mut line, row.v2.map(u64::from));
+        line.push(',');
+        if let Some(v3) = row.v3 {
+            let _ = write!(line, "{}.{:06}", v3 / 1_000_000, v3 % 1_000_000);
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())
+    };
+    if opts.sorted {
+        let mut table: Vec<G1Row> = (0..rows).map(|_| next()).collect();
+        table.sort_by_key(|r| r.ids);
+        for row in &table {
+            write(row, out)?;
+        }
+    } else {
+        for _ in 0..rows {
+            write(&next(), out)?;
+        }
     }
     Ok(())
 }
@@ -208,6 +292,46 @@ pub fn write_g1_csv(rows: u64, groups: u64, seed: u64, out: &mut dyn Write) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn g1(opts: G1Options) -> String {
+        let mut out = Vec::new();
+        write_g1_csv_with(2000, 10, 3, opts, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn g1_missing_values_and_sorted_rows() {
+        let plain = g1(G1Options::default());
+        let na = g1(G1Options { na_percent: 20, sorted: false });
+        let sorted = g1(G1Options { na_percent: 0, sorted: true });
+        let rows =
+            |t: &str| t.lines().skip(1).map(|l| l.split(',').map(String::from).collect::<Vec<_>>()).collect::<Vec<_>>();
+        // id1 has 10 values: exactly 2 are missing, in every row that held them.
+        let id1: std::collections::BTreeSet<String> = rows(&na).iter().map(|r| r[0].clone()).collect();
+        assert_eq!(id1.len(), 9, "{id1:?}");
+        assert!(id1.contains(""));
+        let v1_missing = rows(&na).iter().filter(|r| r[6].is_empty()).count();
+        assert!((300..500).contains(&v1_missing), "{v1_missing}");
+        // The same rows, sorted by the ids (ids compare as numbers: the widths are fixed).
+        let (mut a, b) = (rows(&plain), rows(&sorted));
+        let key = |r: &Vec<String>| {
+            (
+                r[0].clone(),
+                r[1].clone(),
+                r[2].clone(),
+                r[3].parse::<u64>().unwrap(),
+                r[4].parse::<u64>().unwrap(),
+                r[5].parse::<u64>().unwrap(),
+            )
+        };
+        a.sort_by_key(key);
+        assert_eq!(a.iter().map(key).collect::<Vec<_>>(), b.iter().map(key).collect::<Vec<_>>());
+        let mut a_sorted_full = rows(&plain);
+        a_sorted_full.sort();
+        let mut b_full = b.clone();
+        b_full.sort();
+        assert_eq!(a_sorted_full, b_full);
+    }
 
     fn words(n: u64, seed: u64, crlf: bool) -> Vec<u8> {
         let mut v = Vec::new();

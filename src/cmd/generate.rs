@@ -16,7 +16,10 @@ pub fn run(cmd: GenCommand) -> Result<()> {
             write_to(&a.output, a.compress, |out| pframe::datagen::write_words(a.count, a.seed, a.crlf, out))
         }
         GenCommand::Csv(a) => {
-            write_to(&a.output, a.compress, |out| pframe::datagen::write_g1_csv(a.rows, a.groups, a.seed, out))
+            let opts = pframe::datagen::G1Options { na_percent: a.na_percent, sorted: a.sorted };
+            write_to(&a.output, a.compress, |out| {
+                pframe::datagen::write_g1_csv_with(a.rows, a.groups, a.seed, opts, out)
+            })
         }
     }
 }

@@ -105,7 +105,7 @@ enum Coding {
     /// A float column: the value's bits, ordered as the numbers are.
     Float,
     /// A text column (or one of nulls only): the text's rank among the column's distinct texts.
-    Text { distinct: Vec<Box<[u8]>> },
+    Text { distinct: Vec<Box<str>> },
 }
 
 /// The code of a null: above every value's.
@@ -136,7 +136,7 @@ impl ColumnCode {
         match &self.coding {
             Coding::Int { min } => Value::Int(min.wrapping_add(code as i64)),
             Coding::Float => Value::Float(from_ordered_bits(code)),
-            Coding::Text { distinct } => Value::Str(String::from_utf8_lossy(&distinct[code as usize]).into_owned()),
+            Coding::Text { distinct } => Value::Str(distinct[code as usize].to_string()),
         }
     }
 
@@ -186,7 +186,8 @@ fn column_code(store: &Store, column: usize, kind: Kind, rule: KeyRule) -> Colum
             let mut distinct: Vec<&[u8]> = seen.into_keys().collect();
             distinct.par_sort_unstable();
             let width = bits_for(distinct.len() as u64);
-            let distinct = distinct.into_iter().map(Box::from).collect();
+            // Key fields were checked to be UTF-8 when their groups were made.
+            let distinct = distinct.into_iter().map(|d| String::from_utf8_lossy(d).into()).collect();
             ColumnCode { coding: Coding::Text { distinct }, width }
         }
     }
@@ -216,11 +217,25 @@ impl GroupRows {
             .map(|(i, (&k, &rule))| column_code(&store, i, info.kinds[k], rule))
             .collect();
         let total: u32 = columns.iter().map(|c| c.width).sum();
+        // A text's code is its rank among the column's distinct texts: looked up in a hash map
+        // (a binary search would compare each group's text about log2(distinct) times).
+        let ranks: Vec<Option<FxHashMap<&[u8], u64>>> = columns
+            .iter()
+            .map(|c| match &c.coding {
+                Coding::Text { distinct } => {
+                    Some(distinct.iter().enumerate().map(|(i, d)| (d.as_bytes(), i as u64)).collect())
+                }
+                _ => None,
+            })
+            .collect();
         let codes = |key: &[u8]| -> Vec<u64> {
             keys::raw_fields(key)
-                .zip(&columns)
+                .zip(columns.iter().zip(&ranks))
                 .zip(&layout.key_rules)
-                .map(|((raw, col), &rule)| group_code(col, raw, rule))
+                .map(|((raw, (col, rank)), &rule)| match (raw, rank) {
+                    (Some(raw), Some(rank)) => rank[raw],
+                    _ => group_code(col, raw, rule),
+                })
                 .collect()
         };
         let mut wide = None;
@@ -308,6 +323,10 @@ impl GroupRows {
         let mut rows = Vec::with_capacity(max.min(self.order.len() - self.next));
         while rows.len() < max && self.next < self.order.len() {
             let at = self.next;
+            // Groups are read in key order, their states at random: fetch ahead.
+            if let Some(&(_, p, id)) = self.order.get(at + 16) {
+                self.store.parts[p as usize].states.prefetch(id);
+            }
             let codes = self.codes_at(at);
             let (_, p, id) = self.order[at];
             let mut end = at + 1;
@@ -363,7 +382,7 @@ fn group_code(col: &ColumnCode, raw: Option<&[u8]>, rule: KeyRule) -> u64 {
             _ => unreachable!("a float column holds numbers"),
         },
         Coding::Text { distinct } => {
-            distinct.binary_search_by(|d| (**d).cmp(raw)).expect("every text is among the distinct ones") as u64
+            distinct.binary_search_by(|d| d.as_bytes().cmp(raw)).expect("every text is among the distinct ones") as u64
         }
     }
 }
