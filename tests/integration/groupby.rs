@@ -492,3 +492,47 @@ fn sql_group_by_runs_on_partial_states() {
         run_ok(&["sql", "SELECT id2, sum(v1) AS s FROM t GROUP BY id2 ORDER BY id2", "-"], Some(data.as_bytes()));
     assert!(nulls.ends_with("\nnullsum,\n"), "{nulls}");
 }
+
+/// The db-benchmark's ten group-by questions, each as pframe answers it (groupby, or sql for the
+/// arithmetic of aggregates), against pandas on a G1 table with missing keys and values, from a
+/// file and from stdin.
+#[test]
+fn db_benchmark_questions_match_pandas() {
+    let has_pandas = Command::new("python3").args(["-c", "import pandas"]).status().is_ok_and(|s| s.success());
+    if !has_pandas {
+        eprintln!("skipped: pandas is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/h2o.py");
+    let data = run_ok(&["gen", "csv", "--rows", "20000", "--groups", "10", "--seed", "5", "--na-percent", "10"], None);
+    let (dir, path) = temp_file("g.csv", data.as_bytes());
+    let p = path_str(&path);
+    let questions: [&[&str]; 10] = [
+        &["groupby", "-b", "id1", "-a", "sum(v1)"],
+        &["groupby", "-b", "id1,id2", "-a", "sum(v1)"],
+        &["groupby", "-b", "id3", "-a", "sum(v1),mean(v3)"],
+        &["groupby", "-b", "id4", "-a", "mean(v1),mean(v2),mean(v3)"],
+        &["groupby", "-b", "id6", "-a", "sum(v1),sum(v2),sum(v3)"],
+        &["groupby", "-b", "id4,id5", "-a", "median(v3),std(v3)"],
+        &["sql", "SELECT id3, max(v1) - min(v2) AS range_v1_v2 FROM t GROUP BY id3"],
+        &["groupby", "-b", "id6", "-a", "top_k(v3,2)"],
+        &["sql", "SELECT id2, id4, pow(corr(v1, v2), 2) AS r2 FROM t GROUP BY id2, id4"],
+        &["groupby", "-b", "id1,id2,id3,id4,id5,id6", "-a", "sum(v3),count(v1)"],
+    ];
+    for (i, args) in questions.iter().enumerate() {
+        let q = (i + 1).to_string();
+        let ours = run_ok(&[*args, &[p]].concat(), None);
+        assert_eq!(
+            run_ok(&[*args, &["--chunk-size", "4KiB", "-"]].concat(), Some(data.as_bytes())),
+            ours,
+            "q{q} stdin"
+        );
+        let theirs = Command::new("python3").args([script, "pandas", &q, p]).output().unwrap();
+        assert!(theirs.status.success(), "{}", String::from_utf8_lossy(&theirs.stderr));
+        let (a, b) = (dir.path().join(format!("q{q}.ours.csv")), dir.path().join(format!("q{q}.pandas.csv")));
+        std::fs::write(&a, &ours).unwrap();
+        std::fs::write(&b, &theirs.stdout).unwrap();
+        let check = Command::new("python3").args([script, "check", &q, path_str(&a), path_str(&b)]).output().unwrap();
+        assert!(check.status.success(), "q{q}: {}\nours:\n{ours}", String::from_utf8_lossy(&check.stderr));
+    }
+}
