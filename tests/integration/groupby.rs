@@ -478,6 +478,7 @@ fn sql_group_by_runs_on_partial_states() {
         "SELECT id1, id2, pow(corr(v1, v3), 2) AS r2, quantile_cont(v3, 0.25) AS q FROM t GROUP BY id1, id2 \
          ORDER BY id1, id2",
         "SELECT id2, sum(v1) / count(v1) AS m, avg(v1) AS a, sum(v1) FROM t GROUP BY id2 ORDER BY id2 NULLS LAST",
+        "SELECT id1, upper(min(id3)) AS lo FROM t GROUP BY id1 ORDER BY id1",
     ] {
         let whole_query = query.replacen(" GROUP BY", " WHERE TRUE GROUP BY", 1);
         let whole = run_ok(&["sql", &whole_query, path_str(&path)], None);

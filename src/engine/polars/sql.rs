@@ -58,14 +58,17 @@ impl Prepared {
     fn over(query: &str, empty: DataFrame) -> PolarsResult<Prepared> {
         let names: Vec<String> = empty.get_column_names().iter().map(|n| n.to_string()).collect();
         let names = &names[..];
+        let schema = empty.schema().clone();
         let plan = lazy(query, empty.lazy())?;
         let ir = plan.clone().to_alp()?;
         let (row_wise, group_by) = (is_row_wise(&ir), as_group_by(&ir));
         let optimized = plan.clone().to_alp_optimized()?;
         let used = scanned_columns(&optimized, names);
-        let headers = plan.collect()?.get_column_names().iter().map(|s| s.to_string()).collect();
-        let over_groups =
-            (group_by.is_none() && !row_wise).then(|| super::over_groups::over_groups(query, names)).flatten();
+        let headers: Vec<String> = plan.collect()?.get_column_names().iter().map(|s| s.to_string()).collect();
+        let over_groups = (group_by.is_none() && !row_wise)
+            .then(|| super::over_groups::over_groups(query, names))
+            .flatten()
+            .filter(|og| outer_plans(og, &schema, headers.len()));
         Ok(Prepared { query: query.to_string(), headers, used, group_by, over_groups, row_wise })
     }
 
@@ -117,6 +120,34 @@ impl Prepared {
         let df = lazy(&self.query, scan)?.collect_with_engine(Engine::Streaming)?.unwrap_single();
         frame_to_table(&df)
     }
+}
+
+/// Whether polars plans a rewritten query over the table of groups (keys of their input types,
+/// aggregates as floats) to as many columns as the query: a query it would not plan so stays on
+/// the whole-input path, whose answer or message is polars' own.
+fn outer_plans(og: &super::over_groups::OverGroups, schema: &Schema, width: usize) -> bool {
+    let columns: Vec<Column> = og
+        .columns
+        .iter()
+        .map(|c| {
+            use crate::agg::groupby::AggFn;
+            // A key keeps its type; min and max of a column have its type, counts are integers.
+            let agg = c.index.checked_sub(og.by.len()).map(|i| &og.aggs[i]);
+            let dtype = match agg {
+                None => schema.get(c.name.as_str()).cloned(),
+                Some(a) => match a.func {
+                    AggFn::Min | AggFn::Max => a.column.as_deref().and_then(|col| schema.get(col).cloned()),
+                    AggFn::Rows | AggFn::Count => Some(DataType::UInt64),
+                    _ => None,
+                },
+            };
+            Column::new_empty(c.name.as_str().into(), &dtype.unwrap_or(DataType::Float64))
+        })
+        .collect();
+    DataFrame::new_infer_height(columns)
+        .and_then(|df| lazy(&og.outer, df.lazy()))
+        .and_then(|lf| lf.collect())
+        .is_ok_and(|df| df.width() == width)
 }
 
 /// The columns the optimized plan's scan of the table keeps, as indices into `names` (all of
