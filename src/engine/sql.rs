@@ -21,7 +21,7 @@ use crate::agg::groupby::Kind;
 use crate::engine::groupby::{GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened};
 use crate::engine::pipeline;
 use crate::engine::polars::frames::{ColumnKinds, FieldRules, Records, scan_kinds};
-use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared, SqlColumn};
+use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared};
 use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, kernels};
 use crate::input::dialect::{self, Fault, StartError};
@@ -217,12 +217,7 @@ pub fn sql_stream<R: Send>(
 /// Turns a grouped result into the SQL query's columns (SQL's NULL for the sum of no values).
 fn sql_rows(gb: &crate::engine::polars::sql::SqlGroupBy, table: Table) -> (Vec<String>, Vec<Vec<Value>>) {
     let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
-    let cell = |row: &[Value], c: &SqlColumn| match c.null_if_zero.map(|z| &row[z]) {
-        Some(Value::UInt(0)) => Value::Null,
-        _ => row[c.index].clone(),
-    };
-    let rows = table.rows.into_iter().map(|row| gb.columns.iter().map(|c| cell(&row, c)).collect()).collect();
-    (headers, rows)
+    (headers, crate::engine::polars::sql::sql_cells(&gb.columns, &table.rows))
 }
 
 /// The group-by of an aggregating query.

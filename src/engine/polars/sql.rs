@@ -79,19 +79,7 @@ impl Prepared {
         let og = self.over_groups.as_ref().expect("a query over groups");
         let groups = Table {
             headers: og.columns.iter().map(|c| c.name.clone()).collect(),
-            rows: table
-                .rows
-                .iter()
-                .map(|row| {
-                    og.columns
-                        .iter()
-                        .map(|c| match c.null_if_zero.map(|z| &row[z]) {
-                            Some(crate::output::Value::UInt(0)) => crate::output::Value::Null,
-                            _ => row[c.index].clone(),
-                        })
-                        .collect()
-                })
-                .collect(),
+            rows: sql_cells(&og.columns, &table.rows),
             json: table.json,
         };
         let df = crate::output::table_frame(&groups).map_err(|e| polars_err!(ComputeError: "{e}"))?;
@@ -120,6 +108,17 @@ impl Prepared {
         let df = lazy(&self.query, scan)?.collect_with_engine(Engine::Streaming)?.unwrap_single();
         frame_to_table(&df)
     }
+}
+
+/// The cells of `columns` from a group-by's result rows: SQL's NULL for the sum of a group without
+/// values (where its hidden count is 0).
+pub fn sql_cells(columns: &[SqlColumn], rows: &[Vec<crate::output::Value>]) -> Vec<Vec<crate::output::Value>> {
+    use crate::output::Value;
+    let cell = |row: &[Value], c: &SqlColumn| match c.null_if_zero.map(|z| &row[z]) {
+        Some(Value::UInt(0)) => Value::Null,
+        _ => row[c.index].clone(),
+    };
+    rows.iter().map(|row| columns.iter().map(|c| cell(row, c)).collect()).collect()
 }
 
 /// Whether polars plans a rewritten query over the table of groups (keys of their input types,
