@@ -342,27 +342,41 @@ bounded memory. Any other query reads the whole input: its columns are typed ove
 spooled to disk as Arrow IPC, and polars' streaming engine runs the query over that; stdin is
 first copied to a temporary file (disk, not memory).
 
+Several tables: --table NAME=PATH adds one (a plain FILE stays `t`). The stdin table, or else the
+largest file, is streamed; the others are read whole into memory. A row-wise query over one join of
+the streamed table that keeps its rows (inner; left, semi, anti with it on the left) streams it in
+chunks, rows in its order; other queries read it whole. Null keys never match.
+
 Examples:
   pframe sql 'SELECT id1, sum(v1) AS s FROM t WHERE v2 > 3 GROUP BY id1 ORDER BY id1' g1.csv
   cat g1.csv | pframe sql 'SELECT id1, v1 * 2 AS w FROM t WHERE v3 > 50' -
-  pframe sql --null-values NA 'SELECT site, avg(ozone) AS o FROM t GROUP BY site' airquality.csv";
+  pframe sql --null-values NA 'SELECT site, avg(ozone) AS o FROM t GROUP BY site' airquality.csv
+  zcat big.csv.gz | pframe sql 'SELECT t.*, s.region FROM t JOIN s ON t.site = s.id' - \\
+      --table 's=sites.tsv;delimiter=\\t'";
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
     /// The query; the input is the table `t`
     pub query: String,
 
-    /// Input file; `-` (or none, when stdin is not a terminal) for stdin
+    /// Input file; `-` (or none, when stdin is not a terminal and no --table is given) for stdin
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
+
+    /// Another table for the query: NAME=PATH (`-` for stdin), then its own CSV options if they
+    /// differ from the command's, each after a `;`: delimiter=X, no-header, schema=SPEC,
+    /// null-values=LIST. Repeatable.
+    #[arg(long = "table", value_name = "NAME=PATH[;OPTION...]")]
+    pub tables: Vec<String>,
 
     #[command(flatten)]
     pub csv: CsvArgs,
 
-    /// Chunk size for a query run in chunks (row-wise, or a plain GROUP BY): 4096, 64KiB, 4MiB.
-    /// Results never depend on it.
-    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
-    pub chunk_size: String,
+    /// Chunk size for a query run in chunks (row-wise, or a plain GROUP BY): 4096, 64KiB, 4MiB
+    /// [default: 1MiB, or, joined to other tables, their size in memory]. Results never
+    /// depend on it.
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
 
     /// Of a zip archive, read the member NAME (needed when it holds several)
     #[arg(long, value_name = "NAME")]
@@ -633,6 +647,45 @@ pub enum GenCommand {
     /// The H2O db-benchmark group-by table (G1): id1..id6, v1, v2, v3
     #[command(after_help = "Examples:\n  pframe gen csv --rows 10000000 --groups 100 --seed 1 -o g1.csv")]
     Csv(GenCsvArgs),
+    /// The H2O db-benchmark join tables (J1): x and its small, medium and big right-hand tables
+    #[command(after_help = JOIN_GEN_HELP)]
+    Join(GenJoinArgs),
+}
+
+const JOIN_GEN_HELP: &str = "\
+Writes four CSV files named as the db-benchmark's (J1_1e7_NA_0_0.csv is x; J1_1e7_1e1_0_0.csv,
+J1_1e7_1e4_0_0.csv and J1_1e7_1e7_0_0.csv are small, medium and big, of N/1e6, N/1e3 and N rows,
+at least 10) into DIR, and prints their paths. x: id1, id2, id3 integer keys, id4, id5, id6 the
+same as factors (\"id\" and the number), v1; small: id1, id4, v2; medium: id1, id2, id4, id5, v2;
+big: id1..id6, v2. 90% of each key's values are on both sides, 10% on one only.
+
+Examples:
+  pframe gen join --rows 10000000 --out-dir data
+  pframe sql 'SELECT * FROM x JOIN small USING (id1)' --table x=data/J1_1e7_NA_0_0.csv \\
+      --table small=data/J1_1e7_1e1_0_0.csv";
+
+#[derive(Debug, Args)]
+pub struct GenJoinArgs {
+    /// Rows of x (and of the big table)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(10..=4_000_000_000))]
+    pub rows: u64,
+
+    /// Random seed: the same seed gives the same files
+    #[arg(long, default_value_t = 108)]
+    pub seed: u64,
+
+    /// Missing values in x, as the db-benchmark's `_5_0`: this percentage of each key's distinct
+    /// values (every row holding one), and of v1's rows, are empty
+    #[arg(long, value_name = "P", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub na_percent: u32,
+
+    /// x sorted by id1, id2, id3 and each right table by its last integer key (`_0_1`)
+    #[arg(long)]
+    pub sorted: bool,
+
+    /// Directory to write the files into (created if missing)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -289,6 +289,151 @@ pub fn write_g1_csv_with(rows: u64, groups: u64, seed: u64, opts: G1Options, out
     Ok(())
 }
 
+/// `1e7` for 10000000, `2e4` for 20000, the number itself otherwise (R's `pretty_sci`).
+fn pretty_sci(n: u64) -> String {
+    let digits = n.to_string();
+    let (head, zeros) = digits.split_at(1);
+    if n >= 10 && zeros.bytes().all(|b| b == b'0') { format!("{head}e{}", zeros.len()) } else { digits }
+}
+
+/// The key sets of one join key over `n` values: a permutation of 1..=1.1n cut in three.
+struct KeySplit {
+    common: Vec<u32>,
+    left: Vec<u32>,
+    right: Vec<u32>,
+}
+
+impl KeySplit {
+    fn new(n: u64, rng: &mut Pcg64Mcg) -> KeySplit {
+        let (x, lr) = (n * 9 / 10, n - n * 9 / 10);
+        let mut keys: Vec<u32> = (1..=(x + 2 * lr) as u32).collect();
+        shuffle(&mut keys, rng);
+        let right = keys.split_off((x + lr) as usize);
+        let left = keys.split_off(x as usize);
+        KeySplit { common: keys, left, right }
+    }
+
+    /// `size` draws holding every key of one side at least once (R's `sample_all`).
+    fn sample_all(&self, left: bool, size: u64, rng: &mut Pcg64Mcg) -> Vec<u32> {
+        let side = if left { &self.left } else { &self.right };
+        let mut keys: Vec<u32> = self.common.iter().chain(side).copied().collect();
+        let distinct = keys.len();
+        while (keys.len() as u64) < size {
+            keys.push(keys[rng.random_range(0..distinct)]);
+        }
+        shuffle(&mut keys, rng);
+        keys
+    }
+}
+
+fn shuffle(v: &mut [u32], rng: &mut Pcg64Mcg) {
+    for i in (1..v.len()).rev() {
+        v.swap(i, rng.random_range(0..=i));
+    }
+}
+
+/// The db-benchmark's join tables J1 (`join-datagen.R`): a left table `x` of `rows` rows and three
+/// right tables, small, medium and big, of `rows / 1e6`, `rows / 1e3` and `rows` rows (at least
+/// 10). Each key column draws from its own key set, split 90% common, 10% only on the left, 10%
+/// only on the right, so that inner joins match and outer joins have both kinds of orphans.
+/// Columns: `x` id1, id2, id3 (integers), id4, id5, id6 (`id` and the integer: the factors), v1;
+/// small id1, id4, v2; medium id1, id2, id4, id5, v2; big id1..id6, v2. v1 and v2 are in [0, 100)
+/// with 6 decimals. `na_percent` empties that share of each left key column's distinct values
+/// (every row holding one) and of v1's rows, as the R script does; `sorted` sorts the left table by
+/// id1, id2, id3 and each right table by its last integer key. `put` receives each table's file
+/// name (db-benchmark's: `J1_1e7_NA_0_0.csv`, `J1_1e7_1e1_0_0.csv`, ...) and bytes, left table
+/// first.
+pub fn join_tables(
+    rows: u64,
+    seed: u64,
+    opts: G1Options,
+    mut put: impl FnMut(String, Vec<u8>) -> io::Result<()>,
+) -> io::Result<()> {
+    use std::fmt::Write as _;
+    if rows < 10 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "a join table needs at least 10 rows"));
+    }
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let sizes = [(rows / 1_000_000).max(10), (rows / 1_000).max(10), rows];
+    let splits: Vec<KeySplit> = sizes.iter().map(|&n| KeySplit::new(n, &mut rng)).collect();
+    let value = |rng: &mut Pcg64Mcg| rng.random_range(0..100_000_000u64);
+    let p = u64::from(opts.na_percent.min(100));
+    let suffix = format!("{}_{}", p, u8::from(opts.sorted));
+    // Rows of key columns (0 = missing) and a value (None = missing), written as CSV.
+    let write = |header: &str, keys: &[Vec<u32>], factors: &[usize], values: &[Option<u64>], order: &[usize]| {
+        let mut out = Vec::with_capacity(values.len() * 48);
+        out.extend_from_slice(header.as_bytes());
+        let mut line = String::with_capacity(96);
+        for &r in order {
+            line.clear();
+            for col in keys {
+                if col[r] != 0 {
+                    let _ = write!(line, "{}", col[r]);
+                }
+                line.push(',');
+            }
+            for &f in factors {
+                if keys[f][r] != 0 {
+                    let _ = write!(line, "id{}", keys[f][r]);
+                }
+                line.push(',');
+            }
+            if let Some(v) = values[r] {
+                let _ = write!(line, "{}.{:06}", v / 1_000_000, v % 1_000_000);
+            }
+            line.push('\n');
+            out.extend_from_slice(line.as_bytes());
+        }
+        out
+    };
+    let order = |keys: &[Vec<u32>], by: &[usize], sorted: bool| -> Vec<usize> {
+        let mut order: Vec<usize> = (0..keys[0].len()).collect();
+        if sorted {
+            order.sort_by_key(|&r| by.iter().map(|&c| keys[c][r]).collect::<Vec<u32>>());
+        }
+        order
+    };
+    // The left table.
+    let mut keys: Vec<Vec<u32>> = splits.iter().map(|s| s.sample_all(true, rows, &mut rng)).collect();
+    let mut values: Vec<Option<u64>> = (0..rows).map(|_| Some(value(&mut rng))).collect();
+    if p > 0 {
+        let mut na_rng = Pcg64Mcg::seed_from_u64(seed ^ 0x6e61_7065_7263);
+        for (col, split) in keys.iter_mut().zip(&splits) {
+            let mut distinct: Vec<u32> = split.common.iter().chain(&split.left).copied().collect();
+            shuffle(&mut distinct, &mut na_rng);
+            let gone: std::collections::HashSet<u32> =
+                distinct[..(distinct.len() as u64 * p / 100) as usize].iter().copied().collect();
+            col.iter_mut().filter(|k| gone.contains(k)).for_each(|k| *k = 0);
+        }
+        let mut rows_idx: Vec<u32> = (0..rows as u32).collect();
+        shuffle(&mut rows_idx, &mut na_rng);
+        for &r in &rows_idx[..(rows * p / 100) as usize] {
+            values[r as usize] = None;
+        }
+    }
+    let o = order(&keys, &[0, 1, 2], opts.sorted);
+    put(
+        format!("J1_{}_NA_{suffix}.csv", pretty_sci(rows)),
+        write("id1,id2,id3,id4,id5,id6,v1\n", &keys, &[0, 1, 2], &values, &o),
+    )?;
+    drop((keys, values));
+    // The right tables: small (id1), medium (id1, id2), big (id1, id2, id3).
+    for (t, &n) in sizes.iter().enumerate() {
+        let keys: Vec<Vec<u32>> = splits[..=t].iter().map(|s| s.sample_all(false, n, &mut rng)).collect();
+        let values: Vec<Option<u64>> = (0..n).map(|_| Some(value(&mut rng))).collect();
+        let ints: Vec<String> = (1..=t + 1).map(|i| format!("id{i}")).collect();
+        let factors: Vec<String> = (1..=t + 1).map(|i| format!("id{}", i + 3)).collect();
+        let header = format!("{},{},v2\n", ints.join(","), factors.join(","));
+        let o = order(&keys, &[t], opts.sorted);
+        let factor_cols: Vec<usize> = (0..=t).collect();
+        put(
+            format!("J1_{}_{}_{suffix}.csv", pretty_sci(rows), pretty_sci(n)),
+            write(&header, &keys, &factor_cols, &values, &o),
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,19 @@ pub fn run(cmd: GenCommand) -> Result<()> {
                 pframe::datagen::write_g1_csv_with(a.rows, a.groups, a.seed, opts, out)
             })
         }
+        GenCommand::Join(a) => {
+            let opts = pframe::datagen::G1Options { na_percent: a.na_percent, sorted: a.sorted };
+            std::fs::create_dir_all(&a.out_dir)?;
+            pframe::datagen::join_tables(a.rows, a.seed, opts, |name, bytes| {
+                let path = a.out_dir.join(name);
+                let mut sink = OutputSink::open(&Destination::File(path.clone()))?;
+                sink.write_all(&bytes)?;
+                sink.finish()?;
+                println!("{}", path.display());
+                Ok(())
+            })?;
+            Ok(())
+        }
     }
 }
 

@@ -112,7 +112,7 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         eprintln!("pframe: {note}");
     }
     let mut rows = grouped.rows;
-    super::write_rows(&grouped.headers, || rows.next_batch(1 << 14), format, &dest)
+    super::write_rows(&grouped.headers, || rows.next_batch(1 << 14), format, &dest, plan.threads)
 }
 
 /// Re-runs shard `shard` of the group-by `query` over `path` from byte `start` (a record

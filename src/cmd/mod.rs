@@ -231,17 +231,36 @@ pub fn parse_delimiter(d: &str) -> Result<u8> {
 
 /// Writes a result that is read out in batches of rows (as they come, for the formats that stream):
 /// to stdout, or atomically to a file.
+///
+/// With `threads` > 1, batches are formatted on that many workers while the next ones are read
+/// out, and written in order.
 pub fn write_rows(
     headers: &[String],
     mut next_batch: impl FnMut() -> Option<Vec<Vec<pframe::output::Value>>>,
     format: Format,
     dest: &Destination,
+    threads: usize,
 ) -> Result<()> {
+    use pframe::output::Part;
+    use std::sync::Mutex;
     let mut sink = OutputSink::open(dest)?;
     let mut writer = pframe::output::RowWriter::new(format, headers);
-    writer.part(pframe::output::Part::new(format, headers, Vec::new())?, &mut sink)?;
-    while let Some(rows) = next_batch() {
-        writer.part(pframe::output::Part::new(format, headers, rows)?, &mut sink)?;
+    writer.part(Part::new(format, headers, Vec::new())?, &mut sink)?;
+    if threads <= 1 {
+        while let Some(rows) = next_batch() {
+            writer.part(Part::new(format, headers, rows)?, &mut sink)?;
+        }
+    } else {
+        let pool = pframe::engine::pipeline::build_pool(threads);
+        // A worker takes its batch's rows out of the slot.
+        let batches = std::iter::from_fn(|| next_batch().map(|rows| Ok(Mutex::new(Some(rows)))));
+        let work = |slot: &Mutex<Option<Vec<Vec<pframe::output::Value>>>>| {
+            let rows = slot.lock().expect("a batch's slot").take().unwrap_or_default();
+            Part::new(format, headers, rows)
+        };
+        pframe::engine::pipeline::drive_parallel(&pool, batches, work, |part: std::io::Result<Part>, _| {
+            writer.part(part?, &mut sink).map_err(anyhow::Error::from)
+        })?;
     }
     writer.finish(&mut sink)?;
     sink.finish()?;

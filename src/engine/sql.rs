@@ -21,7 +21,7 @@ use crate::agg::groupby::Kind;
 use crate::engine::groupby::{GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened};
 use crate::engine::pipeline;
 use crate::engine::polars::frames::{ColumnKinds, FieldRules, Records, scan_kinds};
-use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared};
+use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared, Tables};
 use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, kernels};
 use crate::input::dialect::{self, Fault, StartError};
@@ -43,6 +43,25 @@ pub struct SqlPlan {
     pub null_values: NullValues,
     pub read: ReadOptions,
     pub threads: usize,
+    /// The input's table name in the query (`t`).
+    pub table: String,
+    /// The other tables the query may read, each read whole into memory.
+    pub others: Vec<TableSpec>,
+    /// Whether `read.chunk_size` was chosen by the user: if not, a query joining the input to
+    /// other tables reads the input in chunks at least as large as those tables, so that a
+    /// chunk's join costs no more than the chunk.
+    pub chunk_size_given: bool,
+}
+
+/// A table besides the input, and how its CSV reads.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub name: String,
+    pub source: Source,
+    pub delimiter: u8,
+    pub no_header: bool,
+    pub schema: Vec<(String, Kind)>,
+    pub null_values: NullValues,
 }
 
 /// Why a query failed; every message names the input, and the line where there is one.
@@ -137,10 +156,23 @@ pub fn sql_stream<R: Send>(
     mut emit: impl FnMut(&[String], R) -> std::io::Result<()>,
     notify: impl Fn(&str),
 ) -> Result<(), SqlError> {
+    let tables = Tables {
+        input: plan.table.clone(),
+        others: plan
+            .others
+            .iter()
+            .map(|spec| Ok((spec.name.clone(), load_table(plan, spec)?)))
+            .collect::<Result<_, SqlError>>()?,
+    };
+    let mut plan = plan.clone();
+    if !plan.chunk_size_given {
+        plan.read.chunk_size = plan.read.chunk_size.max(tables.others_size());
+    }
+    let plan = &plan;
     if let Source::File(path) = source
         && let Some(format) = TableFormat::of_file(path)
     {
-        return sql_table(plan, path, format, render, emit, notify);
+        return sql_table(plan, &tables, path, format, render, emit, notify);
     }
     let (cols, first, mut chunks) = open(plan, source)?;
     let compressed = chunks.is_compressed();
@@ -165,7 +197,7 @@ pub fn sql_stream<R: Send>(
     }
     let kinds: Vec<Kind> = sample.kinds.iter().zip(&cols.declared).map(|(k, d)| d.unwrap_or(*k)).collect();
     let query_error = |e: &dyn std::fmt::Display| SqlError::Query { name: cols.name.clone(), message: first_line(e) };
-    let prepared = Prepared::new(&plan.query, &cols.names, &kinds).map_err(|e| query_error(&e))?;
+    let prepared = Prepared::new(&plan.query, &cols.names, &kinds, &tables).map_err(|e| query_error(&e))?;
     let rest = head.into_iter().map(Ok).chain(chunks);
     if let Some(gb) = prepared.group_by.as_ref().filter(|_| !prepared.row_wise) {
         // An aggregation pframe's group-by answers: partial states per chunk, merged.
@@ -179,9 +211,36 @@ pub fn sql_stream<R: Send>(
     }
     if let Some(og) = &prepared.over_groups {
         // Groups on the engine, the rest of the query over them.
-        let group_by = group_by_plan(plan, &og.by, &og.aggs);
-        let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest);
-        let grouped = group_by_opened(&group_by, input)?;
+        let mut group_by = group_by_plan(plan, &og.by, &og.aggs);
+        let grouped = match &prepared.pre {
+            None => group_by_opened(&group_by, OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest))?,
+            Some(pre) => {
+                // Each chunk's rows to group: the pre-query's (a join, a filter) over them.
+                let used = &pre.used;
+                let names: Vec<String> = used.iter().map(|&i| cols.names[i].clone()).collect();
+                let declared: Vec<Option<Kind>> = used.iter().map(|&i| cols.declared[i]).collect();
+                let rules = cols.rules(plan, used, &names, &declared);
+                let start: Vec<Kind> = used.iter().map(|&i| kinds[i]).collect();
+                let map = |data: &[u8]| -> Result<Vec<polars::prelude::DataFrame>, Fault> {
+                    let records = Records::read(data, &rules, 0)?;
+                    let (segments, _) = records.segments(&start);
+                    let mut frames = Vec::with_capacity(segments.len());
+                    for seg in segments {
+                        let line = if seg.rows.start < records.len() { records.line(seg.rows.start) } else { 1 };
+                        let df = records.frame(&names, seg.rows.clone(), &seg.kinds)?;
+                        frames.push(pre.run_frame(df).map_err(|e| Fault {
+                            line,
+                            message: format!("sql: {} (in the records from this line on)", first_line(&e)),
+                        })?);
+                    }
+                    Ok(frames)
+                };
+                // The pre-query's columns are typed by their values.
+                group_by.schema.clear();
+                let input = OpenedInput::mapped(&cols.name, pre.headers.clone(), cols.lines, rest, &map);
+                group_by_opened(&group_by, input)?
+            }
+        };
         grouped.notes.iter().for_each(|n| notify(n));
         let table = prepared.run_over_groups(&grouped.into_table()).map_err(|e| query_error(&e))?;
         emit(&table.headers, render(&table.headers, table.rows)?)?;
@@ -240,6 +299,7 @@ fn group_by_plan(plan: &SqlPlan, by: &[String], aggs: &[crate::agg::groupby::Agg
 /// for a row-wise query, by the group-by for a plain GROUP BY, scanned whole by polars otherwise.
 fn sql_table<R: Send>(
     plan: &SqlPlan,
+    tables: &Tables,
     path: &std::path::Path,
     format: TableFormat,
     render: impl Fn(&[String], Vec<Vec<Value>>) -> std::io::Result<R> + Sync,
@@ -249,7 +309,7 @@ fn sql_table<R: Send>(
     let name = path.display().to_string();
     let polars_error = |e: &dyn std::fmt::Display| SqlError::Query { name: name.clone(), message: first_line(e) };
     let table = TableInput::open(path, format).map_err(|e| polars_error(&e))?;
-    let prepared = Prepared::with_schema(&plan.query, table.schema()).map_err(|e| polars_error(&e))?;
+    let prepared = Prepared::with_schema(&plan.query, table.schema(), tables).map_err(|e| polars_error(&e))?;
     if let Some(gb) = prepared.group_by.as_ref().filter(|_| !prepared.row_wise) {
         let group_by = group_by_plan(plan, &gb.by, &gb.aggs);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
@@ -258,7 +318,8 @@ fn sql_table<R: Send>(
         emit(&headers, render(&headers, rows)?)?;
         return Ok(());
     }
-    if let Some(og) = &prepared.over_groups {
+    // (A join or filter before grouping: polars' scan below.)
+    if let Some(og) = prepared.over_groups.as_ref().filter(|_| prepared.pre.is_none()) {
         let group_by = group_by_plan(plan, &og.by, &og.aggs);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
@@ -380,7 +441,51 @@ fn whole_input(
     prepared: &Prepared,
     spool: Option<&std::path::Path>,
 ) -> Result<Table, SqlError> {
-    let used = &prepared.used;
+    let ipc_file = tempfile::NamedTempFile::new()?;
+    let polars_error = |e: &dyn std::fmt::Display| SqlError::Query { name: cols.name.clone(), message: first_line(e) };
+    let mut writer = None;
+    let typed = typed_frames(plan, source, cols, &prepared.used, spool, |names, kinds, df| {
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(IpcSpool::create(ipc_file.reopen()?, names, kinds).map_err(|e| polars_error(&e))?),
+        };
+        df.map_or(Ok(()), |df| w.write(df).map_err(|e| polars_error(&e)))
+    })?;
+    writer.expect("typed_frames starts the sink").finish().map_err(|e| polars_error(&e))?;
+    prepared.run_ipc(ipc_file.path()).map_err(|e| {
+        let mut message = first_line(&e);
+        for (c, ft) in typed.total.first_text.iter().enumerate() {
+            if let Some((line, text)) = ft.as_ref().filter(|(_, t)| typed.kinds[c] == Kind::Str && looks_null(t)) {
+                message.push_str(&format!(
+                    "; column {} holds text (\"{text}\" on line {line}): if it marks a missing value, add \
+                     --null-values '{text}'",
+                    typed.names[c]
+                ));
+                break;
+            }
+        }
+        SqlError::Query { name: cols.name.clone(), message }
+    })
+}
+
+/// The columns `used` of an input, typed over all its rows.
+struct Typed {
+    names: Vec<String>,
+    kinds: Vec<Kind>,
+    total: ColumnKinds,
+}
+
+/// Reads the columns `used` of the whole input as typed frames: a first pass types every column
+/// over every row, a second hands `sink` the frames in input order (first `None`, so that it
+/// starts even for an input without rows). `spool` holds stdin's data rows.
+fn typed_frames(
+    plan: &SqlPlan,
+    source: &Source,
+    cols: &Columns,
+    used: &[usize],
+    spool: Option<&std::path::Path>,
+    mut sink: impl FnMut(&[String], &[Kind], Option<polars::prelude::DataFrame>) -> Result<(), SqlError>,
+) -> Result<Typed, SqlError> {
     let names: Vec<String> = used.iter().map(|&i| cols.names[i].clone()).collect();
     let declared: Vec<Option<Kind>> = used.iter().map(|&i| cols.declared[i]).collect();
     let rules = cols.rules(plan, used, &names, &declared);
@@ -414,10 +519,8 @@ fn whole_input(
         }
     })?;
     let kinds: Vec<Kind> = total.kinds.iter().zip(&declared).map(|(k, d)| d.unwrap_or(*k)).collect();
-    // Pass 2: typed frames, in order, into the spool.
-    let ipc_file = tempfile::NamedTempFile::new()?;
-    let polars_error = |e: &dyn std::fmt::Display| SqlError::Query { name: cols.name.clone(), message: first_line(e) };
-    let mut writer = IpcSpool::create(ipc_file.reopen()?, &names, &kinds).map_err(|e| polars_error(&e))?;
+    // Pass 2: typed frames, in order.
+    sink(&names, &kinds, None)?;
     let mut lines_before = cols.lines;
     let work = |chunk: &Chunk| {
         let df = Records::read(chunk, &rules, 0).and_then(|r| r.frame(&names, 0..r.len(), &kinds));
@@ -426,21 +529,63 @@ fn whole_input(
     pipeline::drive_parallel(&pool, reopen()?, work, |(df, newlines): (Result<_, Fault>, u64), _| {
         let df = df.map_err(|f| cols.data_error(lines_before + f.line, f.message))?;
         lines_before += newlines;
-        writer.write(df).map_err(|e| polars_error(&e))
+        sink(&names, &kinds, Some(df))
     })?;
-    writer.finish().map_err(|e| polars_error(&e))?;
-    prepared.run_ipc(ipc_file.path()).map_err(|e| {
-        let mut message = first_line(&e);
-        for (c, ft) in total.first_text.iter().enumerate() {
-            if let Some((line, text)) = ft.as_ref().filter(|(_, t)| kinds[c] == Kind::Str && looks_null(t)) {
-                message.push_str(&format!(
-                    "; column {} holds text (\"{text}\" on line {line}): if it marks a missing value, add \
-                     --null-values '{text}'",
-                    names[c]
-                ));
-                break;
+    Ok(Typed { names, kinds, total })
+}
+
+/// Reads a table besides the input whole into memory, typed over all its rows as the
+/// whole-input path types the input.
+fn load_table(plan: &SqlPlan, spec: &TableSpec) -> Result<polars::prelude::DataFrame, SqlError> {
+    use polars::prelude::*;
+    let name = spec.source.display_name();
+    let polars_error = |e: &dyn std::fmt::Display| SqlError::Query { name: name.clone(), message: first_line(e) };
+    if let Source::File(path) = &spec.source
+        && let Some(format) = TableFormat::of_file(path)
+    {
+        let table = TableInput::open(path, format).map_err(|e| polars_error(&e))?;
+        let mut df = table.scan().and_then(|lf| lf.collect()).map_err(|e| polars_error(&e))?;
+        df.rechunk_mut_par();
+        return Ok(df);
+    }
+    let plan = SqlPlan {
+        delimiter: spec.delimiter,
+        no_header: spec.no_header,
+        schema: spec.schema.clone(),
+        null_values: spec.null_values.clone(),
+        read: ReadOptions { progress: None, ..plan.read.clone() },
+        others: Vec::new(),
+        ..plan.clone()
+    };
+    let (cols, first, chunks) = open(&plan, &spec.source)?;
+    // A stream is read once: its data rows to disk first, as the whole-input path does.
+    let spool = if matches!(spec.source, Source::File(_)) && !chunks.is_compressed() {
+        None
+    } else {
+        let mut spool = tempfile::NamedTempFile::new()?;
+        {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file_mut());
+            for chunk in first.map(Ok).into_iter().chain(chunks) {
+                w.write_all(&chunk?)?;
             }
+            w.flush()?;
         }
-        SqlError::Query { name: cols.name.clone(), message }
-    })
+        Some(spool)
+    };
+    let all: Vec<usize> = (0..cols.names.len()).collect();
+    let mut frames: Vec<DataFrame> = Vec::new();
+    let mut empty = None;
+    typed_frames(&plan, &spec.source, &cols, &all, spool.as_ref().map(|s| s.path()), |names, kinds, df| {
+        match df {
+            None => empty = Some(crate::engine::polars::frames::empty_frame(names, kinds)),
+            Some(df) => frames.push(df),
+        }
+        Ok(())
+    })?;
+    let mut df = empty.expect("typed_frames starts the sink");
+    for part in &frames {
+        df.vstack_mut(part).map_err(|e| polars_error(&e))?;
+    }
+    df.rechunk_mut_par();
+    Ok(df)
 }

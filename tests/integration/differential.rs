@@ -187,6 +187,9 @@ fn sql_at(path: &Path, query: &str, chunk_size: usize) -> Result<String, String>
         null_values: NullValues::default(),
         read: ReadOptions { chunk_size, ..ReadOptions::default() },
         threads: 2,
+        table: "t".to_string(),
+        others: Vec::new(),
+        chunk_size_given: true,
     };
     let mut out = Vec::new();
     let mut writer: Option<RowWriter> = None;

@@ -370,9 +370,11 @@ fn sql_streams_row_wise_queries_on_stdin() {
         }
     }
     // Queries that need the whole input spool stdin to disk (and say so); aggregations over the
-    // groups (HAVING, ORDER BY an aggregate) run on the group-by engine and do not.
+    // groups (HAVING, ORDER BY an aggregate, a WHERE before grouping) run on the group-by engine
+    // and do not.
     for (query, spooled) in [
-        ("SELECT id1, count(*) AS n FROM t WHERE v2 > 3 GROUP BY id1 ORDER BY id1", true),
+        ("SELECT id1, count(*) AS n FROM t WHERE v2 > 3 GROUP BY id1 ORDER BY id1", false),
+        ("SELECT id1, count(*) AS n FROM t WHERE v2 > 3 GROUP BY id1 ORDER BY n DESC, id1 LIMIT 2", false),
         ("SELECT id1, sum(v1) AS s FROM t GROUP BY id1 HAVING sum(v1) > 10 ORDER BY id1", false),
         ("SELECT id1, sum(v1) AS s FROM t GROUP BY id1 ORDER BY s, id1", false),
         ("SELECT id1, v1 FROM t ORDER BY v1, id1, v3", true),

@@ -9,6 +9,7 @@ mod differential;
 mod errors;
 mod generate;
 mod groupby;
+mod join;
 mod model;
 mod properties;
 mod shard;

@@ -446,9 +446,28 @@ pub(super) fn aggregate_piece(
     let df = table
         .piece(i, &layout.used)
         .map_err(|e| Fault { line: 1, message: format!("reading it: {}", crate::engine::sql::first_line(&e)) })?;
+    let rows = df.height() as u64;
+    aggregate_frames(&[df], rows, plan, layout, slot, pos)
+}
+
+/// Aggregates the rows of frames holding the input's columns (by name), made of a chunk with
+/// `newlines` newlines.
+pub(super) fn aggregate_frames(
+    frames: &[polars::prelude::DataFrame],
+    newlines: u64,
+    plan: &GroupByPlan,
+    layout: &Layout,
+    slot: &Mutex<Store>,
+    pos: RowPos,
+) -> Result<ChunkInfo, Fault> {
     let mut agg = Aggregator::new(plan, layout, slot, pos);
-    agg.info.newlines = df.height() as u64;
-    crate::engine::polars::table::for_each_text_row(&df, |fields, row| agg.record(fields, row))?;
+    agg.info.newlines = newlines;
+    let mut row_base = 0;
+    for df in frames {
+        let df = df.select(layout.names.iter().map(String::as_str))?;
+        crate::engine::polars::table::for_each_text_row(&df, |fields, row| agg.record(fields, row_base + row))?;
+        row_base += df.height() as u64;
+    }
     agg.finish()
 }
 

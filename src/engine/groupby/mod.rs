@@ -195,11 +195,28 @@ pub struct OpenedInput<'a> {
     body: Body<'a>,
 }
 
-/// What an input holds: bytes to cut into records, or a table file read in pieces.
+/// What an input holds: bytes to cut into records, or a table file read in pieces, or chunks
+/// each turned into a frame of rows to group.
 enum Body<'a> {
-    Chunks { header: HeaderAt, chunks: Box<dyn Iterator<Item = Result<Chunk, InputError>> + 'a> },
-    Table { table: TableInput, pieces: std::ops::Range<usize> },
+    Chunks {
+        header: HeaderAt,
+        chunks: Box<dyn Iterator<Item = Result<Chunk, InputError>> + 'a>,
+    },
+    Table {
+        table: TableInput,
+        pieces: std::ops::Range<usize>,
+    },
+    Mapped {
+        names: Vec<String>,
+        lines: u64,
+        chunks: Box<dyn Iterator<Item = Result<Chunk, InputError>> + 'a>,
+        map: FrameMap<'a>,
+    },
 }
+
+/// Turns a chunk of an input's data rows into the rows to group (a frame holding the group-by's
+/// columns), or names the fault (its line counted in the chunk).
+pub type FrameMap<'a> = &'a (dyn Fn(&[u8]) -> Result<Vec<polars::prelude::DataFrame>, Fault> + Sync);
 
 impl<'a> OpenedInput<'a> {
     /// An input whose start was read already: its columns are `names`, `lines` newlines precede
@@ -215,6 +232,23 @@ impl<'a> OpenedInput<'a> {
             base: LineBase::default(),
             shard_span: None,
             body: Body::Chunks { header: HeaderAt::Read(names, lines), chunks: Box::new(chunks) },
+        }
+    }
+
+    /// An input whose start was read already (`lines` newlines precede `chunks`), whose rows to
+    /// group, of the columns `names`, are what `map` makes of each chunk (a query's rows).
+    pub fn mapped(
+        name: &str,
+        names: Vec<String>,
+        lines: u64,
+        chunks: impl Iterator<Item = Result<Chunk, InputError>> + 'a,
+        map: FrameMap<'a>,
+    ) -> Self {
+        OpenedInput {
+            name: name.to_string(),
+            base: LineBase::default(),
+            shard_span: None,
+            body: Body::Mapped { names, lines, chunks: Box::new(chunks), map },
         }
     }
 
@@ -378,10 +412,15 @@ fn aggregate_opened<'a>(
         let OpenedInput { name, base, shard_span: span, body } = input?;
         shard_span = shard_span.or(span);
         // What the input says before its data: its columns, and the lines its messages skip.
+        let mut frame_map = None;
         let (header, table_plan, skipped_lines, first, mut chunks, table) = match body {
             Body::Chunks { header, mut chunks } => {
                 let (header, skipped, first) = data_start(plan, &name, header, &mut chunks)?;
                 (header, None, skipped, first, Some(chunks), None)
+            }
+            Body::Mapped { names, lines, chunks, map } => {
+                frame_map = Some(map);
+                (names, None, lines, None, Some(chunks), None)
             }
             Body::Table { table, pieces } => {
                 // The file types its columns (unless --schema says otherwise).
@@ -438,6 +477,11 @@ fn aggregate_opened<'a>(
         let parse = if plan.engine == Engine::Polars { chunk::aggregate_chunk_polars } else { chunk::aggregate_chunk };
         let work = |chunk: &Chunk| -> Result<ChunkInfo, Fault> {
             let pos = RowPos::new(input_index, chunk.offset, 0);
+            if let Some(map) = frame_map {
+                let frames = map(chunk)?;
+                let newlines = crate::engine::kernels::count_newlines(chunk);
+                return chunk::aggregate_frames(&frames, newlines, plan, layout, slot(), pos);
+            }
             if ndjson {
                 chunk::aggregate_ndjson_chunk(chunk, plan, layout, slot(), pos)
             } else {

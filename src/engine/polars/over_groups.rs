@@ -68,12 +68,32 @@ pub struct OverGroups {
     pub aggs: Vec<AggSpec>,
     /// The columns of the table of groups, from the engine's result (keys, then aggregations).
     pub columns: Vec<SqlColumn>,
-    /// The query over the table of groups (registered as `t`).
+    /// The query over the table of groups (registered as the input was).
     pub outer: String,
+    /// For a query that joins or filters before grouping: the row-wise query whose rows are
+    /// grouped (its columns the keys `__pframe_key_i` and aggregated `__pframe_arg_j`), run on
+    /// each chunk of the input.
+    pub pre: Option<String>,
 }
 
-/// Splits `query` over a table with the columns `names`, when the engine can compute its groups.
-pub fn over_groups(query: &str, names: &[String]) -> Option<OverGroups> {
+/// The name of the `i`th key's column in a pre-query's rows.
+fn key_column(i: usize) -> String {
+    format!("__pframe_key_{i}")
+}
+
+/// The name of the `j`th aggregated column in a pre-query's rows.
+fn arg_column(j: usize) -> String {
+    format!("__pframe_arg_{j}")
+}
+
+/// A column reference: `c` or `table.c`.
+fn is_column(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+}
+
+/// Splits `query` over the table `table` with the columns `names`, when the engine can compute its
+/// groups.
+pub fn over_groups(query: &str, names: &[String], table: &str) -> Option<OverGroups> {
     let mut statements = Parser::parse_sql(&GenericDialect {}, query).ok()?;
     let [Statement::Query(q)] = statements.as_mut_slice() else { return None };
     if q.with.is_some() || q.fetch.is_some() || !q.locks.is_empty() || !q.pipe_operators.is_empty() {
@@ -83,7 +103,6 @@ pub fn over_groups(query: &str, names: &[String]) -> Option<OverGroups> {
     let plain = select.distinct.is_none()
         && select.top.is_none()
         && select.into.is_none()
-        && select.selection.is_none()
         && select.prewhere.is_none()
         && select.qualify.is_none()
         && select.named_window.is_empty()
@@ -93,24 +112,31 @@ pub fn over_groups(query: &str, names: &[String]) -> Option<OverGroups> {
         && select.distribute_by.is_empty()
         && select.sort_by.is_empty()
         && select.exclude.is_none();
-    if !plain || select.from.len() != 1 || !select.from[0].joins.is_empty() {
+    if !plain || select.from.len() != 1 {
         return None;
     }
-    match &select.from[0].relation {
-        TableFactor::Table { name, alias: None, args: None, .. } if name.to_string() == super::sql::TABLE => {}
-        _ => return None,
-    }
+    // Simple: the input's columns grouped as they are; else a pre-query gives the rows to group.
+    let input_only = matches!(&select.from[0].relation,
+        TableFactor::Table { name, alias: None, args: None, .. } if name.to_string() == table);
     let GroupByExpr::Expressions(keys, modifiers) = &select.group_by else { return None };
-    if keys.is_empty() || !modifiers.is_empty() {
+    if keys.is_empty() || !modifiers.is_empty() || !keys.iter().all(is_column) {
         return None;
     }
-    let by: Vec<String> = keys
-        .iter()
-        .map(|k| match k {
-            Expr::Identifier(id) if names.contains(&id.value) => Some(id.value.clone()),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
+    let simple = input_only
+        && select.from[0].joins.is_empty()
+        && select.selection.is_none()
+        && keys.iter().all(|k| matches!(k, Expr::Identifier(id) if names.contains(&id.value)));
+    let key_exprs: Vec<Expr> = keys.clone();
+    let by: Vec<String> = if simple {
+        key_exprs
+            .iter()
+            .filter_map(|k| if let Expr::Identifier(id) = k { Some(id.value.clone()) } else { None })
+            .collect()
+    } else {
+        (0..key_exprs.len()).map(key_column).collect()
+    };
+    let from_sql = select.from[0].to_string();
+    let where_sql = select.selection.as_ref().map(|w| w.to_string());
     if select
         .projection
         .iter()
@@ -130,9 +156,25 @@ pub fn over_groups(query: &str, names: &[String]) -> Option<OverGroups> {
     // Each aggregate call becomes a column of the table of groups.
     let mut aggs: Vec<AggSpec> = Vec::new();
     let mut counts: Vec<(usize, AggSpec)> = Vec::new();
+    // The aggregated columns of a pre-query, as written.
+    let mut args: Vec<String> = Vec::new();
+    let mut column = |e: &Expr| -> Option<String> {
+        match e {
+            Expr::Identifier(id) if simple => names.contains(&id.value).then(|| id.value.clone()),
+            e if !simple && is_column(e) => {
+                let text = e.to_string();
+                let j = args.iter().position(|a| *a == text).unwrap_or_else(|| {
+                    args.push(text);
+                    args.len() - 1
+                });
+                Some(arg_column(j))
+            }
+            _ => None,
+        }
+    };
     let rewrite = visit_expressions_mut(&mut statements, |e| {
         let Expr::Function(f) = e else { return ControlFlow::Continue(()) };
-        match engine_aggregate(f, names) {
+        match engine_aggregate(f, &mut column) {
             Call::Scalar => ControlFlow::Continue(()),
             Call::Unsupported => ControlFlow::Break(()),
             Call::Aggregate(spec) => {
@@ -151,6 +193,61 @@ pub fn over_groups(query: &str, names: &[String]) -> Option<OverGroups> {
     if rewrite.is_break() || aggs.is_empty() {
         return None;
     }
+    let select_aliases: Vec<String> = match &statements[0] {
+        Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Select(select) => select
+                .projection
+                .iter()
+                .filter_map(|item| match item {
+                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    if !simple {
+        // The keys, wherever the query names them over the groups, become the pre-query's.
+        let key_text: Vec<String> = key_exprs.iter().map(|k| k.to_string()).collect();
+        let last = |e: &Expr| match e {
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
+            Expr::Identifier(id) => Some(id.value.clone()),
+            _ => None,
+        };
+        // A key selected as it is keeps its name (`s.region` is `region`).
+        if let Statement::Query(q) = &mut statements[0]
+            && let SetExpr::Select(select) = q.body.as_mut()
+        {
+            for item in select.projection.iter_mut() {
+                if let SelectItem::UnnamedExpr(e) = item
+                    && key_text.contains(&e.to_string())
+                    && let Some(name) = last(e)
+                {
+                    *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::new(name) };
+                }
+            }
+        }
+        let _ = visit_expressions_mut(&mut statements, |e| {
+            if is_column(e) {
+                let text = e.to_string();
+                let at = key_text.iter().position(|k| *k == text).or_else(|| match e {
+                    // An unqualified name of a qualified key, when only one key has that name
+                    // and no output column does.
+                    Expr::Identifier(id) if !select_aliases.contains(&id.value) => {
+                        let same: Vec<usize> =
+                            (0..key_exprs.len()).filter(|&i| last(&key_exprs[i]).as_ref() == Some(&id.value)).collect();
+                        (same.len() == 1).then(|| same[0])
+                    }
+                    _ => None,
+                });
+                if let Some(i) = at {
+                    *e = Expr::Identifier(Ident::new(key_column(i)));
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
     let [Statement::Query(q)] = statements.as_mut_slice() else { return None };
     let SetExpr::Select(select) = q.body.as_mut() else { return None };
     // Outside the aggregates, only the keys (and, in ORDER BY, the query's own aliases).
@@ -164,6 +261,30 @@ pub fn over_groups(query: &str, names: &[String]) -> Option<OverGroups> {
         .collect();
     let known =
         |id: &str| by.iter().any(|k| k == id) || id.starts_with("__pframe_agg_") || aliases.iter().any(|a| a == id);
+    // A pre-query's identifiers were all replaced (keys) or are aliases.
+    if !simple && select_aliases.iter().any(|a| key_exprs.iter().any(|k| k.to_string() == *a)) {
+        return None;
+    }
+    let [Statement::Query(q)] = statements.as_mut_slice() else { return None };
+    let SetExpr::Select(select) = q.body.as_mut() else { return None };
+    select.selection = select.having.take();
+    select.group_by = GroupByExpr::Expressions(Vec::new(), Vec::new());
+    let pre = (!simple).then(|| {
+        let mut items: Vec<String> =
+            key_exprs.iter().enumerate().map(|(i, k)| format!("{k} AS {}", key_column(i))).collect();
+        items.extend(args.iter().enumerate().map(|(j, a)| format!("{a} AS {}", arg_column(j))));
+        let filter = where_sql.map(|w| format!(" WHERE {w}")).unwrap_or_default();
+        format!("SELECT {} FROM {from_sql}{filter}", items.join(", "))
+    });
+    if pre.is_some() {
+        // Over the groups: the table of groups alone, registered as the input is.
+        let Ok(mut template) = Parser::parse_sql(&GenericDialect {}, &format!("SELECT 1 FROM {table}")) else {
+            return None;
+        };
+        let [Statement::Query(tq)] = template.as_mut_slice() else { return None };
+        let SetExpr::Select(ts) = tq.body.as_mut() else { return None };
+        select.from = std::mem::take(&mut ts.from);
+    }
     let stray = visit_expressions(&statements, |e| match e {
         Expr::Identifier(id) if !known(&id.value) => ControlFlow::Break(()),
         Expr::CompoundIdentifier(_) => ControlFlow::Break(()),
@@ -172,10 +293,6 @@ pub fn over_groups(query: &str, names: &[String]) -> Option<OverGroups> {
     if stray.is_break() {
         return None;
     }
-    let [Statement::Query(q)] = statements.as_mut_slice() else { return None };
-    let SetExpr::Select(select) = q.body.as_mut() else { return None };
-    select.selection = select.having.take();
-    select.group_by = GroupByExpr::Expressions(Vec::new(), Vec::new());
     let outer = statements[0].to_string();
 
     let first_count = by.len() + aggs.len();
@@ -193,7 +310,7 @@ pub fn over_groups(query: &str, names: &[String]) -> Option<OverGroups> {
         });
     }
     aggs.extend(counts.into_iter().map(|(_, c)| c));
-    Some(OverGroups { by, aggs, columns, outer })
+    Some(OverGroups { by, aggs, columns, outer, pre })
 }
 
 /// What a function call is to the engine.
@@ -206,7 +323,8 @@ enum Call {
     Unsupported,
 }
 
-fn engine_aggregate(f: &Function, names: &[String]) -> Call {
+/// `column` names the engine's column of an aggregate's argument (`None`: not one it can read).
+fn engine_aggregate(f: &Function, column: &mut dyn FnMut(&Expr) -> Option<String>) -> Call {
     let name = f.name.to_string().to_ascii_lowercase();
     if f.over.is_some() {
         return Call::Unsupported;
@@ -222,14 +340,12 @@ fn engine_aggregate(f: &Function, names: &[String]) -> Call {
     if !plain || list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
         return Call::Unsupported;
     }
-    let column = |a: &FunctionArg| match a {
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(id))) if names.contains(&id.value) => {
-            Some(id.value.clone())
-        }
+    let mut column = |a: &FunctionArg| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => column(e),
         _ => None,
     };
     let args = &list.args;
-    let one = |func: AggFn| match args.as_slice() {
+    let mut one = |func: AggFn| match args.as_slice() {
         [a] => column(a).map(|c| AggSpec::of(func, Some(c))),
         _ => None,
     };
@@ -278,7 +394,7 @@ mod tests {
     #[test]
     fn aggregates_become_columns_of_the_groups() {
         let og =
-            over_groups("SELECT id1, max(v1) - min(v2) AS r, sum(v3) FROM t GROUP BY id1 HAVING count(*) > 2 ORDER BY r DESC LIMIT 3", &names())
+            over_groups("SELECT id1, max(v1) - min(v2) AS r, sum(v3) FROM t GROUP BY id1 HAVING count(*) > 2 ORDER BY r DESC LIMIT 3", &names(), "t")
                 .unwrap();
         assert_eq!(og.by, ["id1"]);
         let funcs: Vec<AggFn> = og.aggs.iter().map(|a| a.func).collect();
@@ -289,7 +405,8 @@ mod tests {
         );
         // The sum is null where its hidden count (after the query's aggregates) is 0.
         assert_eq!(og.columns[3].null_if_zero, Some(5));
-        let og = over_groups("SELECT id1, id2, pow(corr(v1, v2), 2) AS r2 FROM t GROUP BY id1, id2", &names()).unwrap();
+        let og =
+            over_groups("SELECT id1, id2, pow(corr(v1, v2), 2) AS r2 FROM t GROUP BY id1, id2", &names(), "t").unwrap();
         assert_eq!(og.aggs[0].column2.as_deref(), Some("v2"));
         assert_eq!(og.outer, "SELECT id1, id2, pow(__pframe_agg_0, 2) AS r2 FROM t");
     }
@@ -297,8 +414,10 @@ mod tests {
     #[test]
     fn what_the_engine_cannot_answer_stays_with_polars() {
         for q in [
-            "SELECT id1, sum(v1) FROM t WHERE v2 > 1 GROUP BY id1",
             "SELECT id1, sum(v1 * 2) FROM t GROUP BY id1",
+            "SELECT id1, sum(v1 * 2) FROM t WHERE v2 > 1 GROUP BY id1",
+            "SELECT lower(id1), sum(v1) FROM t WHERE v2 > 1 GROUP BY lower(id1)",
+            "SELECT id1, s.name, sum(v1) FROM t JOIN s USING (id1) GROUP BY id1",
             "SELECT id1, count(DISTINCT v1) FROM t GROUP BY id1",
             "SELECT id1, string_agg(id2, ',') FROM t GROUP BY id1",
             "SELECT id1, first(v1) FROM t GROUP BY id1",
@@ -306,12 +425,40 @@ mod tests {
             "SELECT id1, sum(v1) OVER (PARTITION BY id2) FROM t",
             "SELECT *, sum(v1) FROM t GROUP BY id1",
             "SELECT id1, sum(v1) FROM t GROUP BY id1 UNION SELECT id1, 1 FROM t",
-            "SELECT id1, sum(v1) FROM t AS x GROUP BY id1",
             "SELECT id1, sum(nope) FROM t GROUP BY id1",
             "SELECT id1 FROM t GROUP BY id1",
             "SELECT id1, sum(v1) FROM t GROUP BY id1 HAVING max(v2) > (SELECT 1)",
         ] {
-            assert_eq!(over_groups(q, &names()), None, "{q}");
+            assert_eq!(over_groups(q, &names(), "t"), None, "{q}");
         }
+    }
+
+    #[test]
+    fn a_join_or_filter_before_grouping_is_a_pre_query() {
+        let og = over_groups(
+            "SELECT s.region, sum(t.v1) AS total, count(*) FROM t JOIN s ON t.id1 = s.id WHERE v2 > 1 \
+             GROUP BY s.region HAVING sum(t.v1) > 3 ORDER BY region",
+            &names(),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            og.pre.as_deref(),
+            Some(
+                "SELECT s.region AS __pframe_key_0, t.v1 AS __pframe_arg_0 FROM t JOIN s ON t.id1 = s.id WHERE v2 > 1"
+            )
+        );
+        assert_eq!(og.by, ["__pframe_key_0"]);
+        assert_eq!(og.aggs[0].column.as_deref(), Some("__pframe_arg_0"));
+        assert_eq!(
+            og.outer,
+            "SELECT __pframe_key_0 AS region, __pframe_agg_0 AS total, __pframe_agg_1 FROM t WHERE __pframe_agg_0 > 3 \
+             ORDER BY __pframe_key_0"
+        );
+        let og = over_groups("SELECT id1, sum(v1) FROM t WHERE v2 > 1 GROUP BY id1", &names(), "t").unwrap();
+        assert_eq!(og.pre.as_deref(), Some("SELECT id1 AS __pframe_key_0, v1 AS __pframe_arg_0 FROM t WHERE v2 > 1"));
+        // A plain group-by of the input reads its columns directly.
+        let og = over_groups("SELECT id1, sum(v1) AS s FROM t GROUP BY id1 ORDER BY s", &names(), "t").unwrap();
+        assert_eq!((og.pre, og.by), (None, vec!["id1".to_string()]));
     }
 }

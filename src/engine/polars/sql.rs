@@ -5,6 +5,7 @@
 //! spool of typed frames, on polars' streaming engine.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use polars::polars_utils::arena::{Arena, Node};
 use polars::prelude::*;
@@ -16,12 +17,54 @@ use crate::output::Table;
 /// The table name of the input.
 pub const TABLE: &str = "t";
 
+/// The tables a query sees: the streamed input by its name, and the others, each read whole.
+#[derive(Clone)]
+pub struct Tables {
+    /// The name of the input streamed through the query (`t`, or its `--table` name).
+    pub input: String,
+    /// The other tables, by name.
+    pub others: Vec<(String, DataFrame)>,
+}
+
+impl Default for Tables {
+    fn default() -> Tables {
+        Tables { input: TABLE.to_string(), others: Vec::new() }
+    }
+}
+
+impl Tables {
+    /// The query over `input` (the streamed table's frame or scan) and the other tables.
+    fn lazy(&self, query: &str, input: LazyFrame) -> PolarsResult<LazyFrame> {
+        let mut ctx = polars::sql::SQLContext::new();
+        ctx.register(&self.input, input);
+        for (name, df) in &self.others {
+            ctx.register(name, df.clone().lazy());
+        }
+        ctx.execute(query)
+    }
+
+    /// The bytes the other tables take in memory.
+    pub fn others_size(&self) -> usize {
+        self.others.iter().map(|(_, df)| df.estimated_size()).sum()
+    }
+}
+
+/// The frame a lazy frame scans, when it is one frame: its address tells the input's scan from
+/// the other tables' in a plan.
+fn frame_of(lf: &LazyFrame) -> *const DataFrame {
+    match &lf.logical_plan {
+        DslPlan::DataFrameScan { df, .. } => Arc::as_ptr(df),
+        _ => std::ptr::null(),
+    }
+}
+
 /// Rows whose values give a streamed query's column types (later values may widen them).
 pub const INFER_ROWS: u64 = 10_000;
 
 /// A query planned against the input's columns.
 pub struct Prepared {
     query: String,
+    tables: Tables,
     /// The result's column names.
     pub headers: Vec<String>,
     /// The input columns the query reads (all of them, or those polars' projection keeps), as
@@ -32,44 +75,99 @@ pub struct Prepared {
     /// The query as a group-by on the engine and a query over its groups, when it aggregates
     /// otherwise than plainly (see [`super::over_groups`]).
     pub over_groups: Option<super::over_groups::OverGroups>,
+    /// The row-wise query whose rows the engine groups, when `over_groups` has one (a join or a
+    /// filter before grouping).
+    pub pre: Option<Box<Prepared>>,
     /// Whether the query keeps, drops and computes rows one at a time (selections, filters and
     /// elementwise expressions only): then running it on each chunk and concatenating the results
     /// in order is running it on the whole input.
     pub row_wise: bool,
 }
 
-fn lazy(query: &str, lf: LazyFrame) -> PolarsResult<LazyFrame> {
-    let mut ctx = polars::sql::SQLContext::new();
-    ctx.register(TABLE, lf);
-    ctx.execute(query)
-}
-
 impl Prepared {
     /// Plans `query` over a table with the columns `names` of the types `kinds`.
-    pub fn new(query: &str, names: &[String], kinds: &[crate::input::value::Kind]) -> PolarsResult<Prepared> {
-        Prepared::over(query, super::frames::empty_frame(names, kinds))
+    pub fn new(
+        query: &str,
+        names: &[String],
+        kinds: &[crate::input::value::Kind],
+        tables: &Tables,
+    ) -> PolarsResult<Prepared> {
+        Prepared::over(query, super::frames::empty_frame(names, kinds), tables)
     }
 
     /// Plans `query` over a table of `schema` (a table file's).
-    pub fn with_schema(query: &str, schema: &Schema) -> PolarsResult<Prepared> {
-        Prepared::over(query, DataFrame::empty_with_schema(schema))
+    pub fn with_schema(query: &str, schema: &Schema, tables: &Tables) -> PolarsResult<Prepared> {
+        Prepared::over(query, DataFrame::empty_with_schema(schema), tables)
     }
 
-    fn over(query: &str, empty: DataFrame) -> PolarsResult<Prepared> {
+    fn over(query: &str, empty: DataFrame, tables: &Tables) -> PolarsResult<Prepared> {
+        Prepared::planned(query, empty.clone(), tables).or_else(|e| {
+            // A query polars cannot plan whole may still plan split: its groups on the engine.
+            Prepared::split_only(query, empty, tables).ok_or(e)
+        })
+    }
+
+    /// A query polars cannot plan as written (a bug of its SQL front end: a key named as a
+    /// column of the other table after a join) that splits into a pre-query, the engine's
+    /// group-by and a query over the groups, each of which it plans.
+    fn split_only(query: &str, empty: DataFrame, tables: &Tables) -> Option<Prepared> {
+        let names: Vec<String> = empty.get_column_names().iter().map(|n| n.to_string()).collect();
+        let og = super::over_groups::over_groups(query, &names, &tables.input)?;
+        let sql = og.pre.as_deref()?;
+        let pre = Prepared::planned(sql, empty.clone(), tables).ok().filter(|p| p.row_wise)?;
+        let schema = tables.lazy(sql, empty.lazy()).and_then(|mut lf| lf.collect_schema()).ok()?;
+        let headers = outer_headers(&og, &schema, tables)?;
+        Some(Prepared {
+            query: query.to_string(),
+            tables: tables.clone(),
+            headers,
+            used: (0..names.len()).collect(),
+            group_by: None,
+            over_groups: Some(og),
+            pre: Some(Box::new(pre)),
+            row_wise: false,
+        })
+    }
+
+    fn planned(query: &str, empty: DataFrame, tables: &Tables) -> PolarsResult<Prepared> {
         let names: Vec<String> = empty.get_column_names().iter().map(|n| n.to_string()).collect();
         let names = &names[..];
         let schema = empty.schema().clone();
-        let plan = lazy(query, empty.lazy())?;
+        let input = empty.clone().lazy();
+        let frame = frame_of(&input);
+        let plan = tables.lazy(query, input)?;
         let ir = plan.clone().to_alp()?;
-        let (row_wise, group_by) = (is_row_wise(&ir), as_group_by(&ir));
+        let (row_wise, group_by) = (is_row_wise(&ir, frame), as_group_by(&ir, frame));
         let optimized = plan.clone().to_alp_optimized()?;
-        let used = scanned_columns(&optimized, names);
-        let headers: Vec<String> = plan.collect()?.get_column_names().iter().map(|s| s.to_string()).collect();
-        let over_groups = (group_by.is_none() && !row_wise)
-            .then(|| super::over_groups::over_groups(query, names))
+        let used = scanned_columns(&optimized, names, frame);
+        let headers: Vec<String> = plan.clone().collect_schema()?.iter_names().map(|s| s.to_string()).collect();
+        let split = (group_by.is_none() && !row_wise)
+            .then(|| super::over_groups::over_groups(query, names, &tables.input))
             .flatten()
-            .filter(|og| outer_plans(og, &schema, headers.len()));
-        Ok(Prepared { query: query.to_string(), headers, used, group_by, over_groups, row_wise })
+            .and_then(|og| {
+                // A pre-query must run row-wise on the input's chunks; its rows are what is grouped.
+                let (pre, schema) = match &og.pre {
+                    None => (None, schema.clone()),
+                    Some(sql) => {
+                        let pre = Prepared::planned(sql, empty.clone(), tables).ok().filter(|p| p.row_wise)?;
+                        let schema =
+                            tables.lazy(sql, empty.clone().lazy()).and_then(|mut lf| lf.collect_schema()).ok()?;
+                        (Some(Box::new(pre)), schema)
+                    }
+                };
+                (outer_headers(&og, &schema, tables)?.len() == headers.len()).then_some((og, pre))
+            });
+        let (over_groups, pre) = split.map_or((None, None), |(og, pre)| (Some(og), pre));
+        Ok(Prepared {
+            query: query.to_string(),
+            tables: tables.clone(),
+            headers,
+            used,
+            group_by,
+            over_groups,
+            pre,
+            row_wise,
+        })
     }
 
     /// Runs the query over the groups: the engine's `table` of keys and aggregates, read as
@@ -83,16 +181,27 @@ impl Prepared {
             json: table.json,
         };
         let df = crate::output::table_frame(&groups).map_err(|e| polars_err!(ComputeError: "{e}"))?;
-        let mut result = frame_to_table(&lazy(&og.outer, df.lazy())?.collect()?)?;
+        let mut result = frame_to_table(&self.tables.lazy(&og.outer, df.lazy())?.collect()?)?;
         if result.headers.len() == self.headers.len() {
             result.headers = self.headers.clone();
         }
         Ok(result)
     }
 
-    /// Runs the query on one frame of the input's (used) columns.
+    /// Runs the query on one frame of the input's (used) columns. A join of the input keeps
+    /// the input's row order, and each row's matches in the other table's order, so that the
+    /// results of consecutive frames are the result of the whole input.
     pub fn run(&self, df: DataFrame) -> PolarsResult<Table> {
-        frame_to_table(&lazy(&self.query, df.lazy())?.collect()?)
+        frame_to_table(&self.run_frame(df)?)
+    }
+
+    /// [`Prepared::run`], the result as a frame.
+    pub fn run_frame(&self, df: DataFrame) -> PolarsResult<DataFrame> {
+        let input = df.lazy();
+        let frame = frame_of(&input);
+        let mut lf = self.tables.lazy(&self.query, input)?;
+        keep_input_order(&mut lf.logical_plan, frame);
+        lf.collect()
     }
 
     /// Runs the query over an Arrow IPC file of the input's (used) columns, on polars' streaming
@@ -105,7 +214,7 @@ impl Prepared {
 
     /// Runs the query over a lazy scan of the whole input, on polars' streaming engine.
     pub fn run_scan(&self, scan: LazyFrame) -> PolarsResult<Table> {
-        let df = lazy(&self.query, scan)?.collect_with_engine(Engine::Streaming)?.unwrap_single();
+        let df = self.tables.lazy(&self.query, scan)?.collect_with_engine(Engine::Streaming)?.unwrap_single();
         frame_to_table(&df)
     }
 }
@@ -121,10 +230,10 @@ pub fn sql_cells(columns: &[SqlColumn], rows: &[Vec<crate::output::Value>]) -> V
     rows.iter().map(|row| columns.iter().map(|c| cell(row, c)).collect()).collect()
 }
 
-/// Whether polars plans a rewritten query over the table of groups (keys of their input types,
-/// aggregates as floats) to as many columns as the query: a query it would not plan so stays on
-/// the whole-input path, whose answer or message is polars' own.
-fn outer_plans(og: &super::over_groups::OverGroups, schema: &Schema, width: usize) -> bool {
+/// The columns of a rewritten query over the table of groups (keys of their input types,
+/// aggregates as floats), if polars plans it: a query it would not plan so stays on the
+/// whole-input path, whose answer or message is polars' own.
+fn outer_headers(og: &super::over_groups::OverGroups, schema: &Schema, tables: &Tables) -> Option<Vec<String>> {
     let columns: Vec<Column> = og
         .columns
         .iter()
@@ -144,18 +253,19 @@ fn outer_plans(og: &super::over_groups::OverGroups, schema: &Schema, width: usiz
         })
         .collect();
     DataFrame::new_infer_height(columns)
-        .and_then(|df| lazy(&og.outer, df.lazy()))
+        .and_then(|df| tables.lazy(&og.outer, df.lazy()))
         .and_then(|lf| lf.collect())
-        .is_ok_and(|df| df.width() == width)
+        .ok()
+        .map(|df| df.get_column_names().iter().map(|n| n.to_string()).collect())
 }
 
 /// The columns the optimized plan's scan of the table keeps, as indices into `names` (all of
 /// them when the plan does not say; none for a query that reads none, `SELECT count(*)`).
-fn scanned_columns(plan: &polars_plan::plans::IRPlan, names: &[String]) -> Vec<usize> {
+fn scanned_columns(plan: &polars_plan::plans::IRPlan, names: &[String], input: *const DataFrame) -> Vec<usize> {
     use polars_plan::plans::{ArenaLpIter, IR};
     let all = || (0..names.len()).collect();
     let mut scans = plan.lp_arena.iter(plan.lp_top).filter_map(|(_, ir)| match ir {
-        IR::DataFrameScan { output_schema, .. } => Some(output_schema.clone()),
+        IR::DataFrameScan { df, output_schema, .. } if Arc::as_ptr(df) == input => Some(output_schema.clone()),
         _ => None,
     });
     match (scans.next(), scans.next()) {
@@ -200,17 +310,23 @@ impl IpcSpool {
     }
 }
 
-/// Whether a plan only selects, filters and computes elementwise over its one table: no
-/// aggregation, sort, limit, distinct, window or join.
-fn is_row_wise(plan: &polars_plan::plans::IRPlan) -> bool {
+/// Whether a plan only selects, filters and computes elementwise over the input (the scan of
+/// `input`), perhaps joined once to other tables in a way that keeps each input row's matches
+/// to itself: an inner join, or a left, semi or anti join with the input on the left (right join:
+/// on the right). Then running it on each chunk and concatenating the results in order is
+/// running it on the whole input. No aggregation, sort, limit, distinct or window.
+fn is_row_wise(plan: &polars_plan::plans::IRPlan, input: *const DataFrame) -> bool {
+    row_wise_from(plan, plan.lp_top, input, true)
+}
+
+fn row_wise_from(plan: &polars_plan::plans::IRPlan, mut node: Node, input: *const DataFrame, join: bool) -> bool {
     use polars_plan::plans::expr_ir::ExprIR;
     use polars_plan::plans::{IR, is_elementwise_rec};
     let arena = &plan.expr_arena;
     let elementwise = |exprs: &[ExprIR]| exprs.iter().all(|e| is_elementwise_rec(e.node(), arena));
-    let mut node = plan.lp_top;
     loop {
         node = match plan.lp_arena.get(node) {
-            IR::DataFrameScan { .. } => return true,
+            IR::DataFrameScan { df, .. } => return Arc::as_ptr(df) == input,
             IR::SimpleProjection { input, .. } => *input,
             IR::Filter { input, predicate } if elementwise(std::slice::from_ref(predicate)) => *input,
             // A selection of scalars alone gives one row, not one per row.
@@ -220,8 +336,61 @@ fn is_row_wise(plan: &polars_plan::plans::IRPlan) -> bool {
                 *input
             }
             IR::HStack { input, exprs, .. } if elementwise(exprs) => *input,
+            IR::Join { input_left, input_right, options, .. } if join => {
+                let (left, right) = (reads(plan, *input_left, input), reads(plan, *input_right, input));
+                let input_left_side = match options.args.how {
+                    JoinType::Inner => left != right,
+                    JoinType::Left | JoinType::Semi | JoinType::Anti => left && !right,
+                    JoinType::Right => right && !left,
+                    _ => false,
+                };
+                if !input_left_side {
+                    return false;
+                }
+                let side = if left { *input_left } else { *input_right };
+                return row_wise_from(plan, side, input, false);
+            }
             _ => return false,
         }
+    }
+}
+
+/// Whether the plan below `node` scans the frame `input`.
+fn reads(plan: &polars_plan::plans::IRPlan, node: Node, input: *const DataFrame) -> bool {
+    use polars_plan::plans::{ArenaLpIter, IR};
+    plan.lp_arena.iter(node).any(|(_, ir)| matches!(ir, IR::DataFrameScan { df, .. } if Arc::as_ptr(df) == input))
+}
+
+/// Makes each join that reads the frame `input` on one side keep that side's row order, and each
+/// row's matches in the other side's order (see [`Prepared::run`]). Returns whether `plan` reads
+/// `input`.
+fn keep_input_order(plan: &mut DslPlan, input: *const DataFrame) -> bool {
+    match plan {
+        DslPlan::DataFrameScan { df, .. } => Arc::as_ptr(df) == input,
+        DslPlan::Join { input_left, input_right, options, .. } => {
+            let left = keep_input_order(Arc::make_mut(input_left), input);
+            let right = keep_input_order(Arc::make_mut(input_right), input);
+            if left != right {
+                Arc::make_mut(options).args.maintain_order =
+                    if left { MaintainOrderJoin::LeftRight } else { MaintainOrderJoin::RightLeft };
+            }
+            left || right
+        }
+        DslPlan::IR { dsl, node, .. } => {
+            // Converted again from the changed plan, not taken from the cached conversion.
+            let reads = keep_input_order(Arc::make_mut(dsl), input);
+            if reads {
+                *node = None;
+            }
+            reads
+        }
+        DslPlan::Select { input: below, .. }
+        | DslPlan::Filter { input: below, .. }
+        | DslPlan::HStack { input: below, .. }
+        | DslPlan::MapFunction { input: below, .. }
+        | DslPlan::MatchToSchema { input: below, .. }
+        | DslPlan::Cache { input: below, .. } => keep_input_order(Arc::make_mut(below), input),
+        _ => false,
     }
 }
 
@@ -250,7 +419,7 @@ pub struct SqlColumn {
 
 /// Reads a plan as a [`SqlGroupBy`], from the top: projections and a sort (renaming and
 /// reordering the group-by's columns), the group-by, then plain projections down to the table.
-fn as_group_by(plan: &polars_plan::plans::IRPlan) -> Option<SqlGroupBy> {
+fn as_group_by(plan: &polars_plan::plans::IRPlan, scan: *const DataFrame) -> Option<SqlGroupBy> {
     use crate::agg::groupby::{AggFn, AggSpec};
     use polars_plan::plans::{IR, IRAggExpr};
     let arena = &plan.expr_arena;
@@ -345,11 +514,11 @@ fn as_group_by(plan: &polars_plan::plans::IRPlan) -> Option<SqlGroupBy> {
     // The hidden counts come after the query's own aggregations.
     let first_count = by.len() + specs.len();
     specs.extend(counts);
-    // Below the group-by, only the table itself, perhaps projected.
+    // Below the group-by, only the input itself, perhaps projected.
     let mut below = input;
     loop {
         match plan.lp_arena.get(below) {
-            IR::DataFrameScan { .. } => break,
+            IR::DataFrameScan { df, .. } if Arc::as_ptr(df) == scan => break,
             IR::SimpleProjection { input, .. } => below = *input,
             IR::Select { input, expr, .. }
                 if expr.iter().all(|e| column(e.node()).is_some_and(|c| c == e.output_name().as_str())) =>
@@ -402,4 +571,39 @@ fn sql_sum(arena: &Arena<AExpr>, predicate: Node, truthy: Node, falsy: Node) -> 
         if column(*input).as_ref() == Some(&c));
     (null_count && count && null(falsy))
         .then_some(crate::agg::groupby::AggSpec::of(crate::agg::groupby::AggFn::Sum, Some(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which joins of the input stream chunk by chunk: those that keep each input row's matches
+    /// to itself.
+    #[test]
+    fn joins_that_keep_the_input_rows_are_row_wise() {
+        let t = df!("i" => [1i64], "k" => [1i64], "a" => [2i64]).unwrap();
+        let r = df!("j" => [1i64], "k" => [1i64], "b" => [2i64]).unwrap();
+        let tables = Tables { input: "t".into(), others: vec![("r".into(), r)] };
+        for (q, row_wise) in [
+            ("SELECT t.i, r.b FROM t JOIN r ON t.k = r.k WHERE t.a > 1", true),
+            ("SELECT k, b FROM t JOIN r USING (k)", true),
+            ("SELECT t.i, r.b FROM r JOIN t ON t.k = r.k", true),
+            ("SELECT t.i, r.b FROM t LEFT JOIN r ON t.k = r.k", true),
+            ("SELECT t.i, r.b FROM r RIGHT JOIN t ON t.k = r.k", true),
+            ("SELECT t.i FROM t LEFT SEMI JOIN r ON t.k = r.k", true),
+            ("SELECT t.i FROM t LEFT ANTI JOIN r ON t.k = r.k", true),
+            ("SELECT t.i, r.b FROM r LEFT JOIN t ON t.k = r.k", false),
+            ("SELECT t.i, r.b FROM t FULL JOIN r ON t.k = r.k", false),
+            ("SELECT r.j FROM r LEFT SEMI JOIN t ON t.k = r.k", false),
+            ("SELECT t.i, u.a FROM t JOIN t AS u ON t.k = u.k", false),
+            ("SELECT * FROM r", false),
+            ("SELECT t.i, r.b FROM t JOIN r ON t.k = r.k ORDER BY t.i", false),
+        ] {
+            let p = Prepared::over(q, t.clone(), &tables).unwrap();
+            assert_eq!(p.row_wise, row_wise, "{q}");
+        }
+        // A group-by over a join: its groups on the engine, from a row-wise pre-query.
+        let p = Prepared::over("SELECT k, sum(b) AS s FROM t JOIN r USING (k) GROUP BY k", t, &tables).unwrap();
+        assert!(p.pre.as_ref().is_some_and(|pre| pre.row_wise) && p.over_groups.is_some());
+    }
 }
