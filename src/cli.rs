@@ -373,8 +373,8 @@ pub struct SqlArgs {
     pub csv: CsvArgs,
 
     /// Chunk size for a query run in chunks (row-wise, or a plain GROUP BY): 4096, 64KiB, 4MiB
-    /// [default: 1MiB, or, joined to other tables, their size in memory]. Results never
-    /// depend on it.
+    /// [default: 1MiB, or, joined to other tables, their size in memory up to 64MiB]. Results
+    /// never depend on it.
     #[arg(long, value_name = "SIZE")]
     pub chunk_size: Option<String>,
 

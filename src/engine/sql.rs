@@ -29,6 +29,10 @@ use crate::input::value::{NullValues, looks_null};
 use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source, TableFormat, Workers};
 use crate::output::{Table, Value};
 
+/// The largest chunk a join's input is read in (chunks grow to the size of the tables it is
+/// joined to, up to this; several are in flight).
+const MAX_JOIN_CHUNK: usize = 64 << 20;
+
 /// The most input read ahead for the type sample when rows are long.
 const SAMPLE_BYTES: usize = 64 << 20;
 
@@ -48,8 +52,8 @@ pub struct SqlPlan {
     /// The other tables the query may read, each read whole into memory.
     pub others: Vec<TableSpec>,
     /// Whether `read.chunk_size` was chosen by the user: if not, a query joining the input to
-    /// other tables reads the input in chunks at least as large as those tables, so that a
-    /// chunk's join costs no more than the chunk.
+    /// other tables reads the input in chunks as large as those tables (up to
+    /// [`MAX_JOIN_CHUNK`]), so that a chunk's join costs little more than the chunk.
     pub chunk_size_given: bool,
 }
 
@@ -166,7 +170,7 @@ pub fn sql_stream<R: Send>(
     };
     let mut plan = plan.clone();
     if !plan.chunk_size_given {
-        plan.read.chunk_size = plan.read.chunk_size.max(tables.others_size());
+        plan.read.chunk_size = plan.read.chunk_size.max(tables.others_size().min(MAX_JOIN_CHUNK));
     }
     let plan = &plan;
     if let Source::File(path) = source
