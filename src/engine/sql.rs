@@ -213,7 +213,13 @@ pub fn sql_stream<R: Send>(
         emit(&headers, render(&headers, rows)?)?;
         return Ok(());
     }
-    if let Some(og) = &prepared.over_groups {
+    // A plain file is read twice by the whole-input path at no cost in memory, and polars filters
+    // and joins its typed columns at least as fast as a pre-query's rows reach the engine (see
+    // BENCHMARKS.md): the pre-query is for streams, which that path would copy to disk first.
+    let plain_file =
+        matches!(source, Source::File(p) if !compressed && std::fs::metadata(p).is_ok_and(|m| m.is_file()));
+    let split = prepared.pre.is_none() || !plain_file || !prepared.plans_whole;
+    if let Some(og) = prepared.over_groups.as_ref().filter(|_| split) {
         // Groups on the engine, the rest of the query over them.
         let mut group_by = group_by_plan(plan, &og.by, &og.aggs);
         let grouped = match &prepared.pre {
@@ -256,7 +262,7 @@ pub fn sql_stream<R: Send>(
     // The whole input: a stream or a compressed file to disk first (its data rows, decoded; the
     // columns are known), so that the passes below read it as a plain file.
     let spool = match source {
-        Source::File(p) if !compressed && std::fs::metadata(p).is_ok_and(|m| m.is_file()) => None,
+        Source::File(_) if plain_file => None,
         _ => {
             if *source == Source::Stdin {
                 notify("sql: the query needs the whole input: stdin was copied to a temporary file");

@@ -78,6 +78,8 @@ pub struct Prepared {
     /// The row-wise query whose rows the engine groups, when `over_groups` has one (a join or a
     /// filter before grouping).
     pub pre: Option<Box<Prepared>>,
+    /// Whether polars plans the query as written (else it runs only split, see `pre`).
+    pub plans_whole: bool,
     /// Whether the query keeps, drops and computes rows one at a time (selections, filters and
     /// elementwise expressions only): then running it on each chunk and concatenating the results
     /// in order is running it on the whole input.
@@ -125,6 +127,7 @@ impl Prepared {
             group_by: None,
             over_groups: Some(og),
             pre: Some(Box::new(pre)),
+            plans_whole: false,
             row_wise: false,
         })
     }
@@ -139,7 +142,7 @@ impl Prepared {
         let ir = plan.clone().to_alp()?;
         let (row_wise, group_by) = (is_row_wise(&ir, frame), as_group_by(&ir, frame));
         let optimized = plan.clone().to_alp_optimized()?;
-        let used = scanned_columns(&optimized, names, frame);
+        let used = scanned_columns(&optimized, names, frame, &schema);
         let headers: Vec<String> = plan.clone().collect_schema()?.iter_names().map(|s| s.to_string()).collect();
         let split = (group_by.is_none() && !row_wise)
             .then(|| super::over_groups::over_groups(query, names, &tables.input))
@@ -166,6 +169,7 @@ impl Prepared {
             group_by,
             over_groups,
             pre,
+            plans_whole: true,
             row_wise,
         })
     }
@@ -261,11 +265,24 @@ fn outer_headers(og: &super::over_groups::OverGroups, schema: &Schema, tables: &
 
 /// The columns the optimized plan's scan of the table keeps, as indices into `names` (all of
 /// them when the plan does not say; none for a query that reads none, `SELECT count(*)`).
-fn scanned_columns(plan: &polars_plan::plans::IRPlan, names: &[String], input: *const DataFrame) -> Vec<usize> {
+///
+/// The optimizer may hand the scan a copy of the input's frame (its unused columns emptied): a
+/// scan is the input's if it holds that frame, or an empty frame of the input's column names
+/// (when only one scan does).
+fn scanned_columns(
+    plan: &polars_plan::plans::IRPlan,
+    names: &[String],
+    input: *const DataFrame,
+    schema: &Schema,
+) -> Vec<usize> {
     use polars_plan::plans::{ArenaLpIter, IR};
     let all = || (0..names.len()).collect();
     let mut scans = plan.lp_arena.iter(plan.lp_top).filter_map(|(_, ir)| match ir {
-        IR::DataFrameScan { df, output_schema, .. } if Arc::as_ptr(df) == input => Some(output_schema.clone()),
+        IR::DataFrameScan { df, schema: of, output_schema }
+            if Arc::as_ptr(df) == input || df.height() == 0 && of.iter_names().eq(schema.iter_names()) =>
+        {
+            Some(output_schema.clone())
+        }
         _ => None,
     });
     match (scans.next(), scans.next()) {
@@ -602,6 +619,11 @@ mod tests {
             let p = Prepared::over(q, t.clone(), &tables).unwrap();
             assert_eq!(p.row_wise, row_wise, "{q}");
         }
+        // The columns read are those the query needs.
+        let p = Prepared::over("SELECT a FROM t WHERE i > 1 ORDER BY a", t.clear(), &tables).unwrap();
+        assert_eq!(p.used, [0, 2]);
+        let p = Prepared::over("SELECT t.a, r.b FROM t JOIN r ON t.k = r.k", t.clear(), &tables).unwrap();
+        assert_eq!(p.used, [1, 2]);
         // A group-by over a join: its groups on the engine, from a row-wise pre-query.
         let p = Prepared::over("SELECT k, sum(b) AS s FROM t JOIN r USING (k) GROUP BY k", t, &tables).unwrap();
         assert!(p.pre.as_ref().is_some_and(|pre| pre.row_wise) && p.over_groups.is_some());
