@@ -366,3 +366,30 @@ fn gen_join_writes_the_j1_tables() {
     let medium = std::fs::read_to_string(na.path().join("J1_2e4_2e1_5_1.csv")).unwrap();
     assert!(!medium.contains(",,"));
 }
+
+/// Join keys of different integer widths (Parquet int8 and int32 against CSV's int64) match by
+/// value; skipped without pyarrow.
+#[test]
+fn keys_of_different_integer_widths_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "import pyarrow as pa, pyarrow.parquet as pq, sys\n\
+                  pq.write_table(pa.table({'k': pa.array([1, 2, 7], pa.int32()), 'name': ['a', 'b', 'c']}), sys.argv[1])\n\
+                  pq.write_table(pa.table({'k': pa.array([1, 2, 2], pa.uint8()), 'w': [1.5, 2.5, 3.5]}), sys.argv[2])\n";
+    let (k32, k8) = (dir.path().join("k32.parquet"), dir.path().join("k8.parquet"));
+    let py = std::process::Command::new("python3").args(["-c", script, path_str(&k32), path_str(&k8)]).output();
+    if !py.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: pyarrow is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    let t = dir.path().join("t.csv");
+    std::fs::write(&t, "i,k\n1,1\n2,2\n3,1\n4,3\n").unwrap();
+    let (s32, s8) = (format!("s={}", path_str(&k32)), format!("s={}", path_str(&k8)));
+    // (The Parquet files are the larger, so they stream: ORDER BY makes the rows' order plain.)
+    let q = "SELECT t.i, s.name FROM t JOIN s ON t.k = s.k ORDER BY t.i";
+    assert_eq!(run_ok(&["sql", q, path_str(&t), "--table", &s32], None), "i,name\n1,a\n2,b\n3,a\n");
+    let q = "SELECT t.i, s.w FROM t JOIN s USING (k) ORDER BY t.i, s.w";
+    assert_eq!(run_ok(&["sql", q, path_str(&t), "--table", &s8], None), "i,w\n1,1.5\n2,2.5\n2,3.5\n3,1.5\n");
+    let q = "SELECT a.k, b.name FROM a JOIN b USING (k) ORDER BY b.name, a.k";
+    let both = ["sql", q, "--table", &format!("a={}", path_str(&k8)), "--table", &format!("b={}", path_str(&k32))];
+    assert_eq!(run_ok(&both, None), "k,name\n1,a\n2,b\n2,b\n");
+}
