@@ -154,11 +154,23 @@ impl Table {
         if header {
             w.write_record(&self.headers).map_err(csv_to_io)?;
         }
-        let mut record: Vec<String> = Vec::with_capacity(self.headers.len());
+        // Each cell written as it is formatted: text as it is, a number through one buffer.
+        let mut number = String::new();
         for row in &self.rows {
-            record.clear();
-            record.extend(row.iter().map(|v| v.to_string()));
-            w.write_record(&record).map_err(csv_to_io)?;
+            for v in row {
+                match v {
+                    Value::Str(s) => w.write_field(s.as_bytes()),
+                    Value::Null => w.write_field(b""),
+                    v => {
+                        use std::fmt::Write as _;
+                        number.clear();
+                        let _ = write!(number, "{v}");
+                        w.write_field(number.as_bytes())
+                    }
+                }
+                .map_err(csv_to_io)?;
+            }
+            w.write_record(None::<&[u8]>).map_err(csv_to_io)?;
         }
         w.flush()
     }
