@@ -333,14 +333,14 @@ pub enum KernelEngineArg {
 const SQL_EXAMPLES: &str = "\
 The input is read as groupby reads it (one CSV dialect, the same types and null markers) and handed
 to polars as typed columns. A query that only selects, filters and computes per row (no
-aggregation, ORDER BY, LIMIT, DISTINCT, window or join) streams: the input, file or stdin, is cut
-into chunks, several queried at once, and rows are written in input order (CSV, TSV and NDJSON as
-they come; table, JSON and Parquet at the end). Column types then come from the first 10000 rows
-(or --schema), and a later value a type cannot hold widens it from that row on. A plain GROUP BY of
-columns with count/sum/avg/min/max/stddev/variance/median runs on pframe groupby's engine in
-bounded memory. Any other query reads the whole input: its columns are typed over all of it and
-spooled to disk as Arrow IPC, and polars' streaming engine runs the query over that; stdin is
-first copied to a temporary file (disk, not memory).
+aggregation, ORDER BY, LIMIT, DISTINCT or window; a join, see below) streams: the input, file or
+stdin, is cut into chunks, several queried at once, and rows are written in input order (CSV, TSV
+and NDJSON as they come; table, JSON and Parquet at the end). Column types then come from the first
+10000 rows (or --schema), and a later value a type cannot hold widens it from that row on. A GROUP
+BY of columns with count/sum/avg/min/max/stddev/variance/median (after a WHERE or a join too, from
+a stream) runs on pframe groupby's engine in bounded memory. Any other query reads the whole input:
+its columns are typed over all of it and spooled to disk as Arrow IPC, and polars' streaming engine
+runs the query over that; stdin is first copied to a temporary file (disk, not memory).
 
 Several tables: --table NAME=PATH adds one (a plain FILE stays `t`). The stdin table, or else the
 largest file, is streamed; the others are read whole into memory. A row-wise query over one join of

@@ -4,7 +4,8 @@
 //!
 //! The query is planned against the input's columns, typed from its first [`INFER_ROWS`] rows,
 //! and its plan says how it runs:
-//! - **row-wise** (selections, filters, elementwise expressions): each chunk's frame is queried on
+//! - **row-wise** (selections, filters, elementwise expressions; a join to other tables, held in
+//!   memory, that keeps each input row's matches to itself): each chunk's frame is queried on
 //!   polars' pool, several at once, and the results handed on in input order (the ordered `imap`).
 //!   A later value that a column's type cannot hold widens the type (int -> float -> text) from
 //!   that row on; a query that then cannot take the column fails naming the value.
