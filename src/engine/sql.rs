@@ -30,6 +30,9 @@ use crate::input::value::{NullValues, looks_null};
 use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source, TableFormat, Workers};
 use crate::output::{Table, Value};
 
+/// The most rows of a chunk's result turned into values and rendered at once.
+const RENDER_ROWS: usize = 1 << 16;
+
 /// The largest chunk a join's input is read in (chunks grow to the size of the tables it is
 /// joined to, up to this; several are in flight).
 const MAX_JOIN_CHUNK: usize = 64 << 20;
@@ -359,9 +362,12 @@ fn sql_table<R: Send>(
     pipeline::drive_parallel(crate::engine::polars::pool(), (0..table.len()).map(Ok), work, sink)
 }
 
-/// A chunk's rendered rows and the column types it started from and ended with, or its fault;
+/// A chunk's rendered parts and the column types it started from and ended with, or its fault;
 /// and its newlines.
-type Ran<R> = (Result<(R, Vec<Kind>, Vec<Kind>), Fault>, u64);
+type Ran<R> = (Result<Rendered<R>, Fault>, u64);
+
+/// A chunk's rendered parts, and the column types it started from and ended with.
+type Rendered<R> = (Vec<R>, Vec<Kind>, Vec<Kind>);
 
 /// The row-wise path (see the module docs).
 fn row_wise<R: Send>(
@@ -381,14 +387,15 @@ fn row_wise<R: Send>(
     // The types in force after the last chunk handed on: workers start from them (they are
     // almost always right; the sink re-runs a chunk that started from stale ones).
     let published: Mutex<Vec<Kind>> = Mutex::new(used.iter().map(|&i| kinds[i]).collect());
-    let run = |data: &[u8], start: Vec<Kind>| -> Result<(R, Vec<Kind>, Vec<Kind>), Fault> {
+    let format_error = |e: std::io::Error| Fault { line: 1, message: format!("cannot format the result: {e}") };
+    let run = |data: &[u8], start: Vec<Kind>| -> Result<Rendered<R>, Fault> {
         let records = Records::read(data, &rules, 0)?;
         let (segments, end) = records.segments(&start);
-        let mut rows = Vec::new();
+        let mut parts = Vec::new();
         for seg in segments {
             let df = records.frame(&names, seg.rows.clone(), &seg.kinds)?;
             let line = if seg.rows.start < records.len() { records.line(seg.rows.start) } else { 1 };
-            let table = prepared.run(df).map_err(|e| match &seg.widened {
+            let result = prepared.run_frame(df).map_err(|e| match &seg.widened {
                 Some((c, at, value)) => Fault {
                     line: *at,
                     message: format!(
@@ -401,11 +408,14 @@ fn row_wise<R: Send>(
                 },
                 None => Fault { line, message: format!("sql: {} (in the records from this line on)", first_line(&e)) },
             })?;
-            rows.extend(table.rows);
+            // Rows as values a slice at a time: a join can make a chunk's rows many times larger.
+            for at in (0..result.height()).step_by(RENDER_ROWS) {
+                let table = crate::engine::polars::frame_to_table(&result.slice(at as i64, RENDER_ROWS))
+                    .map_err(|e| Fault { line, message: format!("sql: {}", first_line(&e)) })?;
+                parts.push(render(headers, table.rows).map_err(format_error)?);
+            }
         }
-        let part =
-            render(headers, rows).map_err(|e| Fault { line: 1, message: format!("cannot format the result: {e}") })?;
-        Ok((part, start, end))
+        Ok((parts, start, end))
     };
     let work = |chunk: &Chunk| {
         let start = published.lock().expect("kinds lock").clone();
@@ -420,13 +430,16 @@ fn row_wise<R: Send>(
             r => r,
         };
         match result {
-            Ok((part, _, end)) => {
+            Ok((parts, _, end)) => {
                 if end != current {
                     current = end;
                     *published.lock().expect("kinds lock") = current.clone();
                 }
                 lines_before += newlines;
-                Ok(emit(headers, part)?)
+                for part in parts {
+                    emit(headers, part)?;
+                }
+                Ok(())
             }
             Err(f) => Err(cols.data_error(lines_before + f.line, f.message)),
         }
