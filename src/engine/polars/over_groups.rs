@@ -193,16 +193,9 @@ pub fn over_groups(query: &str, names: &[String], table: &str) -> Option<OverGro
     if rewrite.is_break() || aggs.is_empty() {
         return None;
     }
-    let select_aliases: Vec<String> = match &statements[0] {
+    let select_aliases = match &statements[0] {
         Statement::Query(q) => match q.body.as_ref() {
-            SetExpr::Select(select) => select
-                .projection
-                .iter()
-                .filter_map(|item| match item {
-                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-                    _ => None,
-                })
-                .collect(),
+            SetExpr::Select(select) => aliases_of(select),
             _ => Vec::new(),
         },
         _ => Vec::new(),
@@ -251,14 +244,7 @@ pub fn over_groups(query: &str, names: &[String], table: &str) -> Option<OverGro
     let [Statement::Query(q)] = statements.as_mut_slice() else { return None };
     let SetExpr::Select(select) = q.body.as_mut() else { return None };
     // Outside the aggregates, only the keys (and, in ORDER BY, the query's own aliases).
-    let aliases: Vec<String> = select
-        .projection
-        .iter()
-        .filter_map(|item| match item {
-            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-            _ => None,
-        })
-        .collect();
+    let aliases = aliases_of(select);
     let known =
         |id: &str| by.iter().any(|k| k == id) || id.starts_with("__pframe_agg_") || aliases.iter().any(|a| a == id);
     // A pre-query's identifiers were all replaced (keys) or are aliases.
@@ -311,6 +297,18 @@ pub fn over_groups(query: &str, names: &[String], table: &str) -> Option<OverGro
     }
     aggs.extend(counts.into_iter().map(|(_, c)| c));
     Some(OverGroups { by, aggs, columns, outer, pre })
+}
+
+/// The names a select list gives its items (`expr AS name`).
+fn aliases_of(select: &sqlparser::ast::Select) -> Vec<String> {
+    select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What a function call is to the engine.

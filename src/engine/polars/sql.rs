@@ -115,9 +115,7 @@ impl Prepared {
     fn split_only(query: &str, empty: DataFrame, tables: &Tables) -> Option<Prepared> {
         let names: Vec<String> = empty.get_column_names().iter().map(|n| n.to_string()).collect();
         let og = super::over_groups::over_groups(query, &names, &tables.input)?;
-        let sql = og.pre.as_deref()?;
-        let pre = Prepared::planned(sql, empty.clone(), tables).ok().filter(|p| p.row_wise)?;
-        let schema = tables.lazy(sql, empty.lazy()).and_then(|mut lf| lf.collect_schema()).ok()?;
+        let (pre, schema) = Prepared::pre_query(og.pre.as_deref()?, &empty, tables)?;
         let headers = outer_headers(&og, &schema, tables)?;
         Some(Prepared {
             query: query.to_string(),
@@ -126,10 +124,18 @@ impl Prepared {
             used: (0..names.len()).collect(),
             group_by: None,
             over_groups: Some(og),
-            pre: Some(Box::new(pre)),
+            pre: Some(pre),
             plans_whole: false,
             row_wise: false,
         })
+    }
+
+    /// A group-by's pre-query planned over the input, with its result's schema, if it runs
+    /// row-wise on the input's chunks (its rows are what the engine groups).
+    fn pre_query(sql: &str, empty: &DataFrame, tables: &Tables) -> Option<(Box<Prepared>, SchemaRef)> {
+        let pre = Prepared::planned(sql, empty.clone(), tables).ok().filter(|p| p.row_wise)?;
+        let schema = tables.lazy(sql, empty.clone().lazy()).and_then(|mut lf| lf.collect_schema()).ok()?;
+        Some((Box::new(pre), schema))
     }
 
     fn planned(query: &str, empty: DataFrame, tables: &Tables) -> PolarsResult<Prepared> {
@@ -148,15 +154,9 @@ impl Prepared {
             .then(|| super::over_groups::over_groups(query, names, &tables.input))
             .flatten()
             .and_then(|og| {
-                // A pre-query must run row-wise on the input's chunks; its rows are what is grouped.
                 let (pre, schema) = match &og.pre {
                     None => (None, schema.clone()),
-                    Some(sql) => {
-                        let pre = Prepared::planned(sql, empty.clone(), tables).ok().filter(|p| p.row_wise)?;
-                        let schema =
-                            tables.lazy(sql, empty.clone().lazy()).and_then(|mut lf| lf.collect_schema()).ok()?;
-                        (Some(Box::new(pre)), schema)
-                    }
+                    Some(sql) => Prepared::pre_query(sql, &empty, tables).map(|(pre, schema)| (Some(pre), schema))?,
                 };
                 (outer_headers(&og, &schema, tables)?.len() == headers.len()).then_some((og, pre))
             });
