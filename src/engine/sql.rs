@@ -220,8 +220,7 @@ pub fn sql_stream<R: Send>(
     // A plain file is read twice by the whole-input path at no cost in memory, and polars filters
     // and joins its typed columns at least as fast as a pre-query's rows reach the engine (see
     // BENCHMARKS.md): the pre-query is for streams, which that path would copy to disk first.
-    let plain_file =
-        matches!(source, Source::File(p) if !compressed && std::fs::metadata(p).is_ok_and(|m| m.is_file()));
+    let plain_file = rereadable(source, compressed);
     let split = prepared.pre.is_none() || !plain_file || !prepared.plans_whole;
     if let Some(og) = prepared.over_groups.as_ref().filter(|_| split) {
         // Groups on the engine, the rest of the query over them.
@@ -237,17 +236,8 @@ pub fn sql_stream<R: Send>(
                 let start: Vec<Kind> = used.iter().map(|&i| kinds[i]).collect();
                 let map = |data: &[u8]| -> Result<Vec<polars::prelude::DataFrame>, Fault> {
                     let records = Records::read(data, &rules, 0)?;
-                    let (segments, _) = records.segments(&start);
-                    let mut frames = Vec::with_capacity(segments.len());
-                    for seg in segments {
-                        let line = if seg.rows.start < records.len() { records.line(seg.rows.start) } else { 1 };
-                        let df = records.frame(&names, seg.rows.clone(), &seg.kinds)?;
-                        frames.push(pre.run_frame(df).map_err(|e| Fault {
-                            line,
-                            message: format!("sql: {} (in the records from this line on)", first_line(&e)),
-                        })?);
-                    }
-                    Ok(frames)
+                    let (results, _) = run_records(pre, &names, &records, &start)?;
+                    Ok(results.into_iter().map(|(df, _)| df).collect())
                 };
                 // The pre-query's columns are typed by their values.
                 group_by.schema.clear();
@@ -271,20 +261,31 @@ pub fn sql_stream<R: Send>(
             if *source == Source::Stdin {
                 notify("sql: the query needs the whole input: stdin was copied to a temporary file");
             }
-            let mut spool = tempfile::NamedTempFile::new()?;
-            {
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file_mut());
-                for chunk in rest {
-                    w.write_all(&chunk?)?;
-                }
-                w.flush()?;
-            }
-            Some(spool)
+            Some(spool(rest)?)
         }
     };
     let table = whole_input(plan, source, &cols, &prepared, spool.as_ref().map(|s| s.path()))?;
     emit(&table.headers, render(&table.headers, table.rows)?)?;
     Ok(())
+}
+
+/// Whether the typing and reading passes over the whole input can open `source` again: a
+/// regular file, not compressed (not stdin, a pipe or a process substitution).
+fn rereadable(source: &Source, compressed: bool) -> bool {
+    matches!(source, Source::File(p) if !compressed && std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+}
+
+/// An input's data rows (decoded) copied to a temporary file, for the passes that read it again.
+fn spool(chunks: impl Iterator<Item = Result<Chunk, InputError>>) -> Result<tempfile::NamedTempFile, SqlError> {
+    let mut spool = tempfile::NamedTempFile::new()?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file_mut());
+        for chunk in chunks {
+            w.write_all(&chunk?)?;
+        }
+        w.flush()?;
+    }
+    Ok(spool)
 }
 
 /// Turns a grouped result into the SQL query's columns (SQL's NULL for the sum of no values).
@@ -390,24 +391,9 @@ fn row_wise<R: Send>(
     let format_error = |e: std::io::Error| Fault { line: 1, message: format!("cannot format the result: {e}") };
     let run = |data: &[u8], start: Vec<Kind>| -> Result<Rendered<R>, Fault> {
         let records = Records::read(data, &rules, 0)?;
-        let (segments, end) = records.segments(&start);
+        let (results, end) = run_records(prepared, &names, &records, &start)?;
         let mut parts = Vec::new();
-        for seg in segments {
-            let df = records.frame(&names, seg.rows.clone(), &seg.kinds)?;
-            let line = if seg.rows.start < records.len() { records.line(seg.rows.start) } else { 1 };
-            let result = prepared.run_frame(df).map_err(|e| match &seg.widened {
-                Some((c, at, value)) => Fault {
-                    line: *at,
-                    message: format!(
-                        "column {}: \"{value}\" is not {} (the type the rows before it gave the column), and the \
-                         query needs one; declare the column's type with --schema{}",
-                        names[*c],
-                        if seg.kinds[*c] == Kind::Str { "a number" } else { "an integer" },
-                        null_hint(value),
-                    ),
-                },
-                None => Fault { line, message: format!("sql: {} (in the records from this line on)", first_line(&e)) },
-            })?;
+        for (result, line) in results {
             // Rows as values a slice at a time: a join can make a chunk's rows many times larger.
             for at in (0..result.height()).step_by(RENDER_ROWS) {
                 let table = crate::engine::polars::frame_to_table(&result.slice(at as i64, RENDER_ROWS))
@@ -445,6 +431,42 @@ fn row_wise<R: Send>(
         }
     };
     pipeline::drive_parallel(crate::engine::polars::pool(), chunks, work, sink)
+}
+
+/// A query's result on a run of a chunk's rows, and the line the rows start on.
+type LinedFrame = (polars::prelude::DataFrame, u64);
+
+/// Runs `prepared` on a chunk's records (of the columns `names`) typed from `start`, the types of
+/// the rows before them: a result per run of rows of one set of types (see
+/// [`Records::segments`]), with the line its rows start on, and the types after the last row. A
+/// query that cannot take a column's widened type fails naming the value that widened it.
+fn run_records(
+    prepared: &Prepared,
+    names: &[String],
+    records: &Records,
+    start: &[Kind],
+) -> Result<(Vec<LinedFrame>, Vec<Kind>), Fault> {
+    let (segments, end) = records.segments(start);
+    let mut results = Vec::with_capacity(segments.len());
+    for seg in segments {
+        let df = records.frame(names, seg.rows.clone(), &seg.kinds)?;
+        let line = if seg.rows.start < records.len() { records.line(seg.rows.start) } else { 1 };
+        let result = prepared.run_frame(df).map_err(|e| match &seg.widened {
+            Some((c, at, value)) => Fault {
+                line: *at,
+                message: format!(
+                    "column {}: \"{value}\" is not {} (the type the rows before it gave the column), and the \
+                     query needs one; declare the column's type with --schema{}",
+                    names[*c],
+                    if seg.kinds[*c] == Kind::Str { "a number" } else { "an integer" },
+                    null_hint(value),
+                ),
+            },
+            None => Fault { line, message: format!("sql: {} (in the records from this line on)", first_line(&e)) },
+        })?;
+        results.push((result, line));
+    }
+    Ok((results, end))
 }
 
 /// `; if "NA" marks a missing value, add --null-values 'NA'` for text people write for one.
@@ -583,18 +605,9 @@ fn load_table(plan: &SqlPlan, spec: &TableSpec) -> Result<polars::prelude::DataF
     };
     let (cols, first, chunks) = open(&plan, &spec.source)?;
     // A stream is read once: its data rows to disk first, as the whole-input path does.
-    let spool = if matches!(spec.source, Source::File(_)) && !chunks.is_compressed() {
-        None
-    } else {
-        let mut spool = tempfile::NamedTempFile::new()?;
-        {
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file_mut());
-            for chunk in first.map(Ok).into_iter().chain(chunks) {
-                w.write_all(&chunk?)?;
-            }
-            w.flush()?;
-        }
-        Some(spool)
+    let spool = match rereadable(&spec.source, chunks.is_compressed()) {
+        true => None,
+        false => Some(spool(first.map(Ok).into_iter().chain(chunks))?),
     };
     let all: Vec<usize> = (0..cols.names.len()).collect();
     let mut frames: Vec<DataFrame> = Vec::new();

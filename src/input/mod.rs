@@ -64,10 +64,11 @@ impl TableFormat {
 
     /// The table format of the regular file at `path`, if it is one.
     pub fn of_file(path: &Path) -> Option<TableFormat> {
-        let file = File::open(path).ok()?;
-        if !file.metadata().ok()?.is_file() {
+        // Not opened unless a regular file: opening a named pipe to look would take its writer.
+        if !std::fs::metadata(path).ok()?.is_file() {
             return None;
         }
+        let file = File::open(path).ok()?;
         let mut head = [0u8; 8];
         let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0).ok()?;
         TableFormat::detect(&head[..n])

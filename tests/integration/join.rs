@@ -393,3 +393,44 @@ fn keys_of_different_integer_widths_match() {
     let both = ["sql", q, "--table", &format!("a={}", path_str(&k8)), "--table", &format!("b={}", path_str(&k32))];
     assert_eq!(run_ok(&both, None), "k,name\n1,a\n2,b\n2,b\n");
 }
+
+/// A table read whole from a pipe (a process substitution, `<(zcat sites.csv.gz)`, or a named
+/// pipe) is read once: its rows are copied aside for the passes that type and read it.
+#[test]
+fn a_table_from_a_pipe_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.csv");
+    std::fs::write(&t, "i,k\n1,1\n2,2\n3,1\n").unwrap();
+    let r = dir.path().join("r.csv");
+    std::fs::write(&r, "k,b\n1,5\n2,6\n1,7\n").unwrap();
+    let q = "SELECT t.i, r.b FROM t JOIN r ON t.k = r.k ORDER BY t.i, r.b";
+    let want = "i,b\n1,5\n1,7\n2,6\n3,5\n3,7\n";
+    let script = format!("\"$0\" sql '{q}' '{}' --table r=<(cat '{}')", path_str(&t), path_str(&r));
+    let out = std::process::Command::new("bash").args(["-c", &script, env!("CARGO_BIN_EXE_pframe")]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+    // A named pipe: pframe opens it once (a writer is waiting for exactly one reader).
+    let fifo = dir.path().join("r.pipe");
+    if !std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+        eprintln!("skipped the named pipe: mkfifo failed");
+        return;
+    }
+    let mut child = crate::pframe()
+        .args(["sql", q, path_str(&t), "--table", &format!("r={}", path_str(&fifo))])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(&fifo, "k,b\n1,5\n2,6\n1,7\n").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("pframe is still waiting on the named pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+}
