@@ -111,8 +111,9 @@ pub fn run(args: GroupByArgs) -> Result<()> {
     for note in &grouped.notes {
         eprintln!("pframe: {note}");
     }
-    let mut rows = grouped.rows;
-    super::write_rows(&grouped.headers, || rows.next_batch(1 << 14), format, &dest, plan.threads)
+    let rows = &grouped.rows;
+    let mut blocks = rows.blocks(1 << 14).into_iter();
+    super::write_rows(&grouped.headers, || blocks.next(), |block| rows.rows_of(block), format, &dest, plan.threads)
 }
 
 /// Re-runs shard `shard` of the group-by `query` over `path` from byte `start` (a record

@@ -230,13 +230,15 @@ pub fn parse_delimiter(d: &str) -> Result<u8> {
 }
 
 /// Writes a result that is read out in batches of rows (as they come, for the formats that stream):
-/// to stdout, or atomically to a file.
+/// to stdout, or atomically to a file. `next` gives the batches in order, `build` makes a batch's
+/// rows.
 ///
-/// With `threads` > 1, batches are formatted on that many workers while the next ones are read
-/// out, and written in order.
-pub fn write_rows(
+/// With `threads` > 1, batches are built and formatted on that many workers while the next ones are
+/// handed out, and written in order.
+pub fn write_rows<B: Send>(
     headers: &[String],
-    mut next_batch: impl FnMut() -> Option<Vec<Vec<pframe::output::Value>>>,
+    mut next: impl FnMut() -> Option<B>,
+    build: impl Fn(B) -> Vec<Vec<pframe::output::Value>> + Sync,
     format: Format,
     dest: &Destination,
     threads: usize,
@@ -247,15 +249,15 @@ pub fn write_rows(
     let mut writer = pframe::output::RowWriter::new(format, headers);
     writer.part(Part::new(format, headers, Vec::new())?, &mut sink)?;
     if threads <= 1 {
-        while let Some(rows) = next_batch() {
-            writer.part(Part::new(format, headers, rows)?, &mut sink)?;
+        while let Some(batch) = next() {
+            writer.part(Part::new(format, headers, build(batch))?, &mut sink)?;
         }
     } else {
         let pool = pframe::engine::pipeline::build_pool(threads);
-        // A worker takes its batch's rows out of the slot.
-        let batches = std::iter::from_fn(|| next_batch().map(|rows| Ok(Mutex::new(Some(rows)))));
-        let work = |slot: &Mutex<Option<Vec<Vec<pframe::output::Value>>>>| {
-            let rows = slot.lock().expect("a batch's slot").take().unwrap_or_default();
+        // A worker takes its batch out of the slot.
+        let batches = std::iter::from_fn(|| next().map(|batch| Ok(Mutex::new(Some(batch)))));
+        let work = |slot: &Mutex<Option<B>>| {
+            let rows = slot.lock().expect("a batch's slot").take().map(&build).unwrap_or_default();
             Part::new(format, headers, rows)
         };
         pframe::engine::pipeline::drive_parallel(&pool, batches, work, |part: std::io::Result<Part>, _| {

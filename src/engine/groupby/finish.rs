@@ -5,15 +5,18 @@
 //! Sorting never parses a key in a comparison: each key field is read once and coded as an
 //! integer that sorts as the typed value does (an integer column's offset from its minimum, a
 //! float's ordered bits, a text's rank among the column's distinct texts; nulls last), and a
-//! group's codes packed together (in 128 bits when they fit) are what is sorted. Groups with equal
-//! codes have equal typed keys (a number spelled several ways in a numeric column: `7`, `07`,
+//! group's codes packed together (in 64 or 128 bits when they fit) are what is sorted. Groups with
+//! equal codes have equal typed keys (a number spelled several ways in a numeric column: `7`, `07`,
 //! `7.0`) and are merged as they are read out; the states' merge is order-free. Rows are produced
-//! in batches, so a result of millions of groups is written as it is read.
+//! in blocks of the order, each built on whichever thread formats it, so a result of millions of
+//! groups is built in parallel and written as it is read.
+
+use std::ops::Range;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::chunk::{ChunkInfo, Layout, Store};
+use super::chunk::{ChunkInfo, Layout, Part, Store};
 use super::keys::{self, KeyField, KeyRule};
 use super::{GroupByError, GroupByPlan, LineBase};
 use crate::agg::groupby::{AggFn, AggSpec, Kind, Num, State};
@@ -32,10 +35,10 @@ pub struct Grouped {
 
 impl Grouped {
     /// Every row, as one table.
-    pub fn into_table(mut self) -> Table {
+    pub fn into_table(self) -> Table {
         let mut rows = Vec::new();
-        while let Some(batch) = self.rows.next_batch(1 << 16) {
-            rows.extend(batch);
+        for block in self.rows.blocks(1 << 16) {
+            rows.extend(self.rows.rows_of(block));
         }
         Table { headers: self.headers, rows, json: JsonShape::Records }
     }
@@ -155,18 +158,28 @@ fn column_code(store: &Store, column: usize, kind: Kind, rule: KeyRule) -> Colum
     fn field(key: &[u8], column: usize) -> Option<&[u8]> {
         keys::raw_fields(key).nth(column).expect("a key field")
     }
-    let groups = || store.parts.iter().flat_map(|p| (0..p.keys.len() as u32).map(move |id| p.keys.key(id)));
+    // Every partition's groups are read on a thread of their own.
+    fn part_keys(p: &Part) -> impl Iterator<Item = &[u8]> {
+        (0..p.keys.len() as u32).map(move |id| p.keys.key(id))
+    }
     match kind {
         Kind::Int => {
-            let (mut min, mut max) = (i64::MAX, i64::MIN);
-            for key in groups() {
-                if let Some(raw) = field(key, column)
-                    && let KeyField::Num(KeyNum::Int(i)) | KeyField::NumText(KeyNum::Int(i), _) =
-                        KeyField::read(Some(raw), rule)
-                {
-                    (min, max) = (min.min(i), max.max(i));
-                }
-            }
+            let (mut min, mut max) = store
+                .parts
+                .par_iter()
+                .map(|part| {
+                    let (mut min, mut max) = (i64::MAX, i64::MIN);
+                    for key in part_keys(part) {
+                        if let Some(raw) = field(key, column)
+                            && let KeyField::Num(KeyNum::Int(i)) | KeyField::NumText(KeyNum::Int(i), _) =
+                                KeyField::read(Some(raw), rule)
+                        {
+                            (min, max) = (min.min(i), max.max(i));
+                        }
+                    }
+                    (min, max)
+                })
+                .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
             if min > max {
                 (min, max) = (0, 0);
             }
@@ -177,13 +190,16 @@ fn column_code(store: &Store, column: usize, kind: Kind, rule: KeyRule) -> Colum
         }
         Kind::Float => ColumnCode { coding: Coding::Float, width: 64 },
         _ => {
-            let mut seen: FxHashMap<&[u8], ()> = FxHashMap::default();
-            for key in groups() {
-                if let Some(raw) = field(key, column) {
-                    seen.insert(raw, ());
-                }
-            }
-            let mut distinct: Vec<&[u8]> = seen.into_keys().collect();
+            let seen: FxHashSet<&[u8]> = store
+                .parts
+                .par_iter()
+                .map(|part| part_keys(part).filter_map(|key| field(key, column)).collect::<FxHashSet<&[u8]>>())
+                .reduce(FxHashSet::default, |mut a, b| {
+                    let (small, mut big) = if a.len() < b.len() { (a, b) } else { (b, std::mem::take(&mut a)) };
+                    big.extend(small);
+                    big
+                });
+            let mut distinct: Vec<&[u8]> = seen.into_iter().collect();
             distinct.par_sort_unstable();
             let width = bits_for(distinct.len() as u64);
             // Key fields were checked to be UTF-8 when their groups were made.
@@ -193,16 +209,87 @@ fn column_code(store: &Store, column: usize, kind: Kind, rule: KeyRule) -> Colum
     }
 }
 
-/// The groups in key order, read out in batches of rows.
+/// Every group's codes, packed into one integer when they fit (first key in the highest bits)
+/// or kept in a table, beside its partition and id; sorted.
+enum Order {
+    /// Codes that fit 64 bits (most keys: a few columns of ids, words, small integers).
+    Narrow(Vec<(u64, u32, u32)>),
+    /// Codes that fit 128 bits.
+    Packed(Vec<(u128, u32, u32)>),
+    /// Wider codes: `n` per group in `table`, at the index the order's first field holds.
+    Wide { order: Vec<(u64, u32, u32)>, table: Vec<u64>, n: usize },
+}
+
+impl Order {
+    fn len(&self) -> usize {
+        match self {
+            Order::Narrow(o) | Order::Wide { order: o, .. } => o.len(),
+            Order::Packed(o) => o.len(),
+        }
+    }
+
+    /// The partition and id of the group at position `at`.
+    fn group(&self, at: usize) -> Option<(u32, u32)> {
+        match self {
+            Order::Narrow(o) | Order::Wide { order: o, .. } => o.get(at).map(|&(_, p, id)| (p, id)),
+            Order::Packed(o) => o.get(at).map(|&(_, p, id)| (p, id)),
+        }
+    }
+
+    /// Whether the groups at positions `a` and `b` have equal codes (equal typed keys).
+    fn same(&self, a: usize, b: usize) -> bool {
+        match self {
+            Order::Narrow(o) => o[a].0 == o[b].0,
+            Order::Packed(o) => o[a].0 == o[b].0,
+            Order::Wide { order, table, n } => {
+                let (x, y) = (order[a].0 as usize * n, order[b].0 as usize * n);
+                table[x..x + n] == table[y..y + n]
+            }
+        }
+    }
+
+    /// The codes of the group at position `at`, a column's each.
+    fn codes(&self, at: usize, columns: &[ColumnCode]) -> Vec<u64> {
+        let unpack = |mut packed: u128| {
+            let mut out = vec![0u64; columns.len()];
+            for (slot, col) in out.iter_mut().zip(columns).rev() {
+                let mask = if col.width >= 64 { u64::MAX } else { (1u64 << col.width) - 1 };
+                *slot = (packed as u64) & mask;
+                packed = if col.width >= 128 { 0 } else { packed >> col.width };
+            }
+            out
+        };
+        match self {
+            Order::Narrow(o) => unpack(u128::from(o[at].0)),
+            Order::Packed(o) => unpack(o[at].0),
+            Order::Wide { order, table, n } => {
+                let i = order[at].0 as usize * n;
+                table[i..i + n].to_vec()
+            }
+        }
+    }
+}
+
+/// Every group's packed codes, partition and id (in parallel over the partitions), sorted.
+fn packed_order<K: Ord + Copy + Send>(store: &Store, pack: impl Fn(&[u8]) -> K + Sync) -> Vec<(K, u32, u32)> {
+    let mut order: Vec<(K, u32, u32)> = store
+        .parts
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(p, part)| {
+            let pack = &pack;
+            (0..part.keys.len() as u32).map(move |id| (pack(part.keys.key(id)), p as u32, id))
+        })
+        .collect();
+    order.par_sort_unstable_by_key(|e| e.0);
+    order
+}
+
+/// The groups in key order, read out in blocks of rows.
 pub struct GroupRows {
     store: Store,
     columns: Vec<ColumnCode>,
-    /// Every group's packed codes (first key in the highest bits), partition and id, sorted.
-    order: Vec<(u128, u32, u32)>,
-    /// The codes of groups whose codes do not fit 128 bits: `columns.len()` per group, indexed
-    /// by the order's first field.
-    wide: Option<Vec<u64>>,
-    next: usize,
+    order: Order,
     funcs: Vec<AggFn>,
     agg_kinds: Vec<Kind>,
 }
@@ -228,144 +315,112 @@ impl GroupRows {
                 _ => None,
             })
             .collect();
-        let codes = |key: &[u8]| -> Vec<u64> {
-            keys::raw_fields(key)
-                .zip(columns.iter().zip(&ranks))
-                .zip(&layout.key_rules)
-                .map(|((raw, (col, rank)), &rule)| match (raw, rank) {
-                    (Some(raw), Some(rank)) => rank[raw],
-                    _ => group_code(col, raw, rule),
-                })
-                .collect()
+        // A key field's code (a null's is its column's null code).
+        let code = |c: usize, raw: Option<&[u8]>| match (raw, &ranks[c]) {
+            (Some(raw), Some(rank)) => rank[raw],
+            _ => match group_code(&columns[c], raw, layout.key_rules[c]) {
+                NULL_CODE => columns[c].null(),
+                code => code,
+            },
         };
-        let mut wide = None;
-        let mut order: Vec<(u128, u32, u32)> = if total <= 128 {
-            store
-                .parts
-                .par_iter()
+        let pack = |key: &[u8]| {
+            keys::raw_fields(key)
                 .enumerate()
-                .flat_map_iter(|(p, part)| {
-                    let (columns, codes) = (&columns, &codes);
-                    (0..part.keys.len() as u32).map(move |id| {
-                        let mut packed = 0u128;
-                        for (code, col) in codes(part.keys.key(id)).into_iter().zip(columns) {
-                            let code = if code == NULL_CODE { col.null() } else { code };
-                            packed = (packed << col.width) | u128::from(code);
-                        }
-                        (packed, p as u32, id)
-                    })
-                })
-                .collect()
+                .fold(0u128, |acc, (c, raw)| acc << columns[c].width | u128::from(code(c, raw)))
+        };
+        let order = if total <= 64 {
+            Order::Narrow(packed_order(&store, |key| pack(key) as u64))
+        } else if total <= 128 {
+            Order::Packed(packed_order(&store, pack))
         } else {
             // Too wide to pack: sort indices into a table of codes.
+            let n = columns.len();
             let mut table = Vec::new();
             let mut order = Vec::new();
             for (p, part) in store.parts.iter().enumerate() {
                 for id in 0..part.keys.len() as u32 {
-                    order.push(((table.len() / columns.len().max(1)) as u128, p as u32, id));
-                    table.extend(codes(part.keys.key(id)));
+                    order.push((order.len() as u64, p as u32, id));
+                    table.extend(keys::raw_fields(part.keys.key(id)).enumerate().map(|(c, raw)| code(c, raw)));
                 }
             }
-            let n = columns.len();
             order.par_sort_unstable_by(|a, b| {
                 let (x, y) = (a.0 as usize * n, b.0 as usize * n);
                 table[x..x + n].cmp(&table[y..y + n])
             });
-            wide = Some(table);
-            order
+            Order::Wide { order, table, n }
         };
-        if wide.is_none() {
-            order.par_sort_unstable_by_key(|e| e.0);
-        }
         let agg_kinds = layout.agg_cols.iter().map(|c| c.map_or(Kind::Null, |c| info.kinds[c])).collect();
-        GroupRows { store, columns, order, wide, next: 0, funcs: plan.aggs.iter().map(|a| a.func).collect(), agg_kinds }
+        GroupRows { store, columns, order, funcs: plan.aggs.iter().map(|a| a.func).collect(), agg_kinds }
     }
 
-    /// The codes of the group at position `at` of the order.
-    fn codes_at(&self, at: usize) -> Vec<u64> {
-        let n = self.columns.len();
-        match &self.wide {
-            Some(table) => {
-                let i = self.order[at].0 as usize * n;
-                table[i..i + n].to_vec()
+    /// The order cut into blocks of about `max` groups (never splitting groups with equal typed
+    /// keys), to be read out in turn by [`GroupRows::rows_of`], which can run on any thread.
+    pub fn blocks(&self, max: usize) -> Vec<Range<usize>> {
+        let (mut start, len) = (0, self.order.len());
+        let mut blocks = Vec::new();
+        while start < len {
+            let mut end = (start + max.max(1)).min(len);
+            while end < len && self.order.same(end - 1, end) {
+                end += 1;
             }
-            None => {
-                let mut packed = self.order[at].0;
-                let mut out = vec![0u64; n];
-                for (slot, col) in out.iter_mut().zip(&self.columns).rev() {
-                    let mask = if col.width >= 64 { u64::MAX } else { (1u64 << col.width) - 1 };
-                    *slot = (packed as u64) & mask;
-                    packed = if col.width >= 128 { 0 } else { packed >> col.width };
-                }
-                out
-            }
+            blocks.push(start..end);
+            start = end;
         }
+        blocks
     }
 
-    /// Whether the groups at positions `a` and `b` of the order have equal typed keys.
-    fn same_key(&self, a: usize, b: usize) -> bool {
-        match &self.wide {
-            None => self.order[a].0 == self.order[b].0,
-            Some(table) => {
-                let n = self.columns.len();
-                let (x, y) = (self.order[a].0 as usize * n, self.order[b].0 as usize * n);
-                table[x..x + n] == table[y..y + n]
-            }
-        }
-    }
-
-    /// The next rows, at most `max` of them (groups with equal typed keys merged into one); `None`
-    /// when every row was read.
-    pub fn next_batch(&mut self, max: usize) -> Option<Vec<Vec<Value>>> {
-        if self.next >= self.order.len() {
-            return None;
-        }
-        let mut rows = Vec::with_capacity(max.min(self.order.len() - self.next));
-        while rows.len() < max && self.next < self.order.len() {
-            let at = self.next;
+    /// The rows of the groups at `block` of the order (one of [`GroupRows::blocks`]).
+    pub fn rows_of(&self, block: Range<usize>) -> Vec<Vec<Value>> {
+        let mut rows = Vec::with_capacity(block.len());
+        let mut at = block.start;
+        while at < block.end {
             // Groups are read in key order, their states at random: fetch ahead.
-            if let Some(&(_, p, id)) = self.order.get(at + 16) {
+            if let Some((p, id)) = self.order.group(at + 16) {
                 self.store.parts[p as usize].states.prefetch(id);
             }
-            let codes = self.codes_at(at);
-            let (_, p, id) = self.order[at];
+            let (p, id) = self.order.group(at).expect("a group in the block");
+            let states = &self.store.parts[p as usize].states;
+            let mut merged: Vec<State> = (0..self.funcs.len()).map(|agg| states.state(agg, id)).collect();
             let mut end = at + 1;
-            while end < self.order.len() && self.same_key(at, end) {
-                let (_, p2, id2) = self.order[end];
-                if p2 == p {
-                    self.store.parts[p as usize].states.merge_within(id, id2);
-                } else {
-                    let (a, b) = two_mut(&mut self.store.parts, p as usize, p2 as usize);
-                    a.states.merge_from(id, &mut b.states, id2);
+            while end < block.end && self.order.same(at, end) {
+                let (p2, id2) = self.order.group(end).expect("a group in the block");
+                let other = &self.store.parts[p2 as usize].states;
+                for (agg, state) in merged.iter_mut().enumerate() {
+                    state.merge(other.state(agg, id2));
                 }
                 end += 1;
             }
-            self.next = end;
-            let mut row: Vec<Value> = codes.iter().zip(&self.columns).map(|(&c, col)| col.value(c)).collect();
-            let states = &mut self.store.parts[p as usize].states;
-            // A top_k or bottom_k gives a row per value (or one null when the group has none).
-            let mut list: Option<(usize, Vec<Value>)> = None;
-            for (agg, (&func, &kind)) in self.funcs.iter().zip(&self.agg_kinds).enumerate() {
-                match states.take(agg, id) {
-                    State::Top { vals, .. } => {
-                        list = Some((row.len(), vals.into_iter().map(|n| num_value(n, kind)).collect()));
-                        row.push(Value::Null);
-                    }
-                    state => row.push(agg_value(func, kind, state)),
+            let row: Vec<Value> =
+                self.order.codes(at, &self.columns).iter().zip(&self.columns).map(|(&c, col)| col.value(c)).collect();
+            at = end;
+            self.push_rows(row, merged, &mut rows);
+        }
+        rows
+    }
+
+    /// A group's row (or rows: a top_k or bottom_k gives a row per value, or one null when the
+    /// group has none) from its key's values and its states.
+    fn push_rows(&self, mut row: Vec<Value>, states: Vec<State>, rows: &mut Vec<Vec<Value>>) {
+        let mut list: Option<(usize, Vec<Value>)> = None;
+        for (state, (&func, &kind)) in states.into_iter().zip(self.funcs.iter().zip(&self.agg_kinds)) {
+            match state {
+                State::Top { vals, .. } => {
+                    list = Some((row.len(), vals.into_iter().map(|n| num_value(n, kind)).collect()));
+                    row.push(Value::Null);
                 }
-            }
-            match list {
-                Some((at, values)) if !values.is_empty() => {
-                    for v in values {
-                        let mut r = row.clone();
-                        r[at] = v;
-                        rows.push(r);
-                    }
-                }
-                _ => rows.push(row),
+                state => row.push(agg_value(func, kind, state)),
             }
         }
-        Some(rows)
+        match list {
+            Some((at, values)) if !values.is_empty() => {
+                for v in values {
+                    let mut r = row.clone();
+                    r[at] = v;
+                    rows.push(r);
+                }
+            }
+            _ => rows.push(row),
+        }
     }
 }
 
@@ -384,18 +439,6 @@ fn group_code(col: &ColumnCode, raw: Option<&[u8]>, rule: KeyRule) -> u64 {
         Coding::Text { distinct } => {
             distinct.binary_search_by(|d| d.as_bytes().cmp(raw)).expect("every text is among the distinct ones") as u64
         }
-    }
-}
-
-/// Two distinct elements of a slice, both mutable.
-fn two_mut<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
-    debug_assert_ne!(i, j);
-    if i < j {
-        let (a, b) = v.split_at_mut(j);
-        (&mut a[i], &mut b[0])
-    } else {
-        let (a, b) = v.split_at_mut(i);
-        (&mut b[0], &mut a[j])
     }
 }
 

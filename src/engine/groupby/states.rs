@@ -1,7 +1,7 @@
 //! The aggregation states of a partition's groups, a column per aggregation indexed by group id:
 //! no allocation per group, and each state as small as its aggregation allows. Counts are 8 bytes;
-//! sums and means keep the count, an exact integer sum and, once a float arrives, an exact float
-//! sum ([`FloatSum`], 32 bytes without allocation in the common case). The other aggregations
+//! sums and means keep the count and, once a value of the kind arrives, an exact integer sum (16
+//! bytes) and an exact float sum ([`FloatSum`], 32 bytes without allocation in the common case). The other aggregations
 //! keep the general [`State`], which is also what partial files carry.
 
 use crate::agg::exact::FloatSum;
@@ -11,8 +11,8 @@ use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State};
 enum Column {
     /// `count` (rows) or `count(c)` (non-null values).
     Counts { rows: bool, n: Vec<u64> },
-    /// `sum` and `mean`: the numeric values' count, integer sum and (grown on the first float)
-    /// float sum.
+    /// `sum` and `mean`: the numeric values' count, and the integer and float sums (each made on
+    /// the column's first value of its kind: a float column keeps no integer sums).
     Sums { n: Vec<u64>, ints: Vec<i128>, floats: Vec<FloatSum> },
     /// Every other aggregation.
     Other(Vec<State>),
@@ -44,10 +44,7 @@ impl States {
         for (col, &func) in self.cols.iter_mut().zip(&self.funcs) {
             match col {
                 Column::Counts { n, .. } => n.push(0),
-                Column::Sums { n, ints, .. } => {
-                    n.push(0);
-                    ints.push(0);
-                }
+                Column::Sums { n, .. } => n.push(0),
                 Column::Other(v) => v.push(State::new(func)),
             }
         }
@@ -70,14 +67,11 @@ impl States {
             Column::Sums { n, ints, floats } => match field {
                 Some((_, Some(Num::Int(v)))) => {
                     n[i] += 1;
-                    ints[i] += i128::from(v);
+                    grown(ints, i, self.len)[i] += i128::from(v);
                 }
                 Some((_, Some(Num::Float(x)))) => {
                     n[i] += 1;
-                    if floats.len() <= i {
-                        floats.resize(self.len, FloatSum::default());
-                    }
-                    floats[i].add(x);
+                    grown(floats, i, self.len)[i].add(x);
                 }
                 _ => {}
             },
@@ -120,12 +114,11 @@ impl States {
                 (Column::Counts { n, .. }, Column::Counts { n: m, .. }) => n[i] += m[o],
                 (Column::Sums { n, ints, floats }, Column::Sums { n: n2, ints: i2, floats: f2 }) => {
                     n[i] += n2[o];
-                    ints[i] += i2[o];
+                    if let Some(&x) = i2.get(o) {
+                        grown(ints, i, self.len)[i] += x;
+                    }
                     if let Some(f) = f2.get(o) {
-                        if floats.len() <= i {
-                            floats.resize(self.len, FloatSum::default());
-                        }
-                        floats[i].merge(f);
+                        grown(floats, i, self.len)[i].merge(f);
                     }
                 }
                 (Column::Other(v), Column::Other(w)) => {
@@ -144,11 +137,10 @@ impl States {
             (Column::Counts { n, .. }, State::Rows(m) | State::Count(m)) => n[i] += m,
             (Column::Sums { n, ints, floats }, State::Moments(m)) => {
                 n[i] += m.n;
-                ints[i] += m.int_sum;
-                if floats.len() <= i {
-                    floats.resize(self.len, FloatSum::default());
+                if m.int_sum != 0 {
+                    grown(ints, i, self.len)[i] += m.int_sum;
                 }
-                floats[i].merge(&m.sum);
+                grown(floats, i, self.len)[i].merge(&m.sum);
             }
             (Column::Other(v), s) => v[i].merge(s),
             (_, s) => panic!("a partial state {s:?} of another aggregation"),
@@ -162,48 +154,24 @@ impl States {
         match &self.cols[agg] {
             Column::Counts { rows: true, n } => State::Rows(n[i]),
             Column::Counts { rows: false, n } => State::Count(n[i]),
-            Column::Sums { n, ints, floats } => {
-                State::Moments(Moments::of_sum(n[i], ints[i], floats.get(i).cloned().unwrap_or_default()))
-            }
+            Column::Sums { n, ints, floats } => State::Moments(Moments::of_sum(
+                n[i],
+                ints.get(i).copied().unwrap_or_default(),
+                floats.get(i).cloned().unwrap_or_default(),
+            )),
             Column::Other(v) => v[i].clone(),
         }
     }
+}
 
-    /// The state of aggregation `agg` of group `id`, taken out (the group's state is left empty):
-    /// for reading a result, once.
-    pub fn take(&mut self, agg: usize, id: u32) -> State {
-        match &mut self.cols[agg] {
-            Column::Other(v) => std::mem::replace(&mut v[id as usize], State::new(self.funcs[agg])),
-            _ => self.state(agg, id),
-        }
+/// `v` grown (with empty states) to hold the `len` groups' when it does not yet hold group `i`'s:
+/// the integer and float sums of a column are made on its first value of that kind.
+#[inline]
+fn grown<T: Default + Clone>(v: &mut Vec<T>, i: usize, len: usize) -> &mut Vec<T> {
+    if v.len() <= i {
+        v.resize(len, T::default());
     }
-
-    /// Merges group `oid` into group `id` of the same partition, leaving `oid`'s states empty.
-    pub fn merge_within(&mut self, id: u32, oid: u32) {
-        let (i, o) = (id as usize, oid as usize);
-        for (col, &func) in self.cols.iter_mut().zip(&self.funcs) {
-            match col {
-                Column::Counts { n, .. } => {
-                    n[i] += std::mem::take(&mut n[o]);
-                }
-                Column::Sums { n, ints, floats } => {
-                    n[i] += std::mem::take(&mut n[o]);
-                    ints[i] += std::mem::take(&mut ints[o]);
-                    if let Some(f) = floats.get(o).cloned() {
-                        if floats.len() <= i {
-                            floats.resize(self.len, FloatSum::default());
-                        }
-                        floats[i].merge(&f);
-                        floats[o] = FloatSum::default();
-                    }
-                }
-                Column::Other(v) => {
-                    let theirs = std::mem::replace(&mut v[o], State::new(func));
-                    v[i].merge(theirs);
-                }
-            }
-        }
-    }
+    v
 }
 
 /// Prefetches element `i` of `v`, if it has one, for writing soon.
