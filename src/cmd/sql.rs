@@ -14,7 +14,7 @@ use pframe::engine::groupby::parse_schema;
 use pframe::engine::polars::sql::TABLE;
 use pframe::engine::sql::{SqlPlan, TableSpec, sql_stream};
 use pframe::input::{ChunkSize, ReadOptions, Source};
-use pframe::output::{OutputSink, Part, RowWriter};
+use pframe::output::{OutputSink, Part, RowWriter, Rows};
 
 pub fn run(args: SqlArgs) -> Result<()> {
     let delimiter = super::parse_delimiter(&args.csv.delimiter)?;
@@ -88,7 +88,7 @@ pub fn run(args: SqlArgs) -> Result<()> {
     // The destination is opened when the first rows are ready, so a query that fails at once
     // leaves nothing behind.
     let mut out: Option<(OutputSink, RowWriter)> = None;
-    let render = |headers: &[String], rows| Part::new(format, headers, rows);
+    let render = |headers: &[String], rows: Rows<'_>| Part::of(format, headers, rows);
     sql_stream(
         &plan,
         &source,

@@ -28,9 +28,9 @@ use crate::engine::{Engine, kernels};
 use crate::input::dialect::{self, Fault, StartError};
 use crate::input::value::{NullValues, looks_null};
 use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source, TableFormat, Workers};
-use crate::output::{Table, Value};
+use crate::output::{Rows, Table, Value};
 
-/// The most rows of a chunk's result turned into values and rendered at once.
+/// The most rows of a chunk's result rendered at once.
 const RENDER_ROWS: usize = 1 << 16;
 
 /// The largest chunk a join's input is read in (chunks grow to the size of the tables it is
@@ -160,7 +160,7 @@ fn open(plan: &SqlPlan, source: &Source) -> Result<(Columns, Option<Chunk>, Chun
 pub fn sql_stream<R: Send>(
     plan: &SqlPlan,
     source: &Source,
-    render: impl Fn(&[String], Vec<Vec<Value>>) -> std::io::Result<R> + Sync,
+    render: impl Fn(&[String], Rows<'_>) -> std::io::Result<R> + Sync,
     mut emit: impl FnMut(&[String], R) -> std::io::Result<()>,
     notify: impl Fn(&str),
 ) -> Result<(), SqlError> {
@@ -214,7 +214,7 @@ pub fn sql_stream<R: Send>(
         let grouped = group_by_opened(&group_by, input)?;
         grouped.notes.iter().for_each(|n| notify(n));
         let (headers, rows) = sql_rows(gb, grouped.into_table());
-        emit(&headers, render(&headers, rows)?)?;
+        emit(&headers, render(&headers, Rows::Values(rows))?)?;
         return Ok(());
     }
     // A plain file is read twice by the whole-input path at no cost in memory, and polars filters
@@ -247,7 +247,7 @@ pub fn sql_stream<R: Send>(
         };
         grouped.notes.iter().for_each(|n| notify(n));
         let table = prepared.run_over_groups(&grouped.into_table()).map_err(|e| query_error(&e))?;
-        emit(&table.headers, render(&table.headers, table.rows)?)?;
+        emit(&table.headers, render(&table.headers, Rows::Values(table.rows))?)?;
         return Ok(());
     }
     if prepared.row_wise {
@@ -265,7 +265,7 @@ pub fn sql_stream<R: Send>(
         }
     };
     let table = whole_input(plan, source, &cols, &prepared, spool.as_ref().map(|s| s.path()))?;
-    emit(&table.headers, render(&table.headers, table.rows)?)?;
+    emit(&table.headers, render(&table.headers, Rows::Values(table.rows))?)?;
     Ok(())
 }
 
@@ -317,7 +317,7 @@ fn sql_table<R: Send>(
     tables: &Tables,
     path: &std::path::Path,
     format: TableFormat,
-    render: impl Fn(&[String], Vec<Vec<Value>>) -> std::io::Result<R> + Sync,
+    render: impl Fn(&[String], Rows<'_>) -> std::io::Result<R> + Sync,
     mut emit: impl FnMut(&[String], R) -> std::io::Result<()>,
     notify: impl Fn(&str),
 ) -> Result<(), SqlError> {
@@ -330,7 +330,7 @@ fn sql_table<R: Send>(
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
         let (headers, rows) = sql_rows(gb, grouped.into_table());
-        emit(&headers, render(&headers, rows)?)?;
+        emit(&headers, render(&headers, Rows::Values(rows))?)?;
         return Ok(());
     }
     // (A join or filter before grouping: polars' scan below.)
@@ -339,20 +339,20 @@ fn sql_table<R: Send>(
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
         let table = prepared.run_over_groups(&grouped.into_table()).map_err(|e| polars_error(&e))?;
-        emit(&table.headers, render(&table.headers, table.rows)?)?;
+        emit(&table.headers, render(&table.headers, Rows::Values(table.rows))?)?;
         return Ok(());
     }
     if !prepared.row_wise {
         let result = prepared.run_scan(table.scan().map_err(|e| polars_error(&e))?).map_err(|e| polars_error(&e))?;
-        emit(&result.headers, render(&result.headers, result.rows)?)?;
+        emit(&result.headers, render(&result.headers, Rows::Values(result.rows))?)?;
         return Ok(());
     }
     let headers = &prepared.headers;
-    emit(headers, render(headers, Vec::new())?)?;
+    emit(headers, render(headers, Rows::Values(Vec::new()))?)?;
     let work = |&i: &usize| -> Result<R, String> {
         let df = table.piece(i, &prepared.used).map_err(|e| first_line(&e))?;
         let result = prepared.run(df).map_err(|e| first_line(&e))?;
-        render(headers, result.rows).map_err(|e| format!("cannot format the result: {e}"))
+        render(headers, Rows::Values(result.rows)).map_err(|e| format!("cannot format the result: {e}"))
     };
     let sink = |part: Result<R, String>, i: usize| match part {
         Ok(part) => Ok(emit(headers, part)?),
@@ -377,7 +377,7 @@ fn row_wise<R: Send>(
     prepared: &Prepared,
     kinds: &[Kind],
     chunks: impl Iterator<Item = Result<Chunk, InputError>>,
-    render: impl Fn(&[String], Vec<Vec<Value>>) -> std::io::Result<R> + Sync,
+    render: impl Fn(&[String], Rows<'_>) -> std::io::Result<R> + Sync,
     mut emit: impl FnMut(&[String], R) -> std::io::Result<()>,
 ) -> Result<(), SqlError> {
     let used = &prepared.used;
@@ -388,17 +388,16 @@ fn row_wise<R: Send>(
     // The types in force after the last chunk handed on: workers start from them (they are
     // almost always right; the sink re-runs a chunk that started from stale ones).
     let published: Mutex<Vec<Kind>> = Mutex::new(used.iter().map(|&i| kinds[i]).collect());
-    let format_error = |e: std::io::Error| Fault { line: 1, message: format!("cannot format the result: {e}") };
     let run = |data: &[u8], start: Vec<Kind>| -> Result<Rendered<R>, Fault> {
         let records = Records::read(data, &rules, 0)?;
         let (results, end) = run_records(prepared, &names, &records, &start)?;
         let mut parts = Vec::new();
         for (result, line) in results {
-            // Rows as values a slice at a time: a join can make a chunk's rows many times larger.
+            // Rendered a slice at a time: a join can make a chunk's rows many times larger.
             for at in (0..result.height()).step_by(RENDER_ROWS) {
-                let table = crate::engine::polars::frame_to_table(&result.slice(at as i64, RENDER_ROWS))
-                    .map_err(|e| Fault { line, message: format!("sql: {}", first_line(&e)) })?;
-                parts.push(render(headers, table.rows).map_err(format_error)?);
+                let slice = result.slice(at as i64, RENDER_ROWS);
+                let part = render(headers, Rows::Frame(&slice));
+                parts.push(part.map_err(|e| Fault { line, message: format!("cannot format the result: {e}") })?);
             }
         }
         Ok((parts, start, end))
@@ -407,7 +406,7 @@ fn row_wise<R: Send>(
         let start = published.lock().expect("kinds lock").clone();
         (run(chunk, start), kernels::count_newlines(chunk))
     };
-    emit(headers, render(headers, Vec::new())?)?;
+    emit(headers, render(headers, Rows::Values(Vec::new()))?)?;
     let mut lines_before = cols.lines;
     let mut current: Vec<Kind> = published.lock().expect("kinds lock").clone();
     let sink = |(result, newlines): Ran<R>, chunk: Chunk| {

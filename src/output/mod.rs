@@ -5,6 +5,8 @@
 //! `table` when stdout is a terminal and `csv` otherwise, the same rule for every command.
 
 pub mod compress;
+mod frame;
+pub mod number;
 mod parquet;
 
 pub use parquet::frame as table_frame;
@@ -155,17 +157,24 @@ impl Table {
             w.write_record(&self.headers).map_err(csv_to_io)?;
         }
         // Each cell written as it is formatted: text as it is, a number through one buffer.
-        let mut number = String::new();
+        let mut number = Vec::new();
         for row in &self.rows {
             for v in row {
+                number.clear();
                 match v {
                     Value::Str(s) => w.write_field(s.as_bytes()),
                     Value::Null => w.write_field(b""),
-                    v => {
-                        use std::fmt::Write as _;
-                        number.clear();
-                        let _ = write!(number, "{v}");
-                        w.write_field(number.as_bytes())
+                    Value::Int(n) => {
+                        number::push_int(&mut number, *n);
+                        w.write_field(&number)
+                    }
+                    Value::UInt(n) => {
+                        number::push_int(&mut number, *n);
+                        w.write_field(&number)
+                    }
+                    Value::Float(x) => {
+                        number::push_f64(&mut number, *x);
+                        w.write_field(&number)
                     }
                 }
                 .map_err(csv_to_io)?;
@@ -250,6 +259,13 @@ impl Table {
     }
 }
 
+/// Rows of a result: values, or a polars frame's rows (written straight from its columns where
+/// the format streams).
+pub enum Rows<'a> {
+    Values(Vec<Vec<Value>>),
+    Frame(&'a polars::prelude::DataFrame),
+}
+
 /// A part of a result, ready for [`RowWriter::part`]: formatted where the format streams (so
 /// formatting can run on a worker thread), rows where the whole result is needed.
 pub enum Part {
@@ -268,6 +284,23 @@ impl Part {
             Format::Table | Format::Json | Format::Parquet => return Ok(Part::Rows(table.rows)),
         }
         Ok(Part::Bytes(bytes))
+    }
+
+    /// The part of `rows`: a frame's rows as CSV or TSV written from its columns (see
+    /// [`frame::write_delimited`]), else as values.
+    pub fn of(format: Format, headers: &[String], rows: Rows<'_>) -> io::Result<Part> {
+        match (rows, format) {
+            (Rows::Values(rows), _) => Part::new(format, headers, rows),
+            (Rows::Frame(df), Format::Csv | Format::Tsv) => {
+                let mut bytes = Vec::new();
+                frame::write_delimited(df, if format == Format::Csv { b',' } else { b'\t' }, &mut bytes)?;
+                Ok(Part::Bytes(bytes))
+            }
+            (Rows::Frame(df), _) => {
+                let table = crate::engine::polars::frame_to_table(df).map_err(|e| io::Error::other(e.to_string()))?;
+                Part::new(format, headers, table.rows)
+            }
+        }
     }
 }
 

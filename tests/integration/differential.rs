@@ -15,7 +15,7 @@ use pframe::engine::groupby::{GroupByPlan, InputFormat, group_by, group_by_state
 use pframe::engine::sql::{SqlPlan, sql_stream};
 use pframe::input::value::NullValues;
 use pframe::input::{ReadOptions, Shard, Source};
-use pframe::output::{Format, Part, RowWriter, Table};
+use pframe::output::{Format, Part, RowWriter, Rows, Table};
 
 /// Fields that make CSV awkward: quoted delimiters, quotes and newlines, empty quoted fields,
 /// numbers spelled several ways, text, a stray quote inside a field, text after a closing quote,
@@ -193,7 +193,7 @@ fn sql_at(path: &Path, query: &str, chunk_size: usize) -> Result<String, String>
     };
     let mut out = Vec::new();
     let mut writer: Option<RowWriter> = None;
-    let render = |headers: &[String], rows| Part::new(Format::Csv, headers, rows);
+    let render = |headers: &[String], rows: Rows<'_>| Part::of(Format::Csv, headers, rows);
     sql_stream(
         &plan,
         &Source::File(path.to_path_buf()),

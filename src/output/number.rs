@@ -1,0 +1,171 @@
+//! Numbers as results show them, fast: integers through `itoa`, floats through `ryu`'s shortest
+//! digits laid out exactly as Rust's `{:?}` lays them out (the shortest text that reads back to
+//! the same `f64`, as Python's `repr` does: `1.0`, `0.1`, `1e16`, `1.5e-5`). Formatting numbers is
+//! much of what writing a large CSV result costs. Values whose shortest text has 16 or more
+//! digits (where ryu and Rust may break a tie differently) are laid out by Rust itself.
+
+/// Appends `x` as `format!("{x:?}")` would.
+pub fn push_f64(out: &mut Vec<u8>, x: f64) {
+    if !x.is_finite() {
+        out.extend_from_slice(if x.is_nan() {
+            b"NaN"
+        } else if x > 0.0 {
+            b"inf"
+        } else {
+            b"-inf"
+        });
+        return;
+    }
+    if x.is_sign_negative() {
+        out.push(b'-');
+    }
+    let abs = x.abs();
+    if abs == 0.0 {
+        out.extend_from_slice(b"0.0");
+        return;
+    }
+    // ryu's text, read back as digits d1 d2 ... and the exponent e of d1.d2... x 10^e.
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(abs).as_bytes();
+    let (mantissa, exp) = match text.iter().position(|&b| b == b'e') {
+        Some(i) => (&text[..i], parse_exp(&text[i + 1..])),
+        None => (text, 0),
+    };
+    let mut digits = [0u8; 24];
+    let mut n = 0;
+    let mut point = None;
+    for &b in mantissa {
+        if b == b'.' {
+            point = Some(n);
+        } else {
+            digits[n] = b;
+            n += 1;
+        }
+    }
+    let point = point.unwrap_or(n) as i32;
+    let lead = digits[..n].iter().take_while(|&&d| d == b'0').count();
+    let trail = digits[lead..n].iter().rev().take_while(|&&d| d == b'0').count();
+    let sig = &digits[lead..n - trail];
+    let e = exp + point - 1 - lead as i32;
+    // Two shortest texts can be equally near (the value a tie, `...8125`): ryu then takes the even
+    // digit, Rust the larger. A tie needs two candidates an ulp apart, so 16 or more digits; such
+    // values are laid out by Rust itself.
+    if sig.len() >= 16 {
+        use std::io::Write as _;
+        let _ = write!(out, "{abs:?}");
+        return;
+    }
+    if (1e-4..1e16).contains(&abs) {
+        if e >= 0 {
+            let int_len = e as usize + 1;
+            if sig.len() <= int_len {
+                out.extend_from_slice(sig);
+                out.resize(out.len() + int_len - sig.len(), b'0');
+                out.extend_from_slice(b".0");
+            } else {
+                out.extend_from_slice(&sig[..int_len]);
+                out.push(b'.');
+                out.extend_from_slice(&sig[int_len..]);
+            }
+        } else {
+            out.extend_from_slice(b"0.");
+            out.resize(out.len() + (-e - 1) as usize, b'0');
+            out.extend_from_slice(sig);
+        }
+    } else {
+        out.push(sig[0]);
+        if sig.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&sig[1..]);
+        }
+        out.push(b'e');
+        out.extend_from_slice(itoa::Buffer::new().format(e).as_bytes());
+    }
+}
+
+fn parse_exp(s: &[u8]) -> i32 {
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let v = digits.iter().fold(0i32, |v, &d| v * 10 + i32::from(d - b'0'));
+    if neg { -v } else { v }
+}
+
+/// Appends an integer.
+pub fn push_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ours(x: f64) -> String {
+        let mut out = Vec::new();
+        push_f64(&mut out, x);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn lays_out_floats_as_debug_does() {
+        let edges = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            0.5,
+            1e-4,
+            9.999e-5,
+            1e-5,
+            1.5e-5,
+            1e16,
+            9.999999999999998e15,
+            1e15,
+            123.456,
+            100.0,
+            1e21,
+            1e22,
+            1e-7,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            85.671713,
+            1234567.0,
+            0.30000000000000004,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            2.5e-300,
+            1.7976931348623157e308,
+            12345678901234567.0,
+        ];
+        for x in edges {
+            assert_eq!(ours(x), format!("{x:?}"), "{x:e}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20000))]
+        #[test]
+        fn any_bits_format_as_debug(bits in any::<u64>()) {
+            let x = f64::from_bits(bits);
+            prop_assert_eq!(ours(x), format!("{x:?}"));
+        }
+
+        #[test]
+        fn short_decimals_at_any_scale_format_as_debug(m in 1i64..1_000_000_000_000_000, k in -330i32..300) {
+            let x: f64 = format!("{m}e{k}").parse().unwrap();
+            prop_assert_eq!(ours(x), format!("{x:?}"));
+            prop_assert_eq!(ours(-x), format!("{:?}", -x));
+        }
+
+        #[test]
+        fn decimals_format_as_debug(m in -10_000_000i64..10_000_000, scale in 0u32..12) {
+            let x = m as f64 / 10f64.powi(scale as i32);
+            prop_assert_eq!(ours(x), format!("{x:?}"));
+        }
+    }
+}
