@@ -149,8 +149,13 @@ impl Records {
     /// Reads a chunk's records (no header); `line_base` places their lines.
     pub fn read(data: &[u8], rules: &FieldRules, line_base: u64) -> Result<Records, Fault> {
         let n = rules.used.len();
-        let mut rec =
-            Records { arena: Vec::with_capacity(data.len()), columns: vec![Vec::new(); n], lines: Vec::new() };
+        // Records are at most the lines: each column sized once (growing them cost a copy each).
+        let rows = crate::engine::kernels::count_newlines(data) as usize + 1;
+        let mut rec = Records {
+            arena: Vec::with_capacity(data.len()),
+            columns: (0..n).map(|_| Vec::with_capacity(rows)).collect(),
+            lines: Vec::with_capacity(rows),
+        };
         dialect::for_each_record(data, rules.delimiter, rules.width, rules.used, line_base, |fields, line| {
             for (c, raw) in fields.iter().enumerate() {
                 let value = rules.value(c, raw, line)?;
