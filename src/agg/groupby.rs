@@ -402,15 +402,7 @@ impl State {
             }
             State::Extreme { num, text, max } => {
                 let (t, v) = field.unwrap();
-                let better = |o: Ordering| if *max { o == Ordering::Greater } else { o == Ordering::Less };
-                if let Some(v) = v
-                    && num.is_none_or(|cur| better(v.total_cmp(cur)))
-                {
-                    *num = Some(v);
-                }
-                if text.as_deref().is_none_or(|cur| better(t.cmp(cur))) {
-                    *text = Some(t.into());
-                }
+                extreme_update(*max, num, text, v, Some(t));
             }
             State::First(s) => {
                 if s.as_ref().is_none_or(|s| pos < s.pos) {
@@ -455,17 +447,7 @@ impl State {
             (State::Rows(a), State::Rows(b)) | (State::Count(a), State::Count(b)) => *a += b,
             (State::Moments(a), State::Moments(b)) => a.merge(&b),
             (State::Extreme { num, text, max }, State::Extreme { num: n2, text: t2, .. }) => {
-                let better = |o: Ordering| if *max { o == Ordering::Greater } else { o == Ordering::Less };
-                if let Some(v) = n2
-                    && num.is_none_or(|cur| better(v.total_cmp(cur)))
-                {
-                    *num = Some(v);
-                }
-                if let Some(t) = t2
-                    && text.as_deref().is_none_or(|cur| better((*t).cmp(cur)))
-                {
-                    *text = Some(t);
-                }
+                extreme_update(*max, num, text, n2, t2.as_deref());
             }
             (State::First(a), State::First(Some(b))) => {
                 if a.as_ref().is_none_or(|a| b.pos < a.pos) {
@@ -491,6 +473,23 @@ impl State {
             }
             (a, b) => panic!("cannot merge {b:?} into {a:?}"),
         }
+    }
+}
+
+/// Takes a value into a `min` (or, with `max`, a `max`): `v`, its number if it is one, into the
+/// numeric extreme, and `t`, its text, into the text extreme.
+#[inline]
+pub fn extreme_update(max: bool, num: &mut Option<Num>, text: &mut Option<Box<str>>, v: Option<Num>, t: Option<&str>) {
+    let better = |o: Ordering| if max { o == Ordering::Greater } else { o == Ordering::Less };
+    if let Some(v) = v
+        && num.is_none_or(|cur| better(v.total_cmp(cur)))
+    {
+        *num = Some(v);
+    }
+    if let Some(t) = t
+        && text.as_deref().is_none_or(|cur| better(t.cmp(cur)))
+    {
+        *text = Some(t.into());
     }
 }
 

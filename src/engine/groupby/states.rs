@@ -1,11 +1,12 @@
 //! The aggregation states of a partition's groups, a column per aggregation indexed by group id:
 //! no allocation per group, and each state as small as its aggregation allows. Counts are 8 bytes;
 //! sums and means keep the count and, once a value of the kind arrives, an exact integer sum (16
-//! bytes) and an exact float sum ([`FloatSum`], 32 bytes without allocation in the common case). The other aggregations
-//! keep the general [`State`], which is also what partial files carry.
+//! bytes) and an exact float sum ([`FloatSum`], 32 bytes without allocation in the common case);
+//! min and max keep their number and their text. The other aggregations keep the general
+//! [`State`], which is also what partial files carry.
 
 use crate::agg::exact::FloatSum;
-use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State};
+use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_update};
 
 /// One aggregation's states.
 enum Column {
@@ -14,6 +15,9 @@ enum Column {
     /// `sum` and `mean`: the numeric values' count, and the integer and float sums (each made on
     /// the column's first value of its kind: a float column keeps no integer sums).
     Sums { n: Vec<u64>, ints: Vec<i128>, floats: Vec<FloatSum> },
+    /// `min` and `max`: the extreme number and the extreme text (a column's type, and so which
+    /// one is the answer, is known only at the end).
+    Extremes { max: bool, nums: Vec<Option<Num>>, texts: Vec<Option<Box<str>>> },
     /// Every other aggregation.
     Other(Vec<State>),
 }
@@ -33,6 +37,9 @@ impl States {
                 AggFn::Rows => Column::Counts { rows: true, n: Vec::new() },
                 AggFn::Count => Column::Counts { rows: false, n: Vec::new() },
                 AggFn::Sum | AggFn::Mean => Column::Sums { n: Vec::new(), ints: Vec::new(), floats: Vec::new() },
+                AggFn::Min | AggFn::Max => {
+                    Column::Extremes { max: a.func == AggFn::Max, nums: Vec::new(), texts: Vec::new() }
+                }
                 _ => Column::Other(Vec::new()),
             })
             .collect();
@@ -45,6 +52,10 @@ impl States {
             match col {
                 Column::Counts { n, .. } => n.push(0),
                 Column::Sums { n, .. } => n.push(0),
+                Column::Extremes { nums, texts, .. } => {
+                    nums.push(None);
+                    texts.push(None);
+                }
                 Column::Other(v) => v.push(State::new(func)),
             }
         }
@@ -75,6 +86,11 @@ impl States {
                 }
                 _ => {}
             },
+            Column::Extremes { max, nums, texts } => {
+                if let Some((t, v)) = field {
+                    extreme_update(*max, &mut nums[i], &mut texts[i], v, Some(t));
+                }
+            }
             Column::Other(v) => v[i].push(field, pos),
         }
     }
@@ -91,6 +107,10 @@ impl States {
                     prefetch(n, i);
                     prefetch(ints, i);
                     prefetch(floats, i);
+                }
+                Column::Extremes { nums, texts, .. } => {
+                    prefetch(nums, i);
+                    prefetch(texts, i);
                 }
                 Column::Other(v) => prefetch(v, i),
             }
@@ -121,6 +141,9 @@ impl States {
                         grown(floats, i, self.len)[i].merge(f);
                     }
                 }
+                (Column::Extremes { max, nums, texts }, Column::Extremes { nums: n2, texts: t2, .. }) => {
+                    extreme_update(*max, &mut nums[i], &mut texts[i], n2[o], t2[o].as_deref());
+                }
                 (Column::Other(v), Column::Other(w)) => {
                     let theirs = std::mem::replace(&mut w[o], State::new(func));
                     v[i].merge(theirs);
@@ -142,6 +165,9 @@ impl States {
                 }
                 grown(floats, i, self.len)[i].merge(&m.sum);
             }
+            (Column::Extremes { max, nums, texts }, State::Extreme { num, text, .. }) => {
+                extreme_update(*max, &mut nums[i], &mut texts[i], num, text.as_deref());
+            }
             (Column::Other(v), s) => v[i].merge(s),
             (_, s) => panic!("a partial state {s:?} of another aggregation"),
         }
@@ -159,6 +185,7 @@ impl States {
                 ints.get(i).copied().unwrap_or_default(),
                 floats.get(i).cloned().unwrap_or_default(),
             )),
+            Column::Extremes { max, nums, texts } => State::Extreme { num: nums[i], text: texts[i].clone(), max: *max },
             Column::Other(v) => v[i].clone(),
         }
     }
