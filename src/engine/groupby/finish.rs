@@ -248,23 +248,23 @@ impl Order {
         }
     }
 
-    /// The codes of the group at position `at`, a column's each.
-    fn codes(&self, at: usize, columns: &[ColumnCode]) -> Vec<u64> {
-        let unpack = |mut packed: u128| {
-            let mut out = vec![0u64; columns.len()];
+    /// The codes of the group at position `at`, a column's each, into `out`.
+    fn codes(&self, at: usize, columns: &[ColumnCode], out: &mut Vec<u64>) {
+        out.clear();
+        let mut unpack = |mut packed: u128| {
+            out.resize(columns.len(), 0);
             for (slot, col) in out.iter_mut().zip(columns).rev() {
                 let mask = if col.width >= 64 { u64::MAX } else { (1u64 << col.width) - 1 };
                 *slot = (packed as u64) & mask;
                 packed = if col.width >= 128 { 0 } else { packed >> col.width };
             }
-            out
         };
         match self {
             Order::Narrow(o) => unpack(u128::from(o[at].0)),
             Order::Packed(o) => unpack(o[at].0),
             Order::Wide { order, table, n } => {
                 let i = order[at].0 as usize * n;
-                table[i..i + n].to_vec()
+                out.extend_from_slice(&table[i..i + n]);
             }
         }
     }
@@ -372,6 +372,8 @@ impl GroupRows {
     /// The rows of the groups at `block` of the order (one of [`GroupRows::blocks`]).
     pub fn rows_of(&self, block: Range<usize>) -> Vec<Vec<Value>> {
         let mut rows = Vec::with_capacity(block.len());
+        // A group's codes and merged states, in buffers kept across the block's groups.
+        let (mut codes, mut merged) = (Vec::new(), Vec::new());
         let mut at = block.start;
         while at < block.end {
             // Groups are read in key order, their states at random: fetch ahead.
@@ -380,7 +382,8 @@ impl GroupRows {
             }
             let (p, id) = self.order.group(at).expect("a group in the block");
             let states = &self.store.parts[p as usize].states;
-            let mut merged: Vec<State> = (0..self.funcs.len()).map(|agg| states.state(agg, id)).collect();
+            merged.clear();
+            merged.extend((0..self.funcs.len()).map(|agg| states.state(agg, id)));
             let mut end = at + 1;
             while end < block.end && self.order.same(at, end) {
                 let (p2, id2) = self.order.group(end).expect("a group in the block");
@@ -390,19 +393,20 @@ impl GroupRows {
                 }
                 end += 1;
             }
-            let row: Vec<Value> =
-                self.order.codes(at, &self.columns).iter().zip(&self.columns).map(|(&c, col)| col.value(c)).collect();
+            self.order.codes(at, &self.columns, &mut codes);
+            let mut row = Vec::with_capacity(self.columns.len() + self.funcs.len());
+            row.extend(codes.iter().zip(&self.columns).map(|(&c, col)| col.value(c)));
             at = end;
-            self.push_rows(row, merged, &mut rows);
+            self.push_rows(row, &mut merged, &mut rows);
         }
         rows
     }
 
     /// A group's row (or rows: a top_k or bottom_k gives a row per value, or one null when the
     /// group has none) from its key's values and its states.
-    fn push_rows(&self, mut row: Vec<Value>, states: Vec<State>, rows: &mut Vec<Vec<Value>>) {
+    fn push_rows(&self, mut row: Vec<Value>, states: &mut Vec<State>, rows: &mut Vec<Vec<Value>>) {
         let mut list: Option<(usize, Vec<Value>)> = None;
-        for (state, (&func, &kind)) in states.into_iter().zip(self.funcs.iter().zip(&self.agg_kinds)) {
+        for (state, (&func, &kind)) in states.drain(..).zip(self.funcs.iter().zip(&self.agg_kinds)) {
             match state {
                 State::Top { vals, .. } => {
                     list = Some((row.len(), vals.into_iter().map(|n| num_value(n, kind)).collect()));
