@@ -2,8 +2,8 @@
 //! no allocation per group, and each state as small as its aggregation allows. Counts are 8 bytes;
 //! sums and means keep the count and, once a value of the kind arrives, an exact integer sum (16
 //! bytes) and an exact float sum ([`FloatSum`], 32 bytes without allocation in the common case);
-//! min and max keep their number and their text. The other aggregations keep the general
-//! [`State`], which is also what partial files carry.
+//! min and max keep their number and their text; median and quantile their values. The other
+//! aggregations keep the general [`State`], which is also what partial files carry.
 
 use crate::agg::exact::FloatSum;
 use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_update};
@@ -18,6 +18,8 @@ enum Column {
     /// `min` and `max`: the extreme number and the extreme text (a column's type, and so which
     /// one is the answer, is known only at the end).
     Extremes { max: bool, nums: Vec<Option<Num>>, texts: Vec<Option<Box<str>>> },
+    /// `median` and `quantile`: every numeric value of each group.
+    Values(Vec<Vec<Num>>),
     /// Every other aggregation.
     Other(Vec<State>),
 }
@@ -37,6 +39,7 @@ impl States {
                 AggFn::Rows => Column::Counts { rows: true, n: Vec::new() },
                 AggFn::Count => Column::Counts { rows: false, n: Vec::new() },
                 AggFn::Sum | AggFn::Mean => Column::Sums { n: Vec::new(), ints: Vec::new(), floats: Vec::new() },
+                AggFn::Median | AggFn::Quantile(_) => Column::Values(Vec::new()),
                 AggFn::Min | AggFn::Max => {
                     Column::Extremes { max: a.func == AggFn::Max, nums: Vec::new(), texts: Vec::new() }
                 }
@@ -56,6 +59,7 @@ impl States {
                     nums.push(None);
                     texts.push(None);
                 }
+                Column::Values(v) => v.push(Vec::new()),
                 Column::Other(v) => v.push(State::new(func)),
             }
         }
@@ -91,6 +95,11 @@ impl States {
                     extreme_update(*max, &mut nums[i], &mut texts[i], v, Some(t));
                 }
             }
+            Column::Values(v) => {
+                if let Some((_, Some(x))) = field {
+                    v[i].push(x);
+                }
+            }
             Column::Other(v) => v[i].push(field, pos),
         }
     }
@@ -112,6 +121,7 @@ impl States {
                     prefetch(nums, i);
                     prefetch(texts, i);
                 }
+                Column::Values(v) => prefetch(v, i),
                 Column::Other(v) => prefetch(v, i),
             }
         }
@@ -144,6 +154,10 @@ impl States {
                 (Column::Extremes { max, nums, texts }, Column::Extremes { nums: n2, texts: t2, .. }) => {
                     extreme_update(*max, &mut nums[i], &mut texts[i], n2[o], t2[o].as_deref());
                 }
+                (Column::Values(v), Column::Values(w)) => {
+                    let theirs = std::mem::take(&mut w[o]);
+                    v[i].extend(theirs);
+                }
                 (Column::Other(v), Column::Other(w)) => {
                     let theirs = std::mem::replace(&mut w[o], State::new(func));
                     v[i].merge(theirs);
@@ -168,6 +182,7 @@ impl States {
             (Column::Extremes { max, nums, texts }, State::Extreme { num, text, .. }) => {
                 extreme_update(*max, &mut nums[i], &mut texts[i], num, text.as_deref());
             }
+            (Column::Values(v), State::Median(vals)) => v[i].extend(vals),
             (Column::Other(v), s) => v[i].merge(s),
             (_, s) => panic!("a partial state {s:?} of another aggregation"),
         }
@@ -186,6 +201,7 @@ impl States {
                 floats.get(i).cloned().unwrap_or_default(),
             )),
             Column::Extremes { max, nums, texts } => State::Extreme { num: nums[i], text: texts[i].clone(), max: *max },
+            Column::Values(v) => State::Median(v[i].clone()),
             Column::Other(v) => v[i].clone(),
         }
     }
