@@ -472,7 +472,8 @@ pub struct OutputArgs {
     #[arg(short = 'f', long, value_enum, value_name = "FORMAT")]
     pub format: Option<FormatArg>,
 
-    /// Write results to FILE (atomically: a temporary file renamed into place on success)
+    /// Write results to FILE (atomically: a temporary file renamed into place on success; a device,
+    /// pipe or symbolic link is written through)
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

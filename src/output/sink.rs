@@ -14,9 +14,14 @@ pub enum Destination {
 /// An open destination. A file is written to a temporary file beside it and renamed over it by
 /// [`OutputSink::finish`]; if the run fails first, the temporary file is removed and any existing
 /// file is left as it was, so a failed run never leaves a truncated file that looks complete.
+///
+/// Only a new path or an existing regular file is replaced so: a device (`-o /dev/null`), a named
+/// pipe, a socket or a symbolic link (`-o /dev/stdout`) is opened and written in place, since a
+/// rename would put a plain file where the device, pipe or link was.
 pub enum OutputSink {
     Stdout(BufWriter<io::StdoutLock<'static>>),
     File { temp: BufWriter<tempfile::NamedTempFile>, path: PathBuf },
+    InPlace(BufWriter<fs::File>),
 }
 
 impl OutputSink {
@@ -24,6 +29,13 @@ impl OutputSink {
         match dest {
             Destination::Stdout => Ok(OutputSink::Stdout(BufWriter::with_capacity(64 << 10, io::stdout().lock()))),
             Destination::File(path) => {
+                if fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+                    let file =
+                        fs::OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(|e| {
+                            io::Error::new(e.kind(), format!("{}: cannot open output: {e}", path.display()))
+                        })?;
+                    return Ok(OutputSink::InPlace(BufWriter::new(file)));
+                }
                 let dir = match path.parent() {
                     Some(p) if !p.as_os_str().is_empty() => p,
                     _ => Path::new("."),
@@ -49,6 +61,7 @@ impl OutputSink {
     pub fn finish(self) -> io::Result<()> {
         match self {
             OutputSink::Stdout(mut w) => w.flush(),
+            OutputSink::InPlace(mut w) => w.flush(),
             OutputSink::File { temp, path } => {
                 let temp = temp.into_inner().map_err(|e| e.into_error())?;
                 temp.as_file().sync_all()?;
@@ -68,18 +81,21 @@ impl Write for OutputSink {
         match self {
             OutputSink::Stdout(w) => w.write(buf),
             OutputSink::File { temp, .. } => temp.write(buf),
+            OutputSink::InPlace(w) => w.write(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             OutputSink::Stdout(w) => w.write_all(buf),
             OutputSink::File { temp, .. } => temp.write_all(buf),
+            OutputSink::InPlace(w) => w.write_all(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             OutputSink::Stdout(w) => w.flush(),
             OutputSink::File { temp, .. } => temp.flush(),
+            OutputSink::InPlace(w) => w.flush(),
         }
     }
 }

@@ -124,3 +124,30 @@ fn output_into_a_missing_directory() {
     assert_eq!(code, 1);
     assert_eq!(err, format!("pframe: {}: cannot create output file: its directory does not exist\n", out.display()));
 }
+
+/// A named pipe or a symbolic link given to `-o` is written through, not replaced by a file (as
+/// root, a rename over `-o /dev/null` would replace the device itself).
+#[test]
+fn output_into_a_pipe_or_a_link_writes_through_it() {
+    let (dir, path) = temp_file("t.txt", b"abc\n");
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let direct = crate::run_ok(&["count", "-u", "lines", path_str(&path)], None);
+    assert!(run(&["count", "-u", "lines", "-o", path_str(&fifo), path_str(&path)], None).status.success());
+    // Checked before joining the reader, which a replaced pipe would leave waiting.
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&kind), "the pipe is still a pipe");
+    assert_eq!(reader.join().unwrap(), direct);
+
+    let target = dir.path().join("target.csv");
+    std::fs::write(&target, "old\n").unwrap();
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert!(run(&["count", "-u", "lines", "-o", path_str(&link), path_str(&path)], None).status.success());
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is still a link");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), direct);
+}
