@@ -137,7 +137,10 @@ impl ExactSum {
         // deterministic approximation: the same value in any order).
         let lo = x.mul_add(y, -hi);
         self.add_scaled(hi, BIAS_SQUARES);
-        self.add_scaled(lo, BIAS_SQUARES);
+        // Zero whenever the product is exact (small integers, short decimals times integers).
+        if lo != 0.0 {
+            self.add_scaled(lo, BIAS_SQUARES);
+        }
     }
 
     /// Makes room for digits `from..to`.
