@@ -7,14 +7,12 @@ use std::io;
 
 use polars::prelude::*;
 
-use super::number;
+use super::number::{self, Number};
 
 /// One cell, borrowed from its column where it can be.
 enum Cell<'a> {
     Text(&'a str),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
+    Number(Number),
     Owned(String),
     Null,
 }
@@ -41,9 +39,15 @@ fn widened(series: &Series) -> PolarsResult<Series> {
 fn cells(series: &Series) -> PolarsResult<Cells<'_>> {
     Ok(match series.dtype() {
         DataType::String => Box::new(series.str()?.iter().map(|v| v.map_or(Cell::Null, Cell::Text))),
-        DataType::Int64 => Box::new(series.i64()?.iter().map(|v| v.map_or(Cell::Null, Cell::Int))),
-        DataType::UInt64 => Box::new(series.u64()?.iter().map(|v| v.map_or(Cell::Null, Cell::UInt))),
-        DataType::Float64 => Box::new(series.f64()?.iter().map(|v| v.map_or(Cell::Null, Cell::Float))),
+        DataType::Int64 => {
+            Box::new(series.i64()?.iter().map(|v| v.map_or(Cell::Null, |n| Cell::Number(Number::Int(n)))))
+        }
+        DataType::UInt64 => {
+            Box::new(series.u64()?.iter().map(|v| v.map_or(Cell::Null, |n| Cell::Number(Number::UInt(n)))))
+        }
+        DataType::Float64 => {
+            Box::new(series.f64()?.iter().map(|v| v.map_or(Cell::Null, |x| Cell::Number(Number::Float(x)))))
+        }
         DataType::Boolean => Box::new(
             series.bool()?.iter().map(|v| v.map_or(Cell::Null, |b| Cell::Text(if b { "true" } else { "false" }))),
         ),
@@ -65,24 +69,11 @@ pub fn write_delimited(df: &DataFrame, delimiter: u8, out: &mut Vec<u8>) -> io::
     for _ in 0..df.height() {
         for cells in &mut iters {
             let cell = cells.next().unwrap_or(Cell::Null);
-            number.clear();
-            // Numbers formatted as values are (see `Value`'s `Display`).
             let field: &[u8] = match &cell {
                 Cell::Text(s) => s.as_bytes(),
                 Cell::Owned(s) => s.as_bytes(),
                 Cell::Null => b"",
-                Cell::Int(n) => {
-                    number::push_int(&mut number, *n);
-                    &number
-                }
-                Cell::UInt(n) => {
-                    number::push_int(&mut number, *n);
-                    &number
-                }
-                Cell::Float(x) => {
-                    number::push_f64(&mut number, *x);
-                    &number
-                }
+                Cell::Number(n) => number::text(&mut number, *n),
             };
             w.write_field(field).map_err(csv_io)?;
         }

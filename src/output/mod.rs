@@ -19,6 +19,8 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::str::FromStr;
 
+use number::Number;
+
 /// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -160,22 +162,12 @@ impl Table {
         let mut number = Vec::new();
         for row in &self.rows {
             for v in row {
-                number.clear();
                 match v {
                     Value::Str(s) => w.write_field(s.as_bytes()),
                     Value::Null => w.write_field(b""),
-                    Value::Int(n) => {
-                        number::push_int(&mut number, *n);
-                        w.write_field(&number)
-                    }
-                    Value::UInt(n) => {
-                        number::push_int(&mut number, *n);
-                        w.write_field(&number)
-                    }
-                    Value::Float(x) => {
-                        number::push_f64(&mut number, *x);
-                        w.write_field(&number)
-                    }
+                    Value::Int(n) => w.write_field(number::text(&mut number, Number::Int(*n))),
+                    Value::UInt(n) => w.write_field(number::text(&mut number, Number::UInt(*n))),
+                    Value::Float(x) => w.write_field(number::text(&mut number, Number::Float(*x))),
                 }
                 .map_err(csv_to_io)?;
             }

@@ -2,7 +2,8 @@
 //! digits laid out exactly as Rust's `{:?}` lays them out (the shortest text that reads back to
 //! the same `f64`, as Python's `repr` does: `1.0`, `0.1`, `1e16`, `1.5e-5`). Formatting numbers is
 //! much of what writing a large CSV result costs. Values whose shortest text has 16 or more
-//! digits (where ryu and Rust may break a tie differently) are laid out by Rust itself.
+//! digits and ends in an even digit (where ryu and Rust may have broken a tie differently) are laid
+//! out by Rust itself.
 
 /// Appends `x` as `format!("{x:?}")` would.
 pub fn push_f64(out: &mut Vec<u8>, x: f64) {
@@ -48,9 +49,9 @@ pub fn push_f64(out: &mut Vec<u8>, x: f64) {
     let sig = &digits[lead..n - trail];
     let e = exp + point - 1 - lead as i32;
     // Two shortest texts can be equally near (the value a tie, `...8125`): ryu then takes the even
-    // digit, Rust the larger. A tie needs two candidates an ulp apart, so 16 or more digits; such
-    // values are laid out by Rust itself.
-    if sig.len() >= 16 {
+    // digit, Rust the larger. A tie needs two candidates an ulp apart, so 16 or more digits, and
+    // leaves ryu an even last digit; such values are laid out by Rust itself.
+    if sig.len() >= 16 && sig[sig.len() - 1] % 2 == 0 {
         use std::io::Write as _;
         let _ = write!(out, "{abs:?}");
         return;
@@ -92,9 +93,30 @@ fn parse_exp(s: &[u8]) -> i32 {
     if neg { -v } else { v }
 }
 
-/// Appends an integer.
-pub fn push_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+/// A number of a result cell.
+#[derive(Debug, Clone, Copy)]
+pub enum Number {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+}
+
+impl Number {
+    /// Appends the number as results show it (as `Value`'s `Display` does).
+    pub fn push(self, out: &mut Vec<u8>) {
+        match self {
+            Number::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            Number::UInt(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            Number::Float(x) => push_f64(out, x),
+        }
+    }
+}
+
+/// `n`'s text, in `buf` (cleared first): one buffer serves every cell of a result.
+pub fn text(buf: &mut Vec<u8>, n: Number) -> &[u8] {
+    buf.clear();
+    n.push(buf);
+    buf
 }
 
 #[cfg(test)]
@@ -141,6 +163,8 @@ mod tests {
             2.5e-300,
             1.7976931348623157e308,
             12345678901234567.0,
+            // -34798828965959.8125, a tie between two shortest texts (ryu takes the even digit, 2).
+            f64::from_bits(14033117739847010256),
         ];
         for x in edges {
             assert_eq!(ours(x), format!("{x:?}"), "{x:e}");
