@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use crate::agg::groupby::Kind;
 use crate::engine::groupby::{GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened};
 use crate::engine::pipeline;
-use crate::engine::polars::frames::{ColumnKinds, FieldRules, Records, scan_kinds};
+use crate::engine::polars::frames::{ColumnKinds, FieldRules, read_runs, scan_kinds};
 use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared, Tables};
 use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, kernels};
@@ -235,8 +235,7 @@ pub fn sql_stream<R: Send>(
                 let rules = cols.rules(plan, used, &names, &declared);
                 let start: Vec<Kind> = used.iter().map(|&i| kinds[i]).collect();
                 let map = |data: &[u8]| -> Result<Vec<polars::prelude::DataFrame>, Fault> {
-                    let records = Records::read(data, &rules, 0)?;
-                    let (results, _) = run_records(pre, &names, &records, &start)?;
+                    let (results, _) = run_records(pre, data, &rules, &start)?;
                     Ok(results.into_iter().map(|(df, _)| df).collect())
                 };
                 // The pre-query's columns are typed by their values.
@@ -389,8 +388,7 @@ fn row_wise<R: Send>(
     // almost always right; the sink re-runs a chunk that started from stale ones).
     let published: Mutex<Vec<Kind>> = Mutex::new(used.iter().map(|&i| kinds[i]).collect());
     let run = |data: &[u8], start: Vec<Kind>| -> Result<Rendered<R>, Fault> {
-        let records = Records::read(data, &rules, 0)?;
-        let (results, end) = run_records(prepared, &names, &records, &start)?;
+        let (results, end) = run_records(prepared, data, &rules, &start)?;
         let mut parts = Vec::new();
         for (result, line) in results {
             // Rendered a slice at a time: a join can make a chunk's rows many times larger.
@@ -435,29 +433,28 @@ fn row_wise<R: Send>(
 /// A query's result on a run of a chunk's rows, and the line the rows start on.
 type LinedFrame = (polars::prelude::DataFrame, u64);
 
-/// Runs `prepared` on a chunk's records (of the columns `names`) typed from `start`, the types of
-/// the rows before them: a result per run of rows of one set of types (see
-/// [`Records::segments`]), with the line its rows start on, and the types after the last row. A
-/// query that cannot take a column's widened type fails naming the value that widened it.
+/// Runs `prepared` on a chunk's records (the columns of `rules`) typed from `start`, the types of
+/// the rows before them: a result per run of records of one set of types (see [`read_runs`]), with
+/// the line its rows start on, and the types after the last record. A query that cannot take a
+/// column's widened type fails naming the value that widened it.
 fn run_records(
     prepared: &Prepared,
-    names: &[String],
-    records: &Records,
+    data: &[u8],
+    rules: &FieldRules,
     start: &[Kind],
 ) -> Result<(Vec<LinedFrame>, Vec<Kind>), Fault> {
-    let (segments, end) = records.segments(start);
-    let mut results = Vec::with_capacity(segments.len());
-    for seg in segments {
-        let df = records.frame(names, seg.rows.clone(), &seg.kinds)?;
-        let line = if seg.rows.start < records.len() { records.line(seg.rows.start) } else { 1 };
-        let result = prepared.run_frame(df).map_err(|e| match &seg.widened {
+    let (runs, end) = read_runs(data, rules, start, 0)?;
+    let mut results = Vec::with_capacity(runs.len());
+    for run in runs {
+        let line = run.line;
+        let result = prepared.run_frame(run.frame).map_err(|e| match &run.widened {
             Some((c, at, value)) => Fault {
                 line: *at,
                 message: format!(
                     "column {}: \"{value}\" is not {} (the type the rows before it gave the column), and the \
                      query needs one; declare the column's type with --schema{}",
-                    names[*c],
-                    if seg.kinds[*c] == Kind::Str { "a number" } else { "an integer" },
+                    rules.names[*c],
+                    if run.kinds[*c] == Kind::Str { "a number" } else { "an integer" },
                     null_hint(value),
                 ),
             },
@@ -568,7 +565,13 @@ fn typed_frames(
     sink(&names, &kinds, None)?;
     let mut lines_before = cols.lines;
     let work = |chunk: &Chunk| {
-        let df = Records::read(chunk, &rules, 0).and_then(|r| r.frame(&names, 0..r.len(), &kinds));
+        // The types hold every value: one run.
+        let df = read_runs(chunk, &rules, &kinds, 0).map(|(runs, _)| {
+            let mut runs = runs.into_iter();
+            let first = runs.next().expect("at least one run").frame;
+            debug_assert!(runs.next().is_none(), "the types of all rows widen nothing");
+            first
+        });
         (df, kernels::count_newlines(chunk))
     };
     pipeline::drive_parallel(&pool, reopen()?, work, |(df, newlines): (Result<_, Fault>, u64), _| {

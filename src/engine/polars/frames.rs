@@ -3,12 +3,10 @@
 //! columns; polars' own CSV reader, whose rules differ (blank lines, quotes, number syntax), is not
 //! used for SQL.
 //!
-//! A chunk's records are read once into [`Records`] (each field's text and number). A column's
-//! type can widen as later values need it (int -> float -> text); a chunk is then cut into
-//! segments at the rows where a type widens, each built as one frame with the types in force from
-//! there on ([`Records::segments`]).
-
-use std::ops::Range;
+//! A chunk's records are read once, each field straight into its column's builder in the type
+//! in force ([`read_runs`]). A column's type can widen as later values need it (int -> float ->
+//! text); a chunk is then cut into runs at the records where a type widens, each one frame with
+//! the types in force from there on.
 
 use polars::prelude::*;
 
@@ -118,163 +116,136 @@ fn invalid_utf8(column: &str, line: u64) -> Fault {
     Fault { line, message: format!("column {column}: invalid UTF-8") }
 }
 
-/// One field of [`Records`]: its text in the arena, and its value.
-#[derive(Debug, Clone, Copy)]
-struct Cell {
-    start: usize,
-    len: u32,
-    /// `None`: null; `Some(None)`: text; `Some(Some(n))`: a number.
-    value: Option<Option<Num>>,
-}
-
-/// A chunk's records, read once: per column, per record, the field's text and value; per record,
-/// its line.
-pub struct Records {
-    arena: Vec<u8>,
-    columns: Vec<Vec<Cell>>,
-    lines: Vec<u64>,
-}
-
-/// A run of rows with one set of column types.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Segment {
-    pub rows: Range<usize>,
+/// A run of a chunk's records with one set of column types, as one frame.
+pub struct Run {
+    pub frame: DataFrame,
+    /// The line of its first record (1 for a run without records).
+    pub line: u64,
+    /// The columns' types over the run.
     pub kinds: Vec<Kind>,
-    /// The column whose type widened at this segment's first row, if one did: (column, line,
+    /// The column whose type widened at this run's first record, if one did: (column, line,
     /// value), for a message if the query cannot take the new type.
     pub widened: Option<(usize, u64, String)>,
 }
 
-impl Records {
-    /// Reads a chunk's records (no header); `line_base` places their lines.
-    pub fn read(data: &[u8], rules: &FieldRules, line_base: u64) -> Result<Records, Fault> {
-        let n = rules.used.len();
-        // Records are at most the lines: each column sized once (growing them cost a copy each).
-        let rows = crate::engine::kernels::count_newlines(data) as usize + 1;
-        let mut rec = Records {
-            arena: Vec::with_capacity(data.len()),
-            columns: (0..n).map(|_| Vec::with_capacity(rows)).collect(),
-            lines: Vec::with_capacity(rows),
+/// A column of a run being built, in its type: a value it reads is pushed as that type (an
+/// integer into a float column as a float, a number into a text column as its text).
+enum ColumnBuilder {
+    Int(PrimitiveChunkedBuilder<Int64Type>),
+    Float(PrimitiveChunkedBuilder<Float64Type>),
+    /// Text, and a column of nulls only.
+    Str(StringChunkedBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(name: &str, kind: Kind, capacity: usize) -> ColumnBuilder {
+        let name: PlSmallStr = name.into();
+        match kind {
+            Kind::Int => ColumnBuilder::Int(PrimitiveChunkedBuilder::new(name, capacity)),
+            Kind::Float => ColumnBuilder::Float(PrimitiveChunkedBuilder::new(name, capacity)),
+            Kind::Str | Kind::Null => ColumnBuilder::Str(StringChunkedBuilder::new(name, capacity)),
+        }
+    }
+
+    /// Appends the value `value` read from the field `raw` (which the column's type holds).
+    #[inline]
+    fn push(&mut self, value: Option<Option<Num>>, raw: &[u8], column: &str, line: u64) -> Result<(), Fault> {
+        match (self, value) {
+            (ColumnBuilder::Int(b), Some(Some(Num::Int(i)))) => b.append_value(i),
+            (ColumnBuilder::Int(b), _) => b.append_null(),
+            (ColumnBuilder::Float(b), Some(Some(n))) => b.append_value(n.as_f64()),
+            (ColumnBuilder::Float(b), _) => b.append_null(),
+            (ColumnBuilder::Str(b), None) => b.append_null(),
+            (ColumnBuilder::Str(b), Some(_)) => {
+                b.append_value(std::str::from_utf8(raw).map_err(|_| invalid_utf8(column, line))?)
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Column {
+        match self {
+            ColumnBuilder::Int(b) => b.finish().into_column(),
+            ColumnBuilder::Float(b) => b.finish().into_column(),
+            ColumnBuilder::Str(b) => b.finish().into_column(),
+        }
+    }
+}
+
+/// The run being read: its types, its columns so far, its records.
+struct Building {
+    kinds: Vec<Kind>,
+    columns: Vec<ColumnBuilder>,
+    rows: usize,
+    line: Option<u64>,
+    widened: Option<(usize, u64, String)>,
+}
+
+impl Building {
+    fn new(names: &[String], kinds: Vec<Kind>, capacity: usize, widened: Option<(usize, u64, String)>) -> Building {
+        let columns = names.iter().zip(&kinds).map(|(n, &k)| ColumnBuilder::new(n, k, capacity)).collect();
+        Building { kinds, columns, rows: 0, line: None, widened }
+    }
+
+    fn finish(self) -> Result<Run, Fault> {
+        let line = self.line.unwrap_or(1);
+        let frame = if self.columns.is_empty() {
+            rows_only(self.rows)
+        } else {
+            let columns = self.columns.into_iter().map(ColumnBuilder::finish).collect();
+            DataFrame::new(self.rows, columns).map_err(|e| Fault { line, message: e.to_string() })?
         };
-        dialect::for_each_record(data, rules.delimiter, rules.width, rules.used, line_base, |fields, line| {
-            for (c, raw) in fields.iter().enumerate() {
-                let value = rules.value(c, raw, line)?;
-                let start = rec.arena.len();
-                if value.is_some() {
-                    rec.arena.extend_from_slice(raw);
-                }
-                rec.columns[c].push(Cell { start, len: raw.len() as u32, value });
+        Ok(Run { frame, line, kinds: self.kinds, widened: self.widened })
+    }
+}
+
+/// Reads a chunk's records (no header; `line_base` places their lines) into frames of the
+/// columns of `rules`, typed from `start`, the types of the rows before them: a record whose
+/// value a column's type cannot hold widens it (int -> float -> text) from that record on, in a
+/// new run. Returns the runs (at least one) and the types after the last record. Text that is not
+/// UTF-8 is a fault.
+pub fn read_runs(
+    data: &[u8],
+    rules: &FieldRules,
+    start: &[Kind],
+    line_base: u64,
+) -> Result<(Vec<Run>, Vec<Kind>), Fault> {
+    // Records are at most the lines: each run's columns sized once (growing them cost a copy each).
+    let lines = crate::engine::kernels::count_newlines(data) as usize + 1;
+    let mut runs = Vec::new();
+    let mut run = Building::new(rules.names, start.to_vec(), lines, None);
+    let mut values: Vec<Option<Option<Num>>> = Vec::with_capacity(rules.used.len());
+    let mut records = 0usize;
+    dialect::for_each_record(data, rules.delimiter, rules.width, rules.used, line_base, |fields, line| {
+        values.clear();
+        let mut wider = None;
+        for (c, raw) in fields.iter().enumerate() {
+            let value = rules.value(c, raw, line)?;
+            if kind_of(value) > run.kinds[c] && wider.is_none() {
+                wider = Some(c);
             }
-            rec.lines.push(line);
-            Ok::<(), Fault>(())
-        })?;
-        Ok(rec)
-    }
-
-    pub fn len(&self) -> usize {
-        self.lines.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
-    }
-
-    /// The line on which row `row` starts.
-    pub fn line(&self, row: usize) -> u64 {
-        self.lines[row]
-    }
-
-    fn text(&self, cell: &Cell) -> &[u8] {
-        &self.arena[cell.start..cell.start + cell.len as usize]
-    }
-
-    /// The kinds of every column over these records.
-    pub fn kinds(&self) -> Vec<Kind> {
-        self.columns.iter().map(|col| col.iter().map(|c| kind_of(c.value)).max().unwrap_or(Kind::Null)).collect()
-    }
-
-    /// Cuts the rows into segments of constant column types, starting from the types `start`
-    /// (those of all earlier rows): a row whose value a column's type cannot hold widens it from
-    /// that row on. Returns the segments and the types after the last row.
-    pub fn segments(&self, start: &[Kind]) -> (Vec<Segment>, Vec<Kind>) {
-        let mut kinds = start.to_vec();
-        let mut segments = Vec::new();
-        let mut from = 0usize;
-        let mut widened = None;
-        for row in 0..self.len() {
-            let mut wider = None;
-            for (c, col) in self.columns.iter().enumerate() {
-                let k = kind_of(col[row].value);
-                if k > kinds[c] {
-                    wider.get_or_insert((c, k));
-                }
-            }
-            if let Some((c, _)) = wider {
-                if row > from {
-                    segments.push(Segment { rows: from..row, kinds: kinds.clone(), widened: widened.take() });
-                }
-                for (k, col) in kinds.iter_mut().zip(&self.columns) {
-                    *k = (*k).max(kind_of(col[row].value));
-                }
-                let value = String::from_utf8_lossy(self.text(&self.columns[c][row])).into_owned();
-                widened = Some((c, self.lines[row], value));
-                from = row;
+            values.push(value);
+        }
+        if let Some(c) = wider {
+            let kinds: Vec<Kind> = run.kinds.iter().zip(&values).map(|(&k, &v)| k.max(kind_of(v))).collect();
+            let widened = Some((c, line, String::from_utf8_lossy(fields[c]).into_owned()));
+            let next = Building::new(rules.names, kinds, lines.saturating_sub(records), widened);
+            let done = std::mem::replace(&mut run, next);
+            if done.rows > 0 {
+                runs.push(done.finish()?);
             }
         }
-        if from < self.len() || segments.is_empty() {
-            segments.push(Segment { rows: from..self.len(), kinds: kinds.clone(), widened });
+        for ((column, value), (raw, name)) in run.columns.iter_mut().zip(&values).zip(fields.iter().zip(rules.names)) {
+            column.push(*value, raw, name, line)?;
         }
-        (segments, kinds)
-    }
-
-    /// The rows `rows` as a frame whose columns have the types `kinds` (which must hold every
-    /// value: see [`Records::segments`]). Text that is not UTF-8 is a fault. Without columns (a
-    /// query that reads none, `SELECT count(*)`), the frame has one column of nulls: its rows.
-    pub fn frame(&self, names: &[String], rows: Range<usize>, kinds: &[Kind]) -> Result<DataFrame, Fault> {
-        if names.is_empty() {
-            return Ok(rows_only(rows.len()));
-        }
-        let mut columns = Vec::with_capacity(names.len());
-        for ((name, col), &kind) in names.iter().zip(&self.columns).zip(kinds) {
-            let cells = &col[rows.clone()];
-            let name: PlSmallStr = name.as_str().into();
-            let series = match kind {
-                Kind::Int => Int64Chunked::from_iter_options(
-                    name,
-                    cells.iter().map(|c| match c.value {
-                        Some(Some(Num::Int(i))) => Some(i),
-                        _ => None,
-                    }),
-                )
-                .into_series(),
-                Kind::Float => Float64Chunked::from_iter_options(
-                    name,
-                    cells.iter().map(|c| match c.value {
-                        Some(Some(n)) => Some(n.as_f64()),
-                        _ => None,
-                    }),
-                )
-                .into_series(),
-                Kind::Str | Kind::Null => {
-                    let mut texts: Vec<Option<&str>> = Vec::with_capacity(cells.len());
-                    for (i, c) in cells.iter().enumerate() {
-                        texts.push(match c.value {
-                            None => None,
-                            Some(_) => Some(
-                                std::str::from_utf8(self.text(c))
-                                    .map_err(|_| invalid_utf8(name.as_str(), self.lines[rows.start + i]))?,
-                            ),
-                        });
-                    }
-                    StringChunked::from_iter_options(name, texts.into_iter()).into_series()
-                }
-            };
-            columns.push(series.into_column());
-        }
-        let height = rows.len();
-        DataFrame::new(height, columns)
-            .map_err(|e| Fault { line: self.lines.first().copied().unwrap_or(1), message: e.to_string() })
-    }
+        run.line.get_or_insert(line);
+        run.rows += 1;
+        records += 1;
+        Ok::<(), Fault>(())
+    })?;
+    let end = run.kinds.clone();
+    runs.push(run.finish()?);
+    Ok((runs, end))
 }
 
 /// The column of a frame for a query that reads no column: it carries the number of rows.
@@ -286,7 +257,7 @@ fn rows_only(height: usize) -> DataFrame {
 }
 
 /// An empty frame with the columns `names` of types `kinds`: what a query is planned against.
-/// Without columns, the rows-only frame of [`Records::frame`].
+/// Without columns, the rows-only frame of [`read_runs`].
 pub fn empty_frame(names: &[String], kinds: &[Kind]) -> DataFrame {
     if names.is_empty() {
         return rows_only(0);
@@ -309,24 +280,47 @@ mod tests {
         let names = vec!["k".to_string(), "v".to_string()];
         let nulls = NullValues::parse("NA");
         let r = rules(&names, &[0, 1], &nulls);
-        let rec = Records::read(b"a,1\nb,NA\nc,2.5\nd,3\ne,x\n", &r, 1).unwrap();
-        let (segs, end) = rec.segments(&[Kind::Str, Kind::Int]);
+        let data = b"a,1\nb,NA\nc,2.5\nd,3\ne,x\n";
+        let (runs, end) = read_runs(data, &r, &[Kind::Str, Kind::Int], 1).unwrap();
         assert_eq!(end, vec![Kind::Str, Kind::Str]);
-        let spans: Vec<(Range<usize>, Vec<Kind>)> = segs.iter().map(|s| (s.rows.clone(), s.kinds.clone())).collect();
+        let spans: Vec<(u64, usize, Vec<Kind>)> =
+            runs.iter().map(|r| (r.line, r.frame.height(), r.kinds.clone())).collect();
         assert_eq!(
             spans,
             vec![
-                (0..2, vec![Kind::Str, Kind::Int]),
-                (2..4, vec![Kind::Str, Kind::Float]),
-                (4..5, vec![Kind::Str, Kind::Str])
+                (2, 2, vec![Kind::Str, Kind::Int]),
+                (4, 2, vec![Kind::Str, Kind::Float]),
+                (6, 1, vec![Kind::Str, Kind::Str])
             ]
         );
-        assert_eq!(segs[2].widened, Some((1, 6, "x".to_string())));
-        let df = rec.frame(&names, segs[1].rows.clone(), &segs[1].kinds).unwrap();
-        assert_eq!(df.column("v").unwrap().dtype(), &DataType::Float64);
-        let text = rec.frame(&names, 0..5, &end).unwrap();
-        let v: Vec<Option<&str>> = text.column("v").unwrap().str().unwrap().iter().collect();
+        assert_eq!(runs[0].widened, None);
+        assert_eq!(runs[1].widened, Some((1, 4, "2.5".to_string())));
+        assert_eq!(runs[2].widened, Some((1, 6, "x".to_string())));
+        let v: Vec<Option<i64>> = runs[0].frame.column("v").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(v, [Some(1), None]);
+        let v: Vec<Option<f64>> = runs[1].frame.column("v").unwrap().f64().unwrap().iter().collect();
+        assert_eq!(v, [Some(2.5), Some(3.0)]);
+        // Typed from the end's types, every value is text as it was written.
+        let (runs, _) = read_runs(data, &r, &end, 1).unwrap();
+        assert_eq!(runs.len(), 1);
+        let v: Vec<Option<&str>> = runs[0].frame.column("v").unwrap().str().unwrap().iter().collect();
         assert_eq!(v, [Some("1"), None, Some("2.5"), Some("3"), Some("x")]);
+    }
+
+    #[test]
+    fn a_widening_first_record_and_empty_input_give_one_run() {
+        let names = vec!["k".to_string(), "v".to_string()];
+        let nulls = NullValues::default();
+        let r = rules(&names, &[0, 1], &nulls);
+        let (runs, end) = read_runs(b"a,0.5\nb,2\n", &r, &[Kind::Str, Kind::Int], 10).unwrap();
+        assert_eq!((runs.len(), end), (1, vec![Kind::Str, Kind::Float]));
+        assert_eq!((runs[0].line, runs[0].frame.height()), (11, 2));
+        assert_eq!(runs[0].widened, Some((1, 11, "0.5".to_string())));
+        let (runs, end) = read_runs(b"", &r, &[Kind::Null, Kind::Int], 0).unwrap();
+        assert_eq!((runs.len(), runs[0].frame.height(), end), (1, 0, vec![Kind::Null, Kind::Int]));
+        assert_eq!(runs[0].frame.column("k").unwrap().dtype(), &DataType::String);
+        let err = read_runs(b"a,1\n\xff,2\n", &r, &[Kind::Str, Kind::Int], 0).err().unwrap();
+        assert_eq!((err.line, err.message.as_str()), (2, "column k: invalid UTF-8"));
     }
 
     #[test]
