@@ -7,7 +7,8 @@ use std::io;
 
 use polars::prelude::*;
 
-use super::number::{self, Number};
+use super::delimited::Delimited;
+use super::number::Number;
 
 /// One cell, borrowed from its column where it can be.
 enum Cell<'a> {
@@ -63,23 +64,19 @@ pub fn write_delimited(df: &DataFrame, delimiter: u8, out: &mut Vec<u8>) -> io::
     let columns: Vec<Series> =
         df.columns().iter().map(|c| widened(c.as_materialized_series())).collect::<PolarsResult<_>>().map_err(to_io)?;
     let mut iters: Vec<Cells<'_>> = columns.iter().map(cells).collect::<PolarsResult<_>>().map_err(to_io)?;
-    let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(out);
-    let csv_io = |e: csv::Error| io::Error::other(e.to_string());
-    let mut number = Vec::new();
+    let mut w = Delimited::new(delimiter);
     for _ in 0..df.height() {
         for cells in &mut iters {
-            let cell = cells.next().unwrap_or(Cell::Null);
-            let field: &[u8] = match &cell {
-                Cell::Text(s) => s.as_bytes(),
-                Cell::Owned(s) => s.as_bytes(),
-                Cell::Null => b"",
-                Cell::Number(n) => number::text(&mut number, *n),
-            };
-            w.write_field(field).map_err(csv_io)?;
+            match cells.next().unwrap_or(Cell::Null) {
+                Cell::Text(s) => w.text(out, s.as_bytes()),
+                Cell::Owned(s) => w.text(out, s.as_bytes()),
+                Cell::Null => w.text(out, b""),
+                Cell::Number(n) => w.number(out, n),
+            }
         }
-        w.write_record(None::<&[u8]>).map_err(csv_io)?;
+        w.end(out);
     }
-    w.flush()
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! `table` when stdout is a terminal and `csv` otherwise, the same rule for every command.
 
 pub mod compress;
+mod delimited;
 mod frame;
 pub mod number;
 mod parquet;
@@ -154,26 +155,31 @@ impl Table {
     }
 
     fn write_delimited(&self, delimiter: u8, header: bool, out: &mut dyn Write) -> io::Result<()> {
-        let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(out);
+        let mut w = delimited::Delimited::new(delimiter);
+        let mut buf = Vec::with_capacity(1 << 16);
         if header {
-            w.write_record(&self.headers).map_err(csv_to_io)?;
+            for h in &self.headers {
+                w.text(&mut buf, h.as_bytes());
+            }
+            w.end(&mut buf);
         }
-        // Each cell written as it is formatted: text as it is, a number through one buffer.
-        let mut number = Vec::new();
         for row in &self.rows {
             for v in row {
                 match v {
-                    Value::Str(s) => w.write_field(s.as_bytes()),
-                    Value::Null => w.write_field(b""),
-                    Value::Int(n) => w.write_field(number::text(&mut number, Number::Int(*n))),
-                    Value::UInt(n) => w.write_field(number::text(&mut number, Number::UInt(*n))),
-                    Value::Float(x) => w.write_field(number::text(&mut number, Number::Float(*x))),
+                    Value::Str(s) => w.text(&mut buf, s.as_bytes()),
+                    Value::Null => w.text(&mut buf, b""),
+                    Value::Int(n) => w.number(&mut buf, Number::Int(*n)),
+                    Value::UInt(n) => w.number(&mut buf, Number::UInt(*n)),
+                    Value::Float(x) => w.number(&mut buf, Number::Float(*x)),
                 }
-                .map_err(csv_to_io)?;
             }
-            w.write_record(None::<&[u8]>).map_err(csv_to_io)?;
+            w.end(&mut buf);
+            if buf.len() >= 1 << 16 {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
         }
-        w.flush()
+        out.write_all(&buf)
     }
 
     fn row_object(&self, row: &[Value]) -> serde_json::Value {
@@ -343,13 +349,6 @@ fn display_text(s: &str) -> String {
         format!("{:?}", s)
     } else {
         s.to_string()
-    }
-}
-
-fn csv_to_io(e: csv::Error) -> io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => io::Error::other(format!("{other:?}")),
     }
 }
 

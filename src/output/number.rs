@@ -112,13 +112,6 @@ impl Number {
     }
 }
 
-/// `n`'s text, in `buf` (cleared first): one buffer serves every cell of a result.
-pub fn text(buf: &mut Vec<u8>, n: Number) -> &[u8] {
-    buf.clear();
-    n.push(buf);
-    buf
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
