@@ -8,10 +8,12 @@ mkdir -p "$BENCH_DIR"
 cargo build --release -q
 PF=$PWD/target/release/pframe
 
-# g1 NAME ROWS SEED: prints the path of an H2O G1 file (100 groups), generated if missing.
+# g1 NAME ROWS SEED [GEN_OPTIONS...]: prints the path of an H2O G1 file (100 groups unless the
+# options say otherwise), generated if missing.
 g1() {
-    local f=$BENCH_DIR/$1
-    [ -f "$f" ] || "$PF" gen csv --rows "$2" --groups 100 --seed "$3" -o "$f"
+    local f=$BENCH_DIR/$1 rows=$2 seed=$3
+    shift 3
+    [ -f "$f" ] || "$PF" gen csv --rows "$rows" --groups 100 --seed "$seed" "$@" -o "$f"
     cat "$f" > /dev/null
     echo "$f"
 }

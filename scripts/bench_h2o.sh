@@ -5,13 +5,24 @@
 #
 #   scripts/bench_h2o.sh                 # the 1e7-row G1 file, 100 groups (~510 MB)
 #   ROWS=1000000 RUNS=3 scripts/bench_h2o.sh
+#   K=10 NA=5 SORTED=1 scripts/bench_h2o.sh   # the db-benchmark's other data sets (G1_1e7_1e1_5_1)
+#   PANDAS=1 scripts/bench_h2o.sh        # pandas as a fourth tool (slow: minutes a question)
 #
 # Needs hyperfine, GNU time and `pip install polars duckdb pandas`.
 source "$(dirname "$0")/bench_common.sh"
 ROWS=${ROWS:-10000000}
 RUNS=${RUNS:-2}
-G=$(g1 "g1_$([ "$ROWS" = 10000000 ] && echo 1e7 || echo "$ROWS").csv" "$ROWS" 1)
-OUT=$BENCH_DIR/h2o
+K=${K:-100}
+NA=${NA:-0}
+SORTED=${SORTED:-0}
+PANDAS=${PANDAS:-0}
+if [ "$K" = 100 ] && [ "$NA" = 0 ] && [ "$SORTED" = 0 ]; then
+    G=$(g1 "g1_$([ "$ROWS" = 10000000 ] && echo 1e7 || echo "$ROWS").csv" "$ROWS" 1)
+else
+    G=$(g1 "g1_${ROWS}_${K}_${NA}_${SORTED}.csv" "$ROWS" 1 --groups "$K" --na-percent "$NA" \
+        $([ "$SORTED" = 1 ] && echo --sorted))
+fi
+OUT=$BENCH_DIR/h2o/$(basename "$G" .csv)
 mkdir -p "$OUT"
 
 pframe_q() {
@@ -34,37 +45,58 @@ pframe_sql() {
     esac
 }
 
+TOOLS=(pframe polars duckdb)
+[ "$PANDAS" = 1 ] && TOOLS+=(pandas)
 echo "## machine"
 machine
 python3 -c 'import polars, duckdb; print("polars", polars.__version__, "duckdb", duckdb.__version__)'
-echo "## $ROWS rows ($(stat -c %s "$G") bytes), $RUNS timed runs per tool and question"
+echo "## $(basename "$G"): $ROWS rows, K=$K, NA=$NA%, sorted=$SORTED ($(stat -c %s "$G") bytes), $RUNS timed runs per tool and question"
 echo
-echo "| question | groups | pframe | Python polars (streaming) | DuckDB | pframe / polars | answers |"
-echo "|---|---:|---:|---:|---:|---:|---|"
-rss() { /usr/bin/time -f "%M" "$@" 2>&1 >/dev/null | tail -1; }
+header="| question | groups | pframe | Python polars (streaming) | DuckDB |"
+rule="|---|---:|---:|---:|---:|"
+[ "$PANDAS" = 1 ] && header="$header pandas |" && rule="$rule---:|"
+echo "$header pframe / polars | pframe / DuckDB | answers |"
+echo "$rule---:|---:|---|"
+SUMS=$OUT/sums.txt
+: > "$SUMS"
 for q in 1 2 3 4 5 6 7 8 9 10; do
-    if [ -n "$(pframe_sql $q)" ]; then
-        PFCMD="$PF sql '$(pframe_sql $q)' $G"
-    else
-        PFCMD=$(pframe_q $q)
-    fi
-    PLCMD="python3 scripts/h2o.py polars $q $G"
-    DDCMD="python3 scripts/h2o.py duckdb $q $G"
-    # Answers, and each tool's peak RSS on that run.
-    pf_rss=$( { /usr/bin/time -f "%M" bash -c "$PFCMD" > "$OUT/q$q.pframe.csv"; } 2>&1 | tail -1)
-    pl_rss=$( { /usr/bin/time -f "%M" bash -c "$PLCMD" > "$OUT/q$q.polars.csv"; } 2>&1 | tail -1)
-    dd_rss=$( { /usr/bin/time -f "%M" bash -c "$DDCMD" > "$OUT/q$q.duckdb.csv"; } 2>&1 | tail -1)
-    check="pframe $(python3 scripts/h2o.py check $q "$OUT/q$q.pframe.csv" "$OUT/q$q.duckdb.csv" 2>&1 | tail -1)"
-    check="$check; polars $(python3 scripts/h2o.py check $q "$OUT/q$q.polars.csv" "$OUT/q$q.duckdb.csv" 2>&1 | tail -1)"
+    CMDS=()
+    for tool in "${TOOLS[@]}"; do
+        if [ "$tool" != pframe ]; then
+            CMDS+=("python3 scripts/h2o.py $tool $q $G")
+        elif [ -n "$(pframe_sql $q)" ]; then
+            CMDS+=("$PF sql '$(pframe_sql $q)' $G")
+        else
+            CMDS+=("$(pframe_q $q)")
+        fi
+    done
+    # Answers, and each tool's peak RSS on that run; every answer checked against DuckDB's.
+    RSS=()
+    for i in "${!TOOLS[@]}"; do
+        RSS+=("$( { /usr/bin/time -f "%M" bash -c "${CMDS[$i]}" > "$OUT/q$q.${TOOLS[$i]}.csv"; } 2>&1 | tail -1)")
+    done
+    check=""
+    for tool in "${TOOLS[@]}"; do
+        [ "$tool" = duckdb ] && continue
+        check="$check${check:+; }$tool $(python3 scripts/h2o.py check $q "$OUT/q$q.$tool.csv" "$OUT/q$q.duckdb.csv" 2>&1 | tail -1)"
+    done
     groups=$(($(wc -l < "$OUT/q$q.duckdb.csv") - 1))
-    hyperfine --runs "$RUNS" --export-json "$OUT/q$q.json" "$PFCMD" "$PLCMD" "$DDCMD" > /dev/null
-    python3 - "$OUT/q$q.json" "$q" "$groups" "$pf_rss" "$pl_rss" "$dd_rss" "$check" <<'PY'
+    hyperfine --runs "$RUNS" --export-json "$OUT/q$q.json" "${CMDS[@]}" > /dev/null
+    python3 - "$OUT/q$q.json" "$q" "$groups" "$check" "$SUMS" "${RSS[@]}" <<'PY'
 import json, statistics, sys
-path, q, groups, *rss, check = sys.argv[1:]
+path, q, groups, check, sums, *rss = sys.argv[1:]
 res = json.load(open(path))["results"]
 med = [statistics.median(r["times"]) for r in res]
-cell = lambda t, kib: f"{t:.2f} s / {int(kib) // 1024} MiB"
-print(f"| q{q} | {groups} | {cell(med[0], rss[0])} | {cell(med[1], rss[1])} | {cell(med[2], rss[2])} | "
-      f"{med[0] / med[1]:.2f} | {check} |")
+with open(sums, "a") as f:
+    f.write(" ".join(f"{t:.6f}" for t in med) + "\n")
+cells = " | ".join(f"{t:.2f} s / {int(kib) // 1024} MiB" for t, kib in zip(med, rss))
+print(f"| q{q} | {groups} | {cells} | {med[0] / med[1]:.2f} | {med[0] / med[2]:.2f} | {check} |")
 PY
 done
+python3 - "$SUMS" <<'PY'
+import sys
+rows = [list(map(float, line.split())) for line in open(sys.argv[1])]
+tot = [sum(c) for c in zip(*rows)]
+cells = " | ".join(f"{t:.2f} s" for t in tot)
+print(f"| total | | {cells} | {tot[0] / tot[1]:.2f} | {tot[0] / tot[2]:.2f} | |")
+PY
