@@ -1,8 +1,8 @@
-//! Numbers as results show them, fast: integers through `itoa`, floats through `ryu`'s shortest
+//! Numbers as results show them, fast: integers through `itoa`, floats through `zmij`'s shortest
 //! digits laid out exactly as Rust's `{:?}` lays them out (the shortest text that reads back to
 //! the same `f64`, as Python's `repr` does: `1.0`, `0.1`, `1e16`, `1.5e-5`). Formatting numbers is
 //! much of what writing a large CSV result costs. Values whose shortest text has 16 or more
-//! digits and ends in an even digit (where ryu and Rust may have broken a tie differently) are laid
+//! digits and ends in an even digit (where zmij and Rust may have broken a tie differently) are laid
 //! out by Rust itself.
 
 /// Appends `x` as `format!("{x:?}")` would.
@@ -25,8 +25,8 @@ pub fn push_f64(out: &mut Vec<u8>, x: f64) {
         out.extend_from_slice(b"0.0");
         return;
     }
-    // ryu's text, read back as digits d1 d2 ... and the exponent e of d1.d2... x 10^e.
-    let mut buf = ryu::Buffer::new();
+    // zmij's text, read back as digits d1 d2 ... and the exponent e of d1.d2... x 10^e.
+    let mut buf = zmij::Buffer::new();
     let text = buf.format_finite(abs).as_bytes();
     let (mantissa, exp) = match text.iter().position(|&b| b == b'e') {
         Some(i) => (&text[..i], parse_exp(&text[i + 1..])),
@@ -48,9 +48,9 @@ pub fn push_f64(out: &mut Vec<u8>, x: f64) {
     let trail = digits[lead..n].iter().rev().take_while(|&&d| d == b'0').count();
     let sig = &digits[lead..n - trail];
     let e = exp + point - 1 - lead as i32;
-    // Two shortest texts can be equally near (the value a tie, `...8125`): ryu then takes the even
+    // Two shortest texts can be equally near (the value a tie, `...8125`): zmij (as ryu) takes the even
     // digit, Rust the larger. A tie needs two candidates an ulp apart, so 16 or more digits, and
-    // leaves ryu an even last digit; such values are laid out by Rust itself.
+    // leaves zmij an even last digit; such values are laid out by Rust itself.
     if sig.len() >= 16 && sig[sig.len() - 1] % 2 == 0 {
         use std::io::Write as _;
         let _ = write!(out, "{abs:?}");
@@ -87,6 +87,7 @@ pub fn push_f64(out: &mut Vec<u8>, x: f64) {
 fn parse_exp(s: &[u8]) -> i32 {
     let (neg, digits) = match s.first() {
         Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
     let v = digits.iter().fold(0i32, |v, &d| v * 10 + i32::from(d - b'0'));
@@ -156,7 +157,7 @@ mod tests {
             2.5e-300,
             1.7976931348623157e308,
             12345678901234567.0,
-            // -34798828965959.8125, a tie between two shortest texts (ryu takes the even digit, 2).
+            // -34798828965959.8125, a tie between two shortest texts (zmij takes the even digit, 2).
             f64::from_bits(14033117739847010256),
         ];
         for x in edges {
