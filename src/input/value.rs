@@ -47,12 +47,20 @@ impl Num {
 
 /// Parses a field as pandas' CSV reader would: an integer, else a float (including `inf`, `nan`,
 /// exponents), else text. Surrounding spaces are not part of a number.
+#[inline]
 pub fn parse_num(field: &[u8]) -> Option<Num> {
-    if let Some(n) = parse_decimal_fast(field) {
-        return Some(n);
+    match parse_decimal_fast(field) {
+        Some(n) => Some(n),
+        None => parse_num_general(field),
     }
+}
+
+/// [`parse_num`] past its fast path: kept out of line, so that the fast path inlines into the
+/// loops over fields.
+#[inline(never)]
+fn parse_num_general(field: &[u8]) -> Option<Num> {
     let s = field.trim_ascii();
-    if s.is_empty() {
+    if s.is_empty() || is_word(s) {
         return None;
     }
     // Integers too long for the fast path, or with spaces around them.
@@ -65,11 +73,24 @@ pub fn parse_num(field: &[u8]) -> Option<Num> {
     fast_float2::parse::<f64, _>(s).ok().map(Num::Float)
 }
 
+/// Whether `s` starts (after a sign) with a letter and is not one of the words Rust's parser reads
+/// as a number (`inf`, `infinity`, `nan`, in any case): text such as `id001`, rejected without
+/// the general parser.
+fn is_word(s: &[u8]) -> bool {
+    let body = match s.first() {
+        Some(b'+' | b'-') => &s[1..],
+        _ => s,
+    };
+    body.first().is_some_and(u8::is_ascii_alphabetic)
+        && !["inf", "infinity", "nan"].iter().any(|w| body.eq_ignore_ascii_case(w.as_bytes()))
+}
+
 /// The common cases without UTF-8 validation or a general parser: `-?digits` (an integer) and
 /// `-?digits.digits` (a float) with at most 15 digits in all. Then the digits form an integer
 /// m < 2^53 and the value is m / 10^k with k <= 15, both exactly representable, so the single
 /// division is correctly rounded (Clinger's fast path): the same f64 as any correct parser.
 /// Anything else returns `None` and goes to the general parser.
+#[inline(always)]
 fn parse_decimal_fast(b: &[u8]) -> Option<Num> {
     const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
     let (neg, digits) = match b.first()? {
@@ -149,7 +170,7 @@ pub struct NotDeclaredType(pub Kind);
 /// A field read by pframe's rules, checked against its column's declared type (`--schema`): null
 /// (`None`: empty, or a null marker), a number (`Some(Some(n))`, unless the column is declared
 /// text), or text (`Some(None)`).
-#[inline]
+#[inline(always)]
 pub fn read_field(
     raw: &[u8],
     declared: Option<Kind>,
@@ -258,6 +279,52 @@ mod tests {
         assert_eq!(parse_num(b"1.2.3"), None);
         assert_eq!(parse_num(b"."), None);
         assert_eq!(parse_num(b""), None);
+    }
+
+    /// Words are rejected before the general parser exactly where it would reject them.
+    #[test]
+    fn words_are_numbers_only_where_the_general_parser_reads_them() {
+        for w in [
+            "inf",
+            "INF",
+            "-inf",
+            "+Inf",
+            "infinity",
+            "Infinity",
+            "-INFINITY",
+            "nan",
+            "NaN",
+            "-nan",
+            "+NAN",
+            "id001",
+            "i",
+            "in",
+            "infx",
+            "infinit",
+            "nanx",
+            "na",
+            "n",
+            "e5",
+            "E5",
+            "abc",
+            "x1",
+            "-x",
+            "+",
+            "-",
+            "inf inity",
+            "NA",
+            "null",
+            "True",
+            "e",
+            "Ee",
+        ] {
+            let general = fast_float2::parse::<f64, _>(w.trim()).ok().map(Num::Float);
+            assert_eq!(
+                parse_num(w.as_bytes()).map(|n| n.as_f64().to_bits()),
+                general.map(|n| n.as_f64().to_bits()),
+                "{w}"
+            );
+        }
     }
 
     proptest::proptest! {

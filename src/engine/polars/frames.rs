@@ -11,7 +11,7 @@
 use polars::prelude::*;
 
 use crate::input::dialect::{self, Fault};
-use crate::input::value::{Kind, NullValues, Num, declared_mismatch, read_field};
+use crate::input::value::{Kind, NotDeclaredType, NullValues, Num, declared_mismatch, read_field};
 
 /// How a chunk's fields are read: the dialect's delimiter, the columns wanted, their declared
 /// types, the null markers.
@@ -29,10 +29,18 @@ pub struct FieldRules<'a> {
 
 impl FieldRules<'_> {
     /// A field read as a value ([`read_field`]): `None` null, `Some(None)` text, else a number.
-    #[inline]
+    #[inline(always)]
     fn value(&self, c: usize, raw: &[u8], line: u64) -> Result<Option<Option<Num>>, Fault> {
-        read_field(raw, self.declared[c], self.nulls)
-            .map_err(|e| Fault { line, message: declared_mismatch(&self.names[c], raw, e) })
+        match read_field(raw, self.declared[c], self.nulls) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.mismatch(c, raw, line, e)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn mismatch(&self, c: usize, raw: &[u8], line: u64, e: NotDeclaredType) -> Fault {
+        Fault { line, message: declared_mismatch(&self.names[c], raw, e) }
     }
 }
 
