@@ -17,6 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::input::value::Num;
+
 /// Bit position 0 of a plain sum is 2^-1074, the smallest subnormal.
 const BIAS_SUM: i32 = 1074;
 /// Squares: the rounding error of x * x can reach down to 2^-2148.
@@ -231,23 +233,11 @@ impl ExactSum {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FloatSum {
     Small {
-        #[serde(with = "i128_text")]
+        #[serde(with = "crate::agg::i128_text")]
         acc: i128,
         exp: i32,
     },
     Big(Box<ExactSum>),
-}
-
-mod i128_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(x: &i128, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&x.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-    }
 }
 
 impl Default for FloatSum {
@@ -479,6 +469,7 @@ pub fn variance(n: u64, s1: &ExactSum, s2: &ExactSum) -> Option<f64> {
 }
 
 /// Exact co-moments of pairs (x, y): what Pearson's correlation needs, mergeable in any order.
+/// Pairs of small integers are summed apart, in integers ([`IntCoMoments`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CoMoments {
     pub n: u64,
@@ -487,6 +478,40 @@ pub struct CoMoments {
     sxx: ExactSum,
     syy: ExactSum,
     sxy: ExactSum,
+    #[serde(default)]
+    ints: IntCoMoments,
+}
+
+/// The co-moments of pairs of integers under 2^31 in magnitude, in 128-bit integers: a product is
+/// under 2^62, so no number of rows a machine can read overflows them. Five integer additions a
+/// pair, where the exact sums of doubles take five windowed additions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct IntCoMoments {
+    #[serde(with = "crate::agg::i128_text")]
+    sx: i128,
+    #[serde(with = "crate::agg::i128_text")]
+    sy: i128,
+    #[serde(with = "crate::agg::i128_text")]
+    sxx: i128,
+    #[serde(with = "crate::agg::i128_text")]
+    syy: i128,
+    #[serde(with = "crate::agg::i128_text")]
+    sxy: i128,
+}
+
+/// Integers below this magnitude take [`IntCoMoments`].
+const SMALL_INT: u64 = 1 << 31;
+
+/// `s + i` exactly, where `i` is an integer at the position of 2^0 of `s`'s sums (`squares`: the
+/// squares' bias).
+fn with_int(s: &ExactSum, i: i128, squares: bool) -> std::borrow::Cow<'_, ExactSum> {
+    if i == 0 {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut total = s.clone();
+    // add_int_scaled places 2^exp at position exp + BIAS_SUM; 2^0 of the squares sits at BIAS_SQUARES.
+    total.add_int_scaled(i, if squares { BIAS_SQUARES - BIAS_SUM } else { 0 });
+    std::borrow::Cow::Owned(total)
 }
 
 impl CoMoments {
@@ -499,8 +524,32 @@ impl CoMoments {
         self.sxy.add_product(x, y);
     }
 
+    /// Adds a pair of numbers: small integers in integers, any other pair as doubles (an integer
+    /// past 2^53 as its nearest double).
+    #[inline]
+    pub fn push_num(&mut self, x: Num, y: Num) {
+        match (x, y) {
+            (Num::Int(a), Num::Int(b)) if a.unsigned_abs() < SMALL_INT && b.unsigned_abs() < SMALL_INT => {
+                self.n += 1;
+                let (a, b) = (i128::from(a), i128::from(b));
+                let m = &mut self.ints;
+                m.sx += a;
+                m.sy += b;
+                m.sxx += a * a;
+                m.syy += b * b;
+                m.sxy += a * b;
+            }
+            _ => self.push(x.as_f64(), y.as_f64()),
+        }
+    }
+
     pub fn merge(&mut self, o: &CoMoments) {
         self.n += o.n;
+        self.ints.sx += o.ints.sx;
+        self.ints.sy += o.ints.sy;
+        self.ints.sxx += o.ints.sxx;
+        self.ints.syy += o.ints.syy;
+        self.ints.sxy += o.ints.sxy;
         self.sx.merge(&o.sx);
         self.sy.merge(&o.sy);
         self.sxx.merge(&o.sxx);
@@ -521,9 +570,13 @@ impl CoMoments {
         if sums.iter().any(|s| !s.is_finite_sum()) {
             return Some(f64::NAN);
         }
-        let cov = cross(self.n, &self.sxy, &self.sx, &self.sy);
-        let vx = cross(self.n, &self.sxx, &self.sx, &self.sx).max(0.0);
-        let vy = cross(self.n, &self.syy, &self.sy, &self.sy).max(0.0);
+        let m = &self.ints;
+        let (sx, sy) = (with_int(&self.sx, m.sx, false), with_int(&self.sy, m.sy, false));
+        let (sxx, syy, sxy) =
+            (with_int(&self.sxx, m.sxx, true), with_int(&self.syy, m.syy, true), with_int(&self.sxy, m.sxy, true));
+        let cov = cross(self.n, &sxy, &sx, &sy);
+        let vx = cross(self.n, &sxx, &sx, &sx).max(0.0);
+        let vy = cross(self.n, &syy, &sy, &sy).max(0.0);
         if vx == 0.0 || vy == 0.0 {
             return Some(f64::NAN);
         }
@@ -619,6 +672,40 @@ mod tests {
         (0..10).for_each(|i| constant.push(i as f64, 5.0));
         assert!(constant.correlation().unwrap().is_nan());
         assert_eq!(CoMoments::default().correlation(), None);
+    }
+
+    /// Pairs of small integers summed in integers give the bits the exact sums of doubles give,
+    /// mixed with other pairs, in any split, and through a partial file.
+    #[test]
+    fn integer_pairs_correlate_as_their_doubles_do() {
+        let big = 1i64 << 40;
+        let pairs: Vec<(Num, Num)> = (0..400i64)
+            .map(|i| match i % 7 {
+                0 => (Num::Int(big + i), Num::Int(-i)),
+                1 => (Num::Float(0.1 * i as f64), Num::Int(i % 5)),
+                2 => (Num::Int(-(1 << 31) + 1 + i), Num::Int((1 << 31) - 1 - i)),
+                _ => (Num::Int(i % 11 - 5), Num::Int(3 * i % 13)),
+            })
+            .collect();
+        let mut doubles = CoMoments::default();
+        pairs.iter().for_each(|&(x, y)| doubles.push(x.as_f64(), y.as_f64()));
+        let mut whole = CoMoments::default();
+        pairs.iter().for_each(|&(x, y)| whole.push_num(x, y));
+        assert_ne!(whole.ints, IntCoMoments::default());
+        assert_eq!(whole.correlation().map(f64::to_bits), doubles.correlation().map(f64::to_bits));
+        for split in [0, 1, 137, 399] {
+            let (mut a, mut b) = (CoMoments::default(), CoMoments::default());
+            pairs[..split].iter().for_each(|&(x, y)| a.push_num(x, y));
+            pairs[split..].iter().for_each(|&(x, y)| b.push_num(x, y));
+            b.merge(&a);
+            assert_eq!(b.ints, whole.ints, "split at {split}");
+            assert_eq!(b.correlation().map(f64::to_bits), whole.correlation().map(f64::to_bits), "split at {split}");
+        }
+        let text = serde_json::to_string(&whole).unwrap();
+        assert_eq!(serde_json::from_str::<CoMoments>(&text).unwrap(), whole);
+        let mut small = CoMoments::default();
+        (0..10).for_each(|i| small.push_num(Num::Int(i), Num::Int(2 * i + 1)));
+        assert_eq!(small.correlation(), Some(1.0));
     }
 
     proptest! {

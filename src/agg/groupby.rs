@@ -232,24 +232,12 @@ fn parse_one(item: &str) -> Result<AggSpec, String> {
 pub struct Moments {
     pub n: u64,
     /// As a decimal string: JSON readers lose integers past 2^53, and this one can pass 2^63.
-    #[serde(with = "i128_text")]
+    #[serde(with = "crate::agg::i128_text")]
     pub int_sum: i128,
     /// The exact sum of the float values (integers are in `int_sum`).
     pub sum: FloatSum,
     /// The sum of squares (of every value), kept only for `std` and `var`.
     squares: Option<Box<ExactSum>>,
-}
-
-mod i128_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(x: &i128, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&x.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-    }
 }
 
 impl Moments {
@@ -380,7 +368,7 @@ impl State {
     /// Adds one row's pair of numbers (`corr`): only rows where both are numbers count.
     pub fn push_pair(&mut self, x: Option<Num>, y: Option<Num>) {
         if let (State::Corr(m), Some(x), Some(y)) = (self, x, y) {
-            m.push(x.as_f64(), y.as_f64());
+            m.push_num(x, y);
         }
     }
 

@@ -19,6 +19,19 @@ pub(crate) mod f64_bits {
     }
 }
 
+/// Serializes an i128 as a decimal string: JSON readers lose integers past 2^53.
+pub(crate) mod i128_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&x.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 use rustc_hash::FxHashMap;
 
 use crate::engine::kernels::{CharCounts, LetterCounts, WordCounts};
