@@ -118,6 +118,13 @@ impl ExactSum {
         self.normalize();
     }
 
+    /// Adds an integer exactly to a sum of squares or products (whose positions count from the
+    /// squares' bias).
+    pub fn add_int_to_squares(&mut self, i: i128) {
+        // add_int_scaled places 2^exp at position exp + BIAS_SUM; 2^0 of squares is at BIAS_SQUARES.
+        self.add_int_scaled(i, BIAS_SQUARES - BIAS_SUM);
+    }
+
     /// Adds a double exactly.
     pub fn add(&mut self, x: f64) {
         self.add_scaled(x, BIAS_SUM)
@@ -500,7 +507,7 @@ struct IntCoMoments {
 }
 
 /// Integers below this magnitude take [`IntCoMoments`].
-const SMALL_INT: u64 = 1 << 31;
+pub(crate) const SMALL_INT: u64 = 1 << 31;
 
 /// `s + i` exactly, where `i` is an integer at the position of 2^0 of `s`'s sums (`squares`: the
 /// squares' bias).
@@ -509,8 +516,11 @@ fn with_int(s: &ExactSum, i: i128, squares: bool) -> std::borrow::Cow<'_, ExactS
         return std::borrow::Cow::Borrowed(s);
     }
     let mut total = s.clone();
-    // add_int_scaled places 2^exp at position exp + BIAS_SUM; 2^0 of the squares sits at BIAS_SQUARES.
-    total.add_int_scaled(i, if squares { BIAS_SQUARES - BIAS_SUM } else { 0 });
+    if squares {
+        total.add_int_to_squares(i);
+    } else {
+        total.add_int(i);
+    }
     std::borrow::Cow::Owned(total)
 }
 

@@ -14,7 +14,7 @@ use std::fmt;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
-use super::exact::{CoMoments, ExactSum, FloatSum, variance};
+use super::exact::{CoMoments, ExactSum, FloatSum, SMALL_INT, variance};
 pub use crate::input::value::{Kind, Num, parse_num};
 
 /// An aggregation function.
@@ -236,8 +236,12 @@ pub struct Moments {
     pub int_sum: i128,
     /// The exact sum of the float values (integers are in `int_sum`).
     pub sum: FloatSum,
-    /// The sum of squares (of every value), kept only for `std` and `var`.
+    /// The sum of squares (of every value but the integers under 2^31), kept only for `std` and
+    /// `var`.
     squares: Option<Box<ExactSum>>,
+    /// The sum of squares of the integers under 2^31 (each under 2^62: no overflow).
+    #[serde(default, with = "crate::agg::i128_text")]
+    int_squares: i128,
 }
 
 impl Moments {
@@ -254,14 +258,17 @@ impl Moments {
             Num::Float(x) => self.sum.add(x),
         }
         if let Some(sq) = &mut self.squares {
-            // An integer past 2^53 squares its nearest double: deterministic, like every term.
-            sq.add_square(v.as_f64());
+            match v {
+                Num::Int(i) if i.unsigned_abs() < SMALL_INT => self.int_squares += i128::from(i) * i128::from(i),
+                // An integer past 2^53 squares its nearest double: deterministic, like every term.
+                _ => sq.add_square(v.as_f64()),
+            }
         }
     }
 
     /// The moments of a sum or mean (no squares): `n` values, their integer sum and float sum.
     pub fn of_sum(n: u64, int_sum: i128, sum: FloatSum) -> Moments {
-        Moments { n, int_sum, sum, squares: None }
+        Moments { n, int_sum, sum, squares: None, int_squares: 0 }
     }
 
     /// Adds another part's moments: exact, so the grouping does not matter.
@@ -272,6 +279,7 @@ impl Moments {
         if let (Some(a), Some(b)) = (&mut self.squares, &o.squares) {
             a.merge(b);
         }
+        self.int_squares += o.int_squares;
     }
 
     /// The sum of every value (floats and integers), correctly rounded.
@@ -287,7 +295,9 @@ impl Moments {
     pub fn var(&self) -> Option<f64> {
         let mut total = self.sum.to_exact();
         total.add_int(self.int_sum);
-        variance(self.n, &total, self.squares.as_ref()?)
+        let mut squares = ExactSum::clone(self.squares.as_ref()?);
+        squares.add_int_to_squares(self.int_squares);
+        variance(self.n, &total, &squares)
     }
 }
 
@@ -533,6 +543,38 @@ mod tests {
             assert_eq!(a.mean().map(f64::to_bits), whole.mean().map(f64::to_bits));
             assert_eq!(a.var().map(f64::to_bits), whole.var().map(f64::to_bits));
         }
+    }
+
+    /// Squares of small integers summed in integers give the variance their doubles give, mixed
+    /// with floats and large integers, in any split, and through a partial file.
+    #[test]
+    fn integer_squares_give_the_variance_of_their_doubles() {
+        let xs: Vec<Num> = (0..600i64)
+            .map(|i| match i % 5 {
+                0 => Num::Int((1 << 40) + i),
+                1 => Num::Float(i as f64 / 8.0),
+                2 => Num::Int(-(1 << 31) + 1 + i),
+                _ => Num::Int(i % 13 - 6),
+            })
+            .collect();
+        let mut doubles = Moments::new(true);
+        xs.iter().for_each(|&x| doubles.push(Num::Float(x.as_f64())));
+        let mut whole = Moments::new(true);
+        xs.iter().for_each(|&x| whole.push(x));
+        assert_ne!(whole.int_squares, 0);
+        assert_eq!(whole.var().map(f64::to_bits), doubles.var().map(f64::to_bits));
+        for split in [0, 3, 301, 600] {
+            let (mut a, mut b) = (Moments::new(true), Moments::new(true));
+            xs[..split].iter().for_each(|&x| a.push(x));
+            xs[split..].iter().for_each(|&x| b.push(x));
+            a.merge(&b);
+            assert_eq!(a.var().map(f64::to_bits), whole.var().map(f64::to_bits), "split at {split}");
+        }
+        let back: Moments = serde_json::from_str(&serde_json::to_string(&whole).unwrap()).unwrap();
+        assert_eq!(back.var().map(f64::to_bits), whole.var().map(f64::to_bits));
+        let mut ints = Moments::new(true);
+        [2, 4, 4, 4, 5, 5, 7, 9].iter().for_each(|&i| ints.push(Num::Int(i)));
+        assert_eq!(ints.var(), Some(32.0 / 7.0));
     }
 
     #[test]
