@@ -347,7 +347,7 @@ pub enum State {
         nums: FxHashSet<u64>,
     },
     /// Exact co-moments of the rows where both columns are numbers.
-    Corr(CoMoments),
+    Corr(Box<CoMoments>),
     /// The `k` largest (or smallest) values so far, best first; ties all kept up to `k`.
     Top {
         largest: bool,
@@ -369,7 +369,7 @@ impl State {
             AggFn::Last => State::Last(None),
             AggFn::Median | AggFn::Quantile(_) => State::Median(Vec::new()),
             AggFn::NUnique => State::Unique { text: FxHashSet::default(), nums: FxHashSet::default() },
-            AggFn::Corr => State::Corr(CoMoments::default()),
+            AggFn::Corr => State::Corr(Box::default()),
             AggFn::TopK(k) => State::Top { largest: true, k, vals: Vec::new() },
             AggFn::BottomK(k) => State::Top { largest: false, k, vals: Vec::new() },
         }
