@@ -235,7 +235,7 @@ pub fn sql_stream<R: Send>(
                 let rules = cols.rules(plan, used, &names, &declared);
                 let start: Vec<Kind> = used.iter().map(|&i| kinds[i]).collect();
                 let map = |data: &[u8]| -> Result<Vec<polars::prelude::DataFrame>, Fault> {
-                    let (results, _) = run_records(pre, data, &rules, &start)?;
+                    let (results, _) = run_records(pre, data, kernels::count_newlines(data), &rules, &start)?;
                     Ok(results.into_iter().map(|(df, _)| df).collect())
                 };
                 // The pre-query's columns are typed by their values.
@@ -387,8 +387,8 @@ fn row_wise<R: Send>(
     // The types in force after the last chunk handed on: workers start from them (they are
     // almost always right; the sink re-runs a chunk that started from stale ones).
     let published: Mutex<Vec<Kind>> = Mutex::new(used.iter().map(|&i| kinds[i]).collect());
-    let run = |data: &[u8], start: Vec<Kind>| -> Result<Rendered<R>, Fault> {
-        let (results, end) = run_records(prepared, data, &rules, &start)?;
+    let run = |data: &[u8], newlines: u64, start: Vec<Kind>| -> Result<Rendered<R>, Fault> {
+        let (results, end) = run_records(prepared, data, newlines, &rules, &start)?;
         let mut parts = Vec::new();
         for (result, line) in results {
             // Rendered a slice at a time: a join can make a chunk's rows many times larger.
@@ -402,14 +402,15 @@ fn row_wise<R: Send>(
     };
     let work = |chunk: &Chunk| {
         let start = published.lock().expect("kinds lock").clone();
-        (run(chunk, start), kernels::count_newlines(chunk))
+        let newlines = kernels::count_newlines(chunk);
+        (run(chunk, newlines, start), newlines)
     };
     emit(headers, render(headers, Rows::Values(Vec::new()))?)?;
     let mut lines_before = cols.lines;
     let mut current: Vec<Kind> = published.lock().expect("kinds lock").clone();
     let sink = |(result, newlines): Ran<R>, chunk: Chunk| {
         let result = match result {
-            Ok((_, start, _)) if start != current => run(&chunk, current.clone()),
+            Ok((_, start, _)) if start != current => run(&chunk, newlines, current.clone()),
             r => r,
         };
         match result {
@@ -440,10 +441,11 @@ type LinedFrame = (polars::prelude::DataFrame, u64);
 fn run_records(
     prepared: &Prepared,
     data: &[u8],
+    newlines: u64,
     rules: &FieldRules,
     start: &[Kind],
 ) -> Result<(Vec<LinedFrame>, Vec<Kind>), Fault> {
-    let (runs, end) = read_runs(data, rules, start, 0)?;
+    let (runs, end) = read_runs(data, rules, start, 0, newlines)?;
     let mut results = Vec::with_capacity(runs.len());
     for run in runs {
         let line = run.line;
@@ -566,13 +568,14 @@ fn typed_frames(
     let mut lines_before = cols.lines;
     let work = |chunk: &Chunk| {
         // The types hold every value: one run.
-        let df = read_runs(chunk, &rules, &kinds, 0).map(|(runs, _)| {
+        let newlines = kernels::count_newlines(chunk);
+        let df = read_runs(chunk, &rules, &kinds, 0, newlines).map(|(runs, _)| {
             let mut runs = runs.into_iter();
             let first = runs.next().expect("at least one run").frame;
             debug_assert!(runs.next().is_none(), "the types of all rows widen nothing");
             first
         });
-        (df, kernels::count_newlines(chunk))
+        (df, newlines)
     };
     pipeline::drive_parallel(&pool, reopen()?, work, |(df, newlines): (Result<_, Fault>, u64), _| {
         let df = df.map_err(|f| cols.data_error(lines_before + f.line, f.message))?;

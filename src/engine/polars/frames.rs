@@ -159,13 +159,16 @@ impl ColumnBuilder {
     #[inline]
     fn push(&mut self, value: Option<Option<Num>>, raw: &[u8], column: &str, line: u64) -> Result<(), Fault> {
         match (self, value) {
+            (ColumnBuilder::Int(b), None) => b.append_null(),
             (ColumnBuilder::Int(b), Some(Some(Num::Int(i)))) => b.append_value(i),
-            (ColumnBuilder::Int(b), _) => b.append_null(),
+            (ColumnBuilder::Float(b), None) => b.append_null(),
             (ColumnBuilder::Float(b), Some(Some(n))) => b.append_value(n.as_f64()),
-            (ColumnBuilder::Float(b), _) => b.append_null(),
             (ColumnBuilder::Str(b), None) => b.append_null(),
             (ColumnBuilder::Str(b), Some(_)) => {
                 b.append_value(std::str::from_utf8(raw).map_err(|_| invalid_utf8(column, line))?)
+            }
+            (ColumnBuilder::Int(_) | ColumnBuilder::Float(_), Some(_)) => {
+                unreachable!("a value wider than its column's type starts a run of the wider type first")
             }
         }
         Ok(())
@@ -211,15 +214,17 @@ impl Building {
 /// columns of `rules`, typed from `start`, the types of the rows before them: a record whose
 /// value a column's type cannot hold widens it (int -> float -> text) from that record on, in a
 /// new run. Returns the runs (at least one) and the types after the last record. Text that is not
-/// UTF-8 is a fault.
+/// UTF-8 is a fault. `newlines`, the chunk's count of `\n` (its caller needs it too), sizes the
+/// columns.
 pub fn read_runs(
     data: &[u8],
     rules: &FieldRules,
     start: &[Kind],
     line_base: u64,
+    newlines: u64,
 ) -> Result<(Vec<Run>, Vec<Kind>), Fault> {
     // Records are at most the lines: each run's columns sized once (growing them cost a copy each).
-    let lines = crate::engine::kernels::count_newlines(data) as usize + 1;
+    let lines = newlines as usize + 1;
     let mut runs = Vec::new();
     let mut run = Building::new(rules.names, start.to_vec(), lines, None);
     let mut values: Vec<Option<Option<Num>>> = Vec::with_capacity(rules.used.len());
@@ -283,13 +288,17 @@ mod tests {
         FieldRules { delimiter: b',', width: names.len(), used, names, declared: &[None, None], nulls }
     }
 
+    fn read(data: &[u8], r: &FieldRules, start: &[Kind], base: u64) -> Result<(Vec<Run>, Vec<Kind>), Fault> {
+        read_runs(data, r, start, base, crate::engine::kernels::count_newlines(data))
+    }
+
     #[test]
     fn a_late_value_widens_its_column_from_its_row_on() {
         let names = vec!["k".to_string(), "v".to_string()];
         let nulls = NullValues::parse("NA");
         let r = rules(&names, &[0, 1], &nulls);
         let data = b"a,1\nb,NA\nc,2.5\nd,3\ne,x\n";
-        let (runs, end) = read_runs(data, &r, &[Kind::Str, Kind::Int], 1).unwrap();
+        let (runs, end) = read(data, &r, &[Kind::Str, Kind::Int], 1).unwrap();
         assert_eq!(end, vec![Kind::Str, Kind::Str]);
         let spans: Vec<(u64, usize, Vec<Kind>)> =
             runs.iter().map(|r| (r.line, r.frame.height(), r.kinds.clone())).collect();
@@ -309,7 +318,7 @@ mod tests {
         let v: Vec<Option<f64>> = runs[1].frame.column("v").unwrap().f64().unwrap().iter().collect();
         assert_eq!(v, [Some(2.5), Some(3.0)]);
         // Typed from the end's types, every value is text as it was written.
-        let (runs, _) = read_runs(data, &r, &end, 1).unwrap();
+        let (runs, _) = read(data, &r, &end, 1).unwrap();
         assert_eq!(runs.len(), 1);
         let v: Vec<Option<&str>> = runs[0].frame.column("v").unwrap().str().unwrap().iter().collect();
         assert_eq!(v, [Some("1"), None, Some("2.5"), Some("3"), Some("x")]);
@@ -320,14 +329,14 @@ mod tests {
         let names = vec!["k".to_string(), "v".to_string()];
         let nulls = NullValues::default();
         let r = rules(&names, &[0, 1], &nulls);
-        let (runs, end) = read_runs(b"a,0.5\nb,2\n", &r, &[Kind::Str, Kind::Int], 10).unwrap();
+        let (runs, end) = read(b"a,0.5\nb,2\n", &r, &[Kind::Str, Kind::Int], 10).unwrap();
         assert_eq!((runs.len(), end), (1, vec![Kind::Str, Kind::Float]));
         assert_eq!((runs[0].line, runs[0].frame.height()), (11, 2));
         assert_eq!(runs[0].widened, Some((1, 11, "0.5".to_string())));
-        let (runs, end) = read_runs(b"", &r, &[Kind::Null, Kind::Int], 0).unwrap();
+        let (runs, end) = read(b"", &r, &[Kind::Null, Kind::Int], 0).unwrap();
         assert_eq!((runs.len(), runs[0].frame.height(), end), (1, 0, vec![Kind::Null, Kind::Int]));
         assert_eq!(runs[0].frame.column("k").unwrap().dtype(), &DataType::String);
-        let err = read_runs(b"a,1\n\xff,2\n", &r, &[Kind::Str, Kind::Int], 0).err().unwrap();
+        let err = read(b"a,1\n\xff,2\n", &r, &[Kind::Str, Kind::Int], 0).err().unwrap();
         assert_eq!((err.line, err.message.as_str()), (2, "column k: invalid UTF-8"));
     }
 
