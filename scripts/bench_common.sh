@@ -8,12 +8,14 @@ mkdir -p "$BENCH_DIR"
 cargo build --release -q
 PF=$PWD/target/release/pframe
 
-# g1 NAME ROWS SEED [GEN_OPTIONS...]: prints the path of an H2O G1 file (100 groups unless the
-# options say otherwise), generated if missing.
+# g1 NAME ROWS SEED [GROUPS [GEN_OPTIONS...]]: prints the path of an H2O G1 file (100 groups
+# unless GROUPS says otherwise), generated if missing.
 g1() {
-    local f=$BENCH_DIR/$1 rows=$2 seed=$3
-    shift 3
-    [ -f "$f" ] || "$PF" gen csv --rows "$rows" --groups 100 --seed "$seed" "$@" -o "$f"
+    local f=$BENCH_DIR/$1 rows=$2 seed=$3 groups=${4:-100}
+    shift $(($# < 4 ? $# : 4))
+    if [ ! -f "$f" ]; then
+        "$PF" gen csv --rows "$rows" --groups "$groups" --seed "$seed" "$@" -o "$f" || return 1
+    fi
     cat "$f" > /dev/null
     echo "$f"
 }
