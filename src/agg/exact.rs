@@ -506,12 +506,22 @@ struct IntCoMoments {
     sxy: i128,
 }
 
+impl std::ops::AddAssign for IntCoMoments {
+    fn add_assign(&mut self, o: IntCoMoments) {
+        self.sx += o.sx;
+        self.sy += o.sy;
+        self.sxx += o.sxx;
+        self.syy += o.syy;
+        self.sxy += o.sxy;
+    }
+}
+
 /// Integers below this magnitude take [`IntCoMoments`].
 pub(crate) const SMALL_INT: u64 = 1 << 31;
 
 /// `s + i` exactly, where `i` is an integer at the position of 2^0 of `s`'s sums (`squares`: the
-/// squares' bias).
-fn with_int(s: &ExactSum, i: i128, squares: bool) -> std::borrow::Cow<'_, ExactSum> {
+/// squares' bias); `s` itself, not a copy, when `i` is zero.
+pub(crate) fn with_int(s: &ExactSum, i: i128, squares: bool) -> std::borrow::Cow<'_, ExactSum> {
     if i == 0 {
         return std::borrow::Cow::Borrowed(s);
     }
@@ -555,11 +565,7 @@ impl CoMoments {
 
     pub fn merge(&mut self, o: &CoMoments) {
         self.n += o.n;
-        self.ints.sx += o.ints.sx;
-        self.ints.sy += o.ints.sy;
-        self.ints.sxx += o.ints.sxx;
-        self.ints.syy += o.ints.syy;
-        self.ints.sxy += o.ints.sxy;
+        self.ints += o.ints;
         self.sx.merge(&o.sx);
         self.sy.merge(&o.sy);
         self.sxx.merge(&o.sxx);

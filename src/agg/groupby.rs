@@ -14,7 +14,7 @@ use std::fmt;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
-use super::exact::{CoMoments, ExactSum, FloatSum, SMALL_INT, variance};
+use super::exact::{CoMoments, ExactSum, FloatSum, SMALL_INT, variance, with_int};
 pub use crate::input::value::{Kind, Num, parse_num};
 
 /// An aggregation function.
@@ -295,9 +295,7 @@ impl Moments {
     pub fn var(&self) -> Option<f64> {
         let mut total = self.sum.to_exact();
         total.add_int(self.int_sum);
-        let mut squares = ExactSum::clone(self.squares.as_ref()?);
-        squares.add_int_to_squares(self.int_squares);
-        variance(self.n, &total, &squares)
+        variance(self.n, &total, &with_int(self.squares.as_ref()?, self.int_squares, true))
     }
 }
 
