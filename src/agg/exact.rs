@@ -257,14 +257,12 @@ impl FloatSum {
     /// Adds a double exactly.
     #[inline]
     pub fn add(&mut self, x: f64) {
-        match decompose(x) {
-            Some((m, e)) if m != 0 => {
-                let tz = m.trailing_zeros();
-                if !self.add_scaled(i128::from(m >> tz), e + tz as i32) {
+        match window_parts(x) {
+            Some((m, e)) => {
+                if !self.add_scaled(m, e) {
                     self.big().add(x);
                 }
             }
-            Some(_) => {}
             None => self.big().add(x),
         }
     }
@@ -279,36 +277,15 @@ impl FloatSum {
     /// Adds `m * 2^e` to the window if it fits there; `false` (and the same value held) if not.
     #[inline]
     fn add_scaled(&mut self, m: i128, e: i32) -> bool {
-        let FloatSum::Small { acc, exp } = self else { return false };
-        if m == 0 {
-            return true;
+        match self {
+            FloatSum::Small { acc, exp } => window_add(acc, exp, m, e),
+            FloatSum::Big(_) => false,
         }
-        if *acc == 0 {
-            (*acc, *exp) = (m, e);
-            return true;
-        }
-        let (m, acc_now) = if e >= *exp {
-            let sh = (e - *exp) as u32;
-            if m.unsigned_abs().leading_zeros() <= sh.min(127) {
-                return false;
-            }
-            (m << sh, *acc)
-        } else {
-            let sh = (*exp - e) as u32;
-            if acc.unsigned_abs().leading_zeros() <= sh.min(127) {
-                return false;
-            }
-            *acc <<= sh;
-            *exp = e;
-            (m, *acc)
-        };
-        match acc_now.checked_add(m) {
-            Some(v) => {
-                *acc = v;
-                true
-            }
-            None => false,
-        }
+    }
+
+    /// Whether the sum is zero in its window (nothing added, or values that cancelled).
+    pub fn is_zero(&self) -> bool {
+        matches!(self, FloatSum::Small { acc: 0, .. })
     }
 
     /// The sum as an [`ExactSum`], which it becomes.
@@ -343,7 +320,7 @@ impl FloatSum {
         match s {
             FloatSum::Small { acc, exp } if (-900..=800).contains(&exp) => {
                 // `as` rounds the integer correctly; the power of two scales it exactly.
-                (acc as f64) * 2f64.powi(exp)
+                (acc as f64) * pow2(exp)
             }
             FloatSum::Small { acc, exp } => {
                 let mut b = ExactSum::default();
@@ -367,6 +344,54 @@ impl FloatSum {
     }
 }
 
+/// A finite double as `m * 2^e` with the trailing zeros of `m` dropped (`(0, 0)` for zero), the
+/// form [`window_add`] takes; `None` for a non-finite one.
+#[inline]
+pub(crate) fn window_parts(x: f64) -> Option<(i128, i32)> {
+    let (m, e) = decompose(x)?;
+    if m == 0 {
+        return Some((0, 0));
+    }
+    let tz = m.trailing_zeros();
+    Some((i128::from(m >> tz), e + tz as i32))
+}
+
+/// Adds `m * 2^e` to the fixed-point sum `acc * 2^exp` (the window of [`FloatSum::Small`], kept
+/// here or in a group's row of states) if the result fits 128 bits; `false`, and the same value
+/// held, if not.
+#[inline]
+pub(crate) fn window_add(acc: &mut i128, exp: &mut i32, m: i128, e: i32) -> bool {
+    if m == 0 {
+        return true;
+    }
+    if *acc == 0 {
+        (*acc, *exp) = (m, e);
+        return true;
+    }
+    let (m, acc_now) = if e >= *exp {
+        let sh = (e - *exp) as u32;
+        if m.unsigned_abs().leading_zeros() <= sh.min(127) {
+            return false;
+        }
+        (m << sh, *acc)
+    } else {
+        let sh = (*exp - e) as u32;
+        if acc.unsigned_abs().leading_zeros() <= sh.min(127) {
+            return false;
+        }
+        *acc <<= sh;
+        *exp = e;
+        (m, *acc)
+    };
+    match acc_now.checked_add(m) {
+        Some(v) => {
+            *acc = v;
+            true
+        }
+        None => false,
+    }
+}
+
 /// `mag * 2^(32 * lo - bias)` rounded to a double: the top 96 bits with a sticky bit for the rest
 /// convert with one correct rounding (u128 to f64), then an exact scaling by a power of two.
 fn to_f64(mag: &[u32], lo: i32, bias: i32) -> f64 {
@@ -387,14 +412,21 @@ fn to_f64(mag: &[u32], lo: i32, bias: i32) -> f64 {
 /// `x * 2^e`, exact while the result is a normal double.
 fn ldexp(mut x: f64, mut e: i32) -> f64 {
     while e > 1000 {
-        x *= 2f64.powi(1000);
+        x *= pow2(1000);
         e -= 1000;
     }
     while e < -1000 {
-        x *= 2f64.powi(-1000);
+        x *= pow2(-1000);
         e += 1000;
     }
-    x * 2f64.powi(e)
+    x * pow2(e)
+}
+
+/// `2^e` for a normal exponent (`-1022..=1023`), made from its bits (`powi` loops).
+#[inline]
+fn pow2(e: i32) -> f64 {
+    debug_assert!((-1022..=1023).contains(&e));
+    f64::from_bits(((e + 1023) as u64) << 52)
 }
 
 /// `a * b` exactly: a sum at the squares' bias (the plain sums' biases add).

@@ -238,7 +238,7 @@ pub fn parse_delimiter(d: &str) -> Result<u8> {
 pub fn write_rows<B: Send>(
     headers: &[String],
     mut next: impl FnMut() -> Option<B>,
-    build: impl Fn(B) -> Vec<Vec<pframe::output::Value>> + Sync,
+    build: impl Fn(B) -> std::io::Result<pframe::output::Part> + Sync,
     format: Format,
     dest: &Destination,
     threads: usize,
@@ -250,15 +250,15 @@ pub fn write_rows<B: Send>(
     writer.part(Part::new(format, headers, Vec::new())?, &mut sink)?;
     if threads <= 1 {
         while let Some(batch) = next() {
-            writer.part(Part::new(format, headers, build(batch))?, &mut sink)?;
+            writer.part(build(batch)?, &mut sink)?;
         }
     } else {
         let pool = pframe::engine::pipeline::build_pool(threads);
         // A worker takes its batch out of the slot.
         let batches = std::iter::from_fn(|| next().map(|batch| Ok(Mutex::new(Some(batch)))));
         let work = |slot: &Mutex<Option<B>>| {
-            let rows = slot.lock().expect("a batch's slot").take().map(&build).unwrap_or_default();
-            Part::new(format, headers, rows)
+            let batch = slot.lock().expect("a batch's slot").take().expect("a batch taken once");
+            build(batch)
         };
         pframe::engine::pipeline::drive_parallel(&pool, batches, work, |part: std::io::Result<Part>, _| {
             writer.part(part?, &mut sink).map_err(anyhow::Error::from)

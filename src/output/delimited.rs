@@ -4,6 +4,7 @@
 //! Written by hand because the crate's writer runs a state machine per field, and a cell is most
 //! of what a result costs to write; numbers need no quoting check at all.
 
+use super::Value;
 use super::number::Number;
 
 /// Writes records into a buffer, a field at a time.
@@ -54,11 +55,32 @@ impl Delimited {
         out.push(b'"');
     }
 
+    /// Appends a text field known to hold none of the bytes that are quoted for: the delimiter, a
+    /// quote, `\n` or `\r`.
+    #[inline]
+    pub fn plain(&mut self, out: &mut Vec<u8>, field: &[u8]) {
+        debug_assert!(!field.iter().any(|&b| b == self.delimiter || b"\"\n\r".contains(&b)));
+        self.separate(out);
+        out.extend_from_slice(field);
+    }
+
     /// Appends a number field.
     #[inline]
     pub fn number(&mut self, out: &mut Vec<u8>, n: Number) {
         self.separate(out);
         n.push(out);
+    }
+
+    /// Appends a value: text quoted when it must be, a null as an empty field.
+    #[inline]
+    pub fn value(&mut self, out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Str(s) => self.text(out, s.as_bytes()),
+            Value::Null => self.text(out, b""),
+            Value::Int(n) => self.number(out, Number::Int(*n)),
+            Value::UInt(n) => self.number(out, Number::UInt(*n)),
+            Value::Float(x) => self.number(out, Number::Float(*x)),
+        }
     }
 
     /// Ends the record: one of no bytes (no fields, or one empty field) is written `""`.

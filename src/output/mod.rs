@@ -5,7 +5,7 @@
 //! `table` when stdout is a terminal and `csv` otherwise, the same rule for every command.
 
 pub mod compress;
-mod delimited;
+pub(crate) mod delimited;
 mod frame;
 pub mod number;
 mod parquet;
@@ -19,8 +19,6 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::Path;
 use std::str::FromStr;
-
-use number::Number;
 
 /// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,13 +163,7 @@ impl Table {
         }
         for row in &self.rows {
             for v in row {
-                match v {
-                    Value::Str(s) => w.text(&mut buf, s.as_bytes()),
-                    Value::Null => w.text(&mut buf, b""),
-                    Value::Int(n) => w.number(&mut buf, Number::Int(*n)),
-                    Value::UInt(n) => w.number(&mut buf, Number::UInt(*n)),
-                    Value::Float(x) => w.number(&mut buf, Number::Float(*x)),
-                }
+                w.value(&mut buf, v);
             }
             w.end(&mut buf);
             if buf.len() >= 1 << 16 {

@@ -21,6 +21,8 @@ use super::keys::{self, KeyField, KeyRule};
 use super::{GroupByError, GroupByPlan, LineBase};
 use crate::agg::groupby::{AggFn, AggSpec, Kind, Num, State};
 use crate::input::value::KeyNum;
+use crate::output::delimited::Delimited;
+use crate::output::number::Number;
 use crate::output::{JsonShape, Table, Value};
 
 /// A group-by's result: its columns, its rows (read out in batches), and what the user should
@@ -107,8 +109,9 @@ enum Coding {
     Int { min: i64 },
     /// A float column: the value's bits, ordered as the numbers are.
     Float,
-    /// A text column (or one of nulls only): the text's rank among the column's distinct texts.
-    Text { distinct: Vec<Box<str>> },
+    /// A text column (or one of nulls only): the text's rank among the column's distinct texts;
+    /// `plain` says which of them no CSV or TSV field quotes.
+    Text { distinct: Vec<Box<str>>, plain: Vec<bool> },
 }
 
 /// The code of a null: above every value's.
@@ -139,7 +142,23 @@ impl ColumnCode {
         match &self.coding {
             Coding::Int { min } => Value::Int(min.wrapping_add(code as i64)),
             Coding::Float => Value::Float(from_ordered_bits(code)),
-            Coding::Text { distinct } => Value::Str(distinct[code as usize].to_string()),
+            Coding::Text { distinct, .. } => Value::Str(distinct[code as usize].to_string()),
+        }
+    }
+
+    /// Writes the value a code stands for as a CSV or TSV field (as [`ColumnCode::value`]'s).
+    #[inline]
+    fn write(&self, w: &mut Delimited, out: &mut Vec<u8>, code: u64) {
+        if code == self.null() {
+            return w.text(out, b"");
+        }
+        match &self.coding {
+            Coding::Int { min } => w.number(out, Number::Int(min.wrapping_add(code as i64))),
+            Coding::Float => w.number(out, Number::Float(from_ordered_bits(code))),
+            Coding::Text { distinct, plain } => {
+                let text = distinct[code as usize].as_bytes();
+                if plain[code as usize] { w.plain(out, text) } else { w.text(out, text) }
+            }
         }
     }
 
@@ -203,8 +222,10 @@ fn column_code(store: &Store, column: usize, kind: Kind, rule: KeyRule) -> Colum
             distinct.par_sort_unstable();
             let width = bits_for(distinct.len() as u64);
             // Key fields were checked to be UTF-8 when their groups were made.
-            let distinct = distinct.into_iter().map(|d| String::from_utf8_lossy(d).into()).collect();
-            ColumnCode { coding: Coding::Text { distinct }, width }
+            let distinct: Vec<Box<str>> = distinct.into_iter().map(|d| String::from_utf8_lossy(d).into()).collect();
+            // Texts with none of the bytes CSV or TSV quote for are written as they are.
+            let plain = distinct.iter().map(|d| !d.bytes().any(|b| b",\t\"\n\r".contains(&b))).collect();
+            ColumnCode { coding: Coding::Text { distinct, plain }, width }
         }
     }
 }
@@ -309,7 +330,7 @@ impl GroupRows {
         let ranks: Vec<Option<FxHashMap<&[u8], u64>>> = columns
             .iter()
             .map(|c| match &c.coding {
-                Coding::Text { distinct } => {
+                Coding::Text { distinct, .. } => {
                     Some(distinct.iter().enumerate().map(|(i, d)| (d.as_bytes(), i as u64)).collect())
                 }
                 _ => None,
@@ -369,9 +390,9 @@ impl GroupRows {
         blocks
     }
 
-    /// The rows of the groups at `block` of the order (one of [`GroupRows::blocks`]).
-    pub fn rows_of(&self, block: Range<usize>) -> Vec<Vec<Value>> {
-        let mut rows = Vec::with_capacity(block.len());
+    /// Calls `f` with each group at `block` of the order (one of [`GroupRows::blocks`]): its key's
+    /// codes and its states (merged over its copies, for groups whose typed keys are equal).
+    fn each_group(&self, block: Range<usize>, mut f: impl FnMut(&[u64], &mut Vec<State>)) {
         // A group's codes and merged states, in buffers kept across the block's groups.
         let (mut codes, mut merged) = (Vec::new(), Vec::new());
         let mut at = block.start;
@@ -394,37 +415,80 @@ impl GroupRows {
                 end += 1;
             }
             self.order.codes(at, &self.columns, &mut codes);
-            let mut row = Vec::with_capacity(self.columns.len() + self.funcs.len());
-            row.extend(codes.iter().zip(&self.columns).map(|(&c, col)| col.value(c)));
             at = end;
-            self.push_rows(row, &mut merged, &mut rows);
+            f(&codes, &mut merged);
         }
+    }
+
+    /// The rows of the groups at `block` of the order (one of [`GroupRows::blocks`]).
+    pub fn rows_of(&self, block: Range<usize>) -> Vec<Vec<Value>> {
+        let mut rows = Vec::with_capacity(block.len());
+        let mut aggs = Vec::new();
+        self.each_group(block, |codes, merged| {
+            let list = self.agg_values(merged, &mut aggs);
+            let mut row = Vec::with_capacity(codes.len() + aggs.len());
+            row.extend(codes.iter().zip(&self.columns).map(|(&c, col)| col.value(c)));
+            let at = row.len();
+            row.append(&mut aggs);
+            match list {
+                Some((i, values)) if !values.is_empty() => {
+                    for v in values {
+                        let mut r = row.clone();
+                        r[at + i] = v;
+                        rows.push(r);
+                    }
+                }
+                _ => rows.push(row),
+            }
+        });
         rows
     }
 
-    /// A group's row (or rows: a top_k or bottom_k gives a row per value, or one null when the
-    /// group has none) from its key's values and its states.
-    fn push_rows(&self, mut row: Vec<Value>, states: &mut Vec<State>, rows: &mut Vec<Vec<Value>>) {
-        let mut list: Option<(usize, Vec<Value>)> = None;
+    /// The rows of the groups at `block` as CSV (or TSV, by `delimiter`) records, written from
+    /// the codes and states with no value made per key field (the same bytes as writing
+    /// [`GroupRows::rows_of`]'s rows).
+    pub fn delimited_of(&self, block: Range<usize>, delimiter: u8) -> Vec<u8> {
+        let mut w = Delimited::new(delimiter);
+        let mut out = Vec::with_capacity(block.len() * 32);
+        let mut aggs = Vec::new();
+        self.each_group(block, |codes, merged| {
+            let list = self.agg_values(merged, &mut aggs);
+            let mut record = |listed: Option<(usize, &Value)>| {
+                for (&c, col) in codes.iter().zip(&self.columns) {
+                    col.write(&mut w, &mut out, c);
+                }
+                for (i, v) in aggs.iter().enumerate() {
+                    match listed {
+                        Some((at, listed)) if at == i => w.value(&mut out, listed),
+                        _ => w.value(&mut out, v),
+                    }
+                }
+                w.end(&mut out);
+            };
+            match &list {
+                Some((at, values)) if !values.is_empty() => values.iter().for_each(|v| record(Some((*at, v)))),
+                _ => record(None),
+            }
+        });
+        out
+    }
+
+    /// A group's aggregate values from its states, into `values`; a top_k or bottom_k gives a row
+    /// per value: its position among the aggregates is returned with the values (its place in
+    /// `values` holds a null, which is the row when the group has none).
+    fn agg_values(&self, states: &mut Vec<State>, values: &mut Vec<Value>) -> Option<(usize, Vec<Value>)> {
+        values.clear();
+        let mut list = None;
         for (state, (&func, &kind)) in states.drain(..).zip(self.funcs.iter().zip(&self.agg_kinds)) {
             match state {
                 State::Top { vals, .. } => {
-                    list = Some((row.len(), vals.into_iter().map(|n| num_value(n, kind)).collect()));
-                    row.push(Value::Null);
+                    list = Some((values.len(), vals.into_iter().map(|n| num_value(n, kind)).collect()));
+                    values.push(Value::Null);
                 }
-                state => row.push(agg_value(func, kind, state)),
+                state => values.push(agg_value(func, kind, state)),
             }
         }
-        match list {
-            Some((at, values)) if !values.is_empty() => {
-                for v in values {
-                    let mut r = row.clone();
-                    r[at] = v;
-                    rows.push(r);
-                }
-            }
-            _ => rows.push(row),
-        }
+        list
     }
 }
 
@@ -440,7 +504,7 @@ fn group_code(col: &ColumnCode, raw: Option<&[u8]>, rule: KeyRule) -> u64 {
             KeyField::Num(n) | KeyField::NumText(n, _) => ordered_bits(n.num().as_f64()),
             _ => unreachable!("a float column holds numbers"),
         },
-        Coding::Text { distinct } => {
+        Coding::Text { distinct, .. } => {
             distinct.binary_search_by(|d| d.as_bytes().cmp(raw)).expect("every text is among the distinct ones") as u64
         }
     }
@@ -458,9 +522,11 @@ fn agg_value(func: AggFn, kind: Kind, state: State) -> Value {
     match state {
         State::Rows(n) | State::Count(n) => Value::UInt(n),
         State::Moments(m) => match func {
+            // An integer sum beyond i64 (or beyond 128 bits, then held as an exact float sum)
+            // prints as a float, correctly rounded.
             AggFn::Sum if kind == Kind::Int || kind == Kind::Null => match i64::try_from(m.int_sum) {
-                Ok(i) => Value::Int(i),
-                Err(_) => Value::Float(m.int_sum as f64),
+                Ok(i) if m.sum.is_zero() => Value::Int(i),
+                _ => Value::Float(m.float_sum()),
             },
             AggFn::Sum => Value::Float(m.float_sum()),
             AggFn::Mean => opt_f(m.mean()),

@@ -5,16 +5,15 @@
 //! min and max keep their number and their text; median and quantile their values. The other
 //! aggregations keep the general [`State`], which is also what partial files carry.
 
-use crate::agg::exact::FloatSum;
+use crate::agg::exact::{FloatSum, window_add, window_parts};
 use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_update};
 
 /// One aggregation's states.
 enum Column {
-    /// `count` (rows) or `count(c)` (non-null values).
-    Counts { rows: bool, n: Vec<u64> },
-    /// `sum` and `mean`: the numeric values' count, and the integer and float sums (each made on
-    /// the column's first value of its kind: a float column keeps no integer sums).
-    Sums { n: Vec<u64>, ints: Vec<i128>, floats: Vec<FloatSum> },
+    /// `count` (rows) or `count(c)` (non-null values): word `at` of a group's row.
+    Count { rows: bool, at: usize },
+    /// `sum` and `mean`: words `at..at + 4` of a group's row (see [`Sum`]).
+    Sum { at: usize },
     /// `min` and `max`: the extreme number and the extreme text (a column's type, and so which
     /// one is the answer, is known only at the end).
     Extremes { max: bool, nums: Vec<Option<Num>>, texts: Vec<Option<Box<str>>> },
@@ -24,21 +23,39 @@ enum Column {
     Other(Vec<State>),
 }
 
+/// A cache line of a row store.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Line([u64; 8]);
+
 /// The states of a partition's groups.
 pub struct States {
     funcs: Vec<AggFn>,
     cols: Vec<Column>,
+    /// The fixed-size states (counts and sums) of group `i` in words `i * stride..(i + 1) *
+    /// stride`, row by row from a cache line's start: a row's updates touch its one or two cache
+    /// lines, however many such aggregations the query has, rather than a line per array.
+    lines: Vec<Line>,
+    stride: usize,
+    /// The sums that outgrew their 128-bit window (rare: values many orders of magnitude apart);
+    /// such a sum's row holds its index here.
+    bigs: Vec<FloatSum>,
     len: usize,
 }
 
 impl States {
     pub fn new(aggs: &[AggSpec]) -> States {
+        let mut width = 0;
+        let mut words = |n: usize| {
+            width += n;
+            width - n
+        };
         let cols = aggs
             .iter()
             .map(|a| match a.func {
-                AggFn::Rows => Column::Counts { rows: true, n: Vec::new() },
-                AggFn::Count => Column::Counts { rows: false, n: Vec::new() },
-                AggFn::Sum | AggFn::Mean => Column::Sums { n: Vec::new(), ints: Vec::new(), floats: Vec::new() },
+                AggFn::Rows => Column::Count { rows: true, at: words(1) },
+                AggFn::Count => Column::Count { rows: false, at: words(1) },
+                AggFn::Sum | AggFn::Mean => Column::Sum { at: words(Sum::WORDS) },
                 AggFn::Median | AggFn::Quantile(_) => Column::Values(Vec::new()),
                 AggFn::Min | AggFn::Max => {
                     Column::Extremes { max: a.func == AggFn::Max, nums: Vec::new(), texts: Vec::new() }
@@ -46,15 +63,35 @@ impl States {
                 _ => Column::Other(Vec::new()),
             })
             .collect();
-        States { funcs: aggs.iter().map(|a| a.func).collect(), cols, len: 0 }
+        States {
+            funcs: aggs.iter().map(|a| a.func).collect(),
+            cols,
+            lines: Vec::new(),
+            // Rows back to back (padding them to a power of two, so that none straddles two
+            // lines, measured slower with 1e7 groups: more memory to stream).
+            stride: width,
+            bigs: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Every group's row of fixed-size states.
+    #[inline]
+    fn words(&self) -> &[u64] {
+        line_words(&self.lines)
+    }
+
+    /// Group `i`'s row.
+    #[inline]
+    fn row(&self, i: usize) -> &[u64] {
+        &self.words()[i * self.stride..(i + 1) * self.stride]
     }
 
     /// Adds a group with empty states; returns its id.
     pub fn add_group(&mut self) -> u32 {
         for (col, &func) in self.cols.iter_mut().zip(&self.funcs) {
             match col {
-                Column::Counts { n, .. } => n.push(0),
-                Column::Sums { n, .. } => n.push(0),
+                Column::Count { .. } | Column::Sum { .. } => {}
                 Column::Extremes { nums, texts, .. } => {
                     nums.push(None);
                     texts.push(None);
@@ -64,6 +101,10 @@ impl States {
             }
         }
         self.len += 1;
+        let lines = (self.len * self.stride).div_ceil(8);
+        if lines > self.lines.len() {
+            self.lines.resize(lines, Line::default());
+        }
         (self.len - 1) as u32
     }
 
@@ -77,19 +118,17 @@ impl States {
     #[inline]
     pub fn push(&mut self, agg: usize, id: u32, field: Option<(&str, Option<Num>)>, pos: RowPos) {
         let i = id as usize;
+        let stride = self.stride;
         match &mut self.cols[agg] {
-            Column::Counts { rows, n } => n[i] += u64::from(*rows || field.is_some()),
-            Column::Sums { n, ints, floats } => match field {
-                Some((_, Some(Num::Int(v)))) => {
-                    n[i] += 1;
-                    grown(ints, i, self.len)[i] += i128::from(v);
+            &mut Column::Count { rows, at } => {
+                line_words_mut(&mut self.lines)[i * stride + at] += u64::from(rows || field.is_some());
+            }
+            &mut Column::Sum { at } => {
+                if let Some((_, Some(v))) = field {
+                    let start = i * stride + at;
+                    Sum(&mut line_words_mut(&mut self.lines)[start..start + Sum::WORDS]).add(v, &mut self.bigs);
                 }
-                Some((_, Some(Num::Float(x)))) => {
-                    n[i] += 1;
-                    grown(floats, i, self.len)[i].add(x);
-                }
-                _ => {}
-            },
+            }
             Column::Extremes { max, nums, texts } => {
                 if let Some((t, v)) = field {
                     extreme_update(*max, &mut nums[i], &mut texts[i], v, Some(t));
@@ -109,14 +148,17 @@ impl States {
     #[inline]
     pub fn prefetch(&self, id: u32) {
         let i = id as usize;
+        if self.stride > 0 {
+            let words = self.words();
+            prefetch(words, i * self.stride);
+            if self.stride > 8 {
+                // A row of more than a line: its last line too (rare).
+                prefetch(words, (i + 1) * self.stride - 1);
+            }
+        }
         for col in &self.cols {
             match col {
-                Column::Counts { n, .. } => prefetch(n, i),
-                Column::Sums { n, ints, floats } => {
-                    prefetch(n, i);
-                    prefetch(ints, i);
-                    prefetch(floats, i);
-                }
+                Column::Count { .. } | Column::Sum { .. } => {}
                 Column::Extremes { nums, texts, .. } => {
                     prefetch(nums, i);
                     prefetch(texts, i);
@@ -139,17 +181,15 @@ impl States {
     /// `other`'s states empty.
     pub fn merge_from(&mut self, id: u32, other: &mut States, oid: u32) {
         let (i, o) = (id as usize, oid as usize);
-        for ((mine, theirs), &func) in self.cols.iter_mut().zip(&mut other.cols).zip(&self.funcs) {
-            match (mine, theirs) {
-                (Column::Counts { n, .. }, Column::Counts { n: m, .. }) => n[i] += m[o],
-                (Column::Sums { n, ints, floats }, Column::Sums { n: n2, ints: i2, floats: f2 }) => {
-                    n[i] += n2[o];
-                    if let Some(&x) = i2.get(o) {
-                        grown(ints, i, self.len)[i] += x;
-                    }
-                    if let Some(f) = f2.get(o) {
-                        grown(floats, i, self.len)[i].merge(f);
-                    }
+        let (mine, theirs) = (i * self.stride, o * other.stride);
+        for ((col, their_col), &func) in self.cols.iter_mut().zip(&mut other.cols).zip(&self.funcs) {
+            match (col, their_col) {
+                (&mut Column::Count { at, .. }, Column::Count { .. }) => {
+                    line_words_mut(&mut self.lines)[mine + at] += line_words(&other.lines)[theirs + at];
+                }
+                (&mut Column::Sum { at }, Column::Sum { .. }) => {
+                    let (n, sum) = Sum::of(&line_words(&other.lines)[theirs + at..][..Sum::WORDS], &other.bigs);
+                    Sum(&mut line_words_mut(&mut self.lines)[mine + at..][..Sum::WORDS]).merge(n, &sum, &mut self.bigs);
                 }
                 (Column::Extremes { max, nums, texts }, Column::Extremes { nums: n2, texts: t2, .. }) => {
                     extreme_update(*max, &mut nums[i], &mut texts[i], n2[o], t2[o].as_deref());
@@ -170,14 +210,19 @@ impl States {
     /// Merges a state read back from a partial file into aggregation `agg` of group `id`.
     pub fn merge_state(&mut self, agg: usize, id: u32, state: State) {
         let i = id as usize;
+        let stride = self.stride;
         match (&mut self.cols[agg], state) {
-            (Column::Counts { n, .. }, State::Rows(m) | State::Count(m)) => n[i] += m,
-            (Column::Sums { n, ints, floats }, State::Moments(m)) => {
-                n[i] += m.n;
-                if m.int_sum != 0 {
-                    grown(ints, i, self.len)[i] += m.int_sum;
-                }
-                grown(floats, i, self.len)[i].merge(&m.sum);
+            (&mut Column::Count { at, .. }, State::Rows(m) | State::Count(m)) => {
+                line_words_mut(&mut self.lines)[i * stride + at] += m;
+            }
+            (&mut Column::Sum { at }, State::Moments(m)) => {
+                let mut sum = m.sum;
+                sum.add_int(m.int_sum);
+                Sum(&mut line_words_mut(&mut self.lines)[i * stride + at..][..Sum::WORDS]).merge(
+                    m.n,
+                    &sum,
+                    &mut self.bigs,
+                );
             }
             (Column::Extremes { max, nums, texts }, State::Extreme { num, text, .. }) => {
                 extreme_update(*max, &mut nums[i], &mut texts[i], num, text.as_deref());
@@ -193,13 +238,22 @@ impl States {
     pub fn state(&self, agg: usize, id: u32) -> State {
         let i = id as usize;
         match &self.cols[agg] {
-            Column::Counts { rows: true, n } => State::Rows(n[i]),
-            Column::Counts { rows: false, n } => State::Count(n[i]),
-            Column::Sums { n, ints, floats } => State::Moments(Moments::of_sum(
-                n[i],
-                ints.get(i).copied().unwrap_or_default(),
-                floats.get(i).cloned().unwrap_or_default(),
-            )),
+            &Column::Count { rows, at } => {
+                let n = self.row(i)[at];
+                if rows { State::Rows(n) } else { State::Count(n) }
+            }
+            &Column::Sum { at } => {
+                let (n, sum) = Sum::of(&self.row(i)[at..at + Sum::WORDS], &self.bigs);
+                // A sum of integers (a window at 2^0 or above) is the integer sum a sum of an
+                // integer column is read from.
+                let (int_sum, sum) = match sum {
+                    FloatSum::Small { acc, exp } if exp >= 0 && acc.unsigned_abs().leading_zeros() > exp as u32 => {
+                        (acc << exp, FloatSum::default())
+                    }
+                    sum => (0, sum),
+                };
+                State::Moments(Moments::of_sum(n, int_sum, sum))
+            }
             Column::Extremes { max, nums, texts } => State::Extreme { num: nums[i], text: texts[i].clone(), max: *max },
             Column::Values(v) => State::Median(v[i].clone()),
             Column::Other(v) => v[i].clone(),
@@ -207,14 +261,119 @@ impl States {
     }
 }
 
-/// `v` grown (with empty states) to hold the `len` groups' when it does not yet hold group `i`'s:
-/// the integer and float sums of a column are made on its first value of that kind.
+/// The words of a row store's lines.
 #[inline]
-fn grown<T: Default + Clone>(v: &mut Vec<T>, i: usize, len: usize) -> &mut Vec<T> {
-    if v.len() <= i {
-        v.resize(len, T::default());
+fn line_words(lines: &[Line]) -> &[u64] {
+    // SAFETY: a `Line` is eight `u64`s (`repr(C)`, no padding), so the lines are a slice of eight
+    // times as many words.
+    unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<u64>(), lines.len() * 8) }
+}
+
+#[inline]
+fn line_words_mut(lines: &mut [Line]) -> &mut [u64] {
+    // SAFETY: as in `line_words`; the borrow of `lines` is exclusive.
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<u64>(), lines.len() * 8) }
+}
+
+/// A sum's (or mean's) state in four words of a group's row: the count of its values, then an
+/// exact sum of them as [`FloatSum::Small`]'s fixed-point window `acc * 2^exp` (integers are
+/// added at 2^0 and floats at their own exponent, exactly either way). A sum that outgrows the
+/// window moves to the partition's list of big sums, and its row keeps the index there.
+///
+/// Words: `[n, exp (low 32 bits) | big sum index + 1 (high 32 bits, 0 for none), acc low, acc
+/// high]`.
+struct Sum<'a>(&'a mut [u64]);
+
+impl Sum<'_> {
+    const WORDS: usize = 4;
+
+    /// The count and the exact sum of the row's words `w`.
+    fn of(w: &[u64], bigs: &[FloatSum]) -> (u64, FloatSum) {
+        let big = (w[1] >> 32) as usize;
+        let sum = if big == 0 {
+            FloatSum::Small { acc: (u128::from(w[3]) << 64 | u128::from(w[2])) as i128, exp: w[1] as u32 as i32 }
+        } else {
+            bigs[big - 1].clone()
+        };
+        (w[0], sum)
     }
-    v
+
+    #[inline]
+    fn window(&self) -> (i128, i32) {
+        ((u128::from(self.0[3]) << 64 | u128::from(self.0[2])) as i128, self.0[1] as u32 as i32)
+    }
+
+    #[inline]
+    fn set_window(&mut self, acc: i128, exp: i32) {
+        self.0[1] = u64::from(exp as u32);
+        self.0[2] = acc as u64;
+        self.0[3] = ((acc as u128) >> 64) as u64;
+    }
+
+    /// The big sum this one became, if it did.
+    #[inline]
+    fn big<'b>(&self, bigs: &'b mut [FloatSum]) -> Option<&'b mut FloatSum> {
+        match (self.0[1] >> 32) as usize {
+            0 => None,
+            b => Some(&mut bigs[b - 1]),
+        }
+    }
+
+    /// Moves the sum (with its window's value) to the big sums; returns it there.
+    #[cold]
+    fn make_big<'b>(&mut self, bigs: &'b mut Vec<FloatSum>) -> &'b mut FloatSum {
+        let (acc, exp) = self.window();
+        bigs.push(FloatSum::Small { acc, exp });
+        let index = u32::try_from(bigs.len()).expect("fewer than 2^32 big sums");
+        self.0[1] = u64::from(index) << 32;
+        self.0[2] = 0;
+        self.0[3] = 0;
+        bigs.last_mut().expect("just pushed")
+    }
+
+    /// Adds a value exactly.
+    #[inline]
+    fn add(&mut self, v: Num, bigs: &mut Vec<FloatSum>) {
+        self.0[0] += 1;
+        let parts = match v {
+            Num::Int(i) => Some((i128::from(i), 0)),
+            Num::Float(x) => window_parts(x),
+        };
+        if let Some((m, e)) = parts
+            && self.big(bigs).is_none()
+        {
+            let (mut acc, mut exp) = self.window();
+            if window_add(&mut acc, &mut exp, m, e) {
+                self.set_window(acc, exp);
+                return;
+            }
+        }
+        let big = match self.big(bigs) {
+            Some(_) => self.big(bigs).expect("a big sum"),
+            None => self.make_big(bigs),
+        };
+        match v {
+            Num::Int(i) => big.add_int(i128::from(i)),
+            Num::Float(x) => big.add(x),
+        }
+    }
+
+    /// Adds another part's count and sum.
+    fn merge(&mut self, n: u64, sum: &FloatSum, bigs: &mut Vec<FloatSum>) {
+        self.0[0] += n;
+        if let (FloatSum::Small { acc: m, exp: e }, None) = (sum, self.big(bigs)) {
+            let (mut acc, mut exp) = self.window();
+            if window_add(&mut acc, &mut exp, *m, *e) {
+                self.set_window(acc, exp);
+                return;
+            }
+        }
+        let big = match self.big(bigs) {
+            Some(_) => self.big(bigs).expect("a big sum"),
+            None => self.make_big(bigs),
+        };
+        big.merge(sum);
+    }
 }
 
 /// Prefetches element `i` of `v`, if it has one, for writing soon.
@@ -228,5 +387,97 @@ fn prefetch<T>(v: &[T], i: usize) {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = x;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agg::groupby::parse_aggs;
+    use proptest::prelude::*;
+
+    fn num() -> impl Strategy<Value = Num> {
+        prop_oneof![
+            (-1000i64..1000).prop_map(Num::Int),
+            any::<i64>().prop_map(Num::Int),
+            (-1e6f64..1e6).prop_map(Num::Float),
+            // Magnitudes far apart: a sum outgrows its 128-bit window and becomes a big one.
+            prop_oneof![Just(1e300), Just(-1e300), Just(1e-300), Just(5e-324), Just(-0.0), Just(0.1)]
+                .prop_map(Num::Float),
+            prop_oneof![Just(f64::INFINITY), Just(f64::NEG_INFINITY), Just(f64::NAN)].prop_map(Num::Float),
+        ]
+    }
+
+    /// The reference: the general state of the aggregation, fed every value.
+    fn reference(func: AggFn, values: &[Option<Num>]) -> State {
+        let mut s = State::new(func);
+        for v in values {
+            s.push(v.map(|n| ("", Some(n))), RowPos::new(0, 0, 0));
+        }
+        s
+    }
+
+    fn same(a: &State, b: &State) -> bool {
+        // The same double (any NaN is printed as NaN).
+        let eq = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+        match (a, b) {
+            (State::Moments(x), State::Moments(y)) => {
+                x.n == y.n
+                    && eq(x.float_sum(), y.float_sum())
+                    && x.mean().zip(y.mean()).is_none_or(|(p, q)| eq(p, q))
+                    && x.mean().is_some() == y.mean().is_some()
+                    // An integer sum is read from `int_sum` when the column is all integers.
+                    && (x.sum.is_zero() == y.sum.is_zero())
+                    && (!x.sum.is_zero() || x.int_sum == y.int_sum)
+            }
+            _ => format!("{a:?}") == format!("{b:?}"),
+        }
+    }
+
+    proptest! {
+        /// Counts, sums and means in the row store, fed in two groups of two stores and merged
+        /// (directly, and through the partial-file state), are the general states' answers.
+        #[test]
+        fn row_store_sums_are_the_general_states(
+            values in proptest::collection::vec(proptest::option::of(num()), 0..60),
+            split in 0usize..60,
+            ints_only in any::<bool>(),
+        ) {
+            let values: Vec<Option<Num>> = if ints_only {
+                values.into_iter().map(|v| v.filter(|n| matches!(n, Num::Int(_)))).collect()
+            } else {
+                values
+            };
+            let split = split.min(values.len());
+            let aggs = parse_aggs("count,sum(x),count(x),mean(x),sum(y)").unwrap();
+            let feed = |states: &mut States, id: u32, values: &[Option<Num>]| {
+                for v in values {
+                    for agg in 0..aggs.len() {
+                        states.push(agg, id, v.map(|n| ("", Some(n))), RowPos::new(0, 0, 0));
+                    }
+                }
+            };
+            let (mut a, mut b) = (States::new(&aggs), States::new(&aggs));
+            // Group 1 of each store holds the values; group 0 is a neighbour left empty.
+            for s in [&mut a, &mut b] {
+                s.add_group();
+                s.add_group();
+            }
+            feed(&mut a, 1, &values[..split]);
+            feed(&mut b, 1, &values[split..]);
+            let mut via_state = States::new(&aggs);
+            via_state.add_group();
+            for agg in 0..aggs.len() {
+                via_state.merge_state(agg, 0, b.state(agg, 1));
+                via_state.merge_state(agg, 0, a.state(agg, 1));
+            }
+            a.merge_from(1, &mut b, 1);
+            for (agg, spec) in aggs.iter().enumerate() {
+                let want = reference(spec.func, &values);
+                prop_assert!(same(&a.state(agg, 1), &want), "{spec}: {:?} != {want:?}", a.state(agg, 1));
+                prop_assert!(same(&via_state.state(agg, 0), &want), "{spec} via partial state");
+                prop_assert!(same(&a.state(agg, 0), &reference(spec.func, &[])), "{spec}: the empty neighbour");
+            }
+        }
     }
 }
