@@ -744,6 +744,11 @@ pub struct GenWordsArgs {
     #[arg(long)]
     pub crlf: bool,
 
+    /// Draw the words from N distinct words (by Zipf's law); by default from 50,000 generated
+    /// words, about 42,600 of them distinct
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub vocabulary: Option<u64>,
+
     /// Compress the output: gz, bgzf (gzip in independent blocks), zst (1 MiB frames), bz2, xz
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub compress: Option<CompressArg>,

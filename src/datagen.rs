@@ -124,6 +124,13 @@ impl Cumulative {
 
 /// Writes `n` English-like words, one per line, `\r\n`-terminated with `crlf`.
 pub fn write_words(n: u64, seed: u64, crlf: bool, out: &mut dyn Write) -> io::Result<()> {
+    write_words_from(n, seed, crlf, None, out)
+}
+
+/// [`write_words`] with words drawn from `distinct` distinct words (rank r with weight 1/r), or,
+/// with `None`, from the default vocabulary: [`VOCABULARY`] generated words, some of them alike
+/// (about 42,600 distinct).
+pub fn write_words_from(n: u64, seed: u64, crlf: bool, distinct: Option<u64>, out: &mut dyn Write) -> io::Result<()> {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
     let part = |table: &'static [(&'static str, f64)]| {
         let c = Cumulative::new(table.iter().map(|p| p.1));
@@ -141,28 +148,50 @@ pub fn write_words(n: u64, seed: u64, crlf: bool, out: &mut dyn Write) -> io::Re
         }
         w
     };
-    let vocabulary: Vec<String> = (0..VOCABULARY)
-        .map(|_| {
-            let roll: f64 = rng.random();
-            let mut w = plain_word(&mut rng, 5);
-            if roll < 0.03 {
-                w = format!("{w}-{}", plain_word(&mut rng, 2));
-            } else if roll < 0.05 {
-                w.push_str(["'s", "'t", "'ll", "'d"][rng.random_range(0..4)]);
-            } else if roll < 0.065 {
-                let digits = rng.random_range(1..10_000u32);
-                w = if rng.random_bool(0.5) { digits.to_string() } else { format!("{w}{digits}") };
+    let vocabulary_word = |rng: &mut Pcg64Mcg| {
+        let roll: f64 = rng.random();
+        let mut w = plain_word(rng, 5);
+        if roll < 0.03 {
+            w = format!("{w}-{}", plain_word(rng, 2));
+        } else if roll < 0.05 {
+            w.push_str(["'s", "'t", "'ll", "'d"][rng.random_range(0..4)]);
+        } else if roll < 0.065 {
+            let digits = rng.random_range(1..10_000u32);
+            w = if rng.random_bool(0.5) { digits.to_string() } else { format!("{w}{digits}") };
+        }
+        if rng.random_bool(0.1) {
+            let mut c = w.chars();
+            if let Some(first) = c.next() {
+                w = first.to_ascii_uppercase().to_string() + c.as_str();
             }
-            if rng.random_bool(0.1) {
-                let mut c = w.chars();
-                if let Some(first) = c.next() {
-                    w = first.to_ascii_uppercase().to_string() + c.as_str();
+        }
+        w
+    };
+    let vocabulary: Vec<String> = match distinct {
+        None => (0..VOCABULARY).map(|_| vocabulary_word(&mut rng)).collect(),
+        Some(want) => {
+            let want = usize::try_from(want).map_err(|_| io::Error::other("vocabulary too large"))?;
+            let mut seen = std::collections::HashSet::with_capacity(want);
+            let mut words = Vec::with_capacity(want);
+            // Words are drawn from many billions of spellings: a thousand misses in a row means
+            // the vocabulary asked for is beyond them.
+            let mut misses = 0;
+            while words.len() < want {
+                let w = vocabulary_word(&mut rng);
+                if seen.insert(w.clone()) {
+                    words.push(w);
+                    misses = 0;
+                } else {
+                    misses += 1;
+                    if misses == 1000 {
+                        return Err(io::Error::other(format!("cannot make {want} distinct words")));
+                    }
                 }
             }
-            w
-        })
-        .collect();
-    let zipf = Cumulative::new((1..=VOCABULARY).map(|r| 1.0 / r as f64));
+            words
+        }
+    };
+    let zipf = Cumulative::new((1..=vocabulary.len()).map(|r| 1.0 / r as f64));
     let ending: &[u8] = if crlf { b"\r\n" } else { b"\n" };
     for _ in 0..n {
         let w = &vocabulary[zipf.sample(&mut rng)];
@@ -482,6 +511,20 @@ mod tests {
         let mut v = Vec::new();
         write_words(n, seed, crlf, &mut v).unwrap();
         v
+    }
+
+    #[test]
+    fn a_vocabulary_of_n_distinct_words() {
+        let mut v = Vec::new();
+        write_words_from(300_000, 3, false, Some(1000), &mut v).unwrap();
+        let text = String::from_utf8(v).unwrap();
+        let distinct: std::collections::HashSet<&str> = text.lines().collect();
+        // Rank 1000 has weight 1/1000 of about 7.5: about 40 draws expected, so every word shows.
+        assert_eq!(distinct.len(), 1000);
+        // The default vocabulary is the one `write_words` always drew from.
+        let mut default = Vec::new();
+        write_words_from(2000, 9, true, None, &mut default).unwrap();
+        assert_eq!(default, words(2000, 9, true));
     }
 
     #[test]

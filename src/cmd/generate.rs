@@ -12,9 +12,9 @@ use pframe::output::{Destination, OutputSink};
 
 pub fn run(cmd: GenCommand) -> Result<()> {
     match cmd {
-        GenCommand::Words(a) => {
-            write_to(&a.output, a.compress, |out| pframe::datagen::write_words(a.count, a.seed, a.crlf, out))
-        }
+        GenCommand::Words(a) => write_to(&a.output, a.compress, |out| {
+            pframe::datagen::write_words_from(a.count, a.seed, a.crlf, a.vocabulary, out)
+        }),
         GenCommand::Csv(a) => {
             let opts = pframe::datagen::G1Options { na_percent: a.na_percent, sorted: a.sorted };
             write_to(&a.output, a.compress, |out| {
