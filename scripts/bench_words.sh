@@ -27,9 +27,9 @@ for vocabulary in 1000000 default; do
     PCMD="$PF count -u words --top 10 $f"
     LCMD="python3 scripts/words_polars.py $f 10"
     echo
-    echo "## $(basename "$f"): $(stat -c %s "$f") bytes, $WORDS words, vocabulary $vocabulary"
+    echo "## $(basename "$f"): $(stat -L -c %s "$f") bytes, $WORDS words, vocabulary $vocabulary"
     for cmd in "$PCMD" "$LCMD"; do
-        /usr/bin/time -f "peak RSS %M KiB: $cmd" $cmd > /dev/null
+        { /usr/bin/time -f "peak RSS %M KiB: $cmd" $cmd > /dev/null; } 2>&1
     done
     # The same ten words and counts (polars prints a header).
     diff <($PCMD --format csv | tail -n +2) <($LCMD | tail -n +2) > /dev/null \
