@@ -128,7 +128,7 @@ pub fn write_words(n: u64, seed: u64, crlf: bool, out: &mut dyn Write) -> io::Re
 }
 
 /// [`write_words`] with words drawn from `distinct` distinct words (rank r with weight 1/r), or,
-/// with `None`, from the default vocabulary: [`VOCABULARY`] generated words, some of them alike
+/// with `None`, from the default vocabulary: 50,000 generated words, some of them alike
 /// (about 42,600 distinct).
 pub fn write_words_from(n: u64, seed: u64, crlf: bool, distinct: Option<u64>, out: &mut dyn Write) -> io::Result<()> {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);

@@ -1,9 +1,9 @@
-//! The aggregation states of a partition's groups, a column per aggregation indexed by group id:
-//! no allocation per group, and each state as small as its aggregation allows. Counts are 8 bytes;
-//! sums and means keep the count and, once a value of the kind arrives, an exact integer sum (16
-//! bytes) and an exact float sum ([`FloatSum`], 32 bytes without allocation in the common case);
-//! min and max keep their number and their text; median and quantile their values. The other
-//! aggregations keep the general [`State`], which is also what partial files carry.
+//! The aggregation states of a partition's groups, indexed by group id, with no allocation per
+//! group and each state as small as its aggregation allows. Counts (8 bytes) and sums and means
+//! (32 bytes: the count and an exact sum, see [`Sum`]) sit side by side in one row per group, so
+//! that a row's updates touch one or two cache lines; min and max keep their number and their
+//! text; median and quantile their values. The other aggregations keep the general [`State`],
+//! which is also what partial files carry.
 
 use crate::agg::exact::{FloatSum, window_add, window_parts};
 use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_update};
@@ -33,8 +33,8 @@ pub struct States {
     funcs: Vec<AggFn>,
     cols: Vec<Column>,
     /// The fixed-size states (counts and sums) of group `i` in words `i * stride..(i + 1) *
-    /// stride`, row by row from a cache line's start: a row's updates touch its one or two cache
-    /// lines, however many such aggregations the query has, rather than a line per array.
+    /// stride`, rows back to back from a cache line's start: a row's updates touch its one or two
+    /// cache lines (more only for rows wider than a line), rather than a line per array.
     lines: Vec<Line>,
     stride: usize,
     /// The sums that outgrew their 128-bit window (rare: values many orders of magnitude apart);
