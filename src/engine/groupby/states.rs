@@ -289,46 +289,44 @@ impl Sum<'_> {
 
     /// The count and the exact sum of the row's words `w`.
     fn of(w: &[u64], bigs: &[FloatSum]) -> (u64, FloatSum) {
-        let big = (w[1] >> 32) as usize;
-        let sum = if big == 0 {
-            FloatSum::Small { acc: (u128::from(w[3]) << 64 | u128::from(w[2])) as i128, exp: w[1] as u32 as i32 }
-        } else {
-            bigs[big - 1].clone()
+        let sum = match big_index(w) {
+            0 => {
+                let (acc, exp) = window_of(w);
+                FloatSum::Small { acc, exp }
+            }
+            b => bigs[b - 1].clone(),
         };
         (w[0], sum)
     }
 
+    /// Adds `m * 2^e` to the window, if the sum is still in its window and the result fits it.
     #[inline]
-    fn window(&self) -> (i128, i32) {
-        ((u128::from(self.0[3]) << 64 | u128::from(self.0[2])) as i128, self.0[1] as u32 as i32)
-    }
-
-    #[inline]
-    fn set_window(&mut self, acc: i128, exp: i32) {
+    fn add_to_window(&mut self, m: i128, e: i32) -> bool {
+        if big_index(self.0) != 0 {
+            return false;
+        }
+        let (mut acc, mut exp) = window_of(self.0);
+        if !window_add(&mut acc, &mut exp, m, e) {
+            return false;
+        }
         self.0[1] = u64::from(exp as u32);
         self.0[2] = acc as u64;
         self.0[3] = ((acc as u128) >> 64) as u64;
+        true
     }
 
-    /// The big sum this one became, if it did.
-    #[inline]
-    fn big<'b>(&self, bigs: &'b mut [FloatSum]) -> Option<&'b mut FloatSum> {
-        match (self.0[1] >> 32) as usize {
-            0 => None,
-            b => Some(&mut bigs[b - 1]),
-        }
-    }
-
-    /// Moves the sum (with its window's value) to the big sums; returns it there.
+    /// The big sum this one is, made (with the window's value) if it is not one yet.
     #[cold]
-    fn make_big<'b>(&mut self, bigs: &'b mut Vec<FloatSum>) -> &'b mut FloatSum {
-        let (acc, exp) = self.window();
-        bigs.push(FloatSum::Small { acc, exp });
-        let index = u32::try_from(bigs.len()).expect("fewer than 2^32 big sums");
-        self.0[1] = u64::from(index) << 32;
-        self.0[2] = 0;
-        self.0[3] = 0;
-        bigs.last_mut().expect("just pushed")
+    fn big<'b>(&mut self, bigs: &'b mut Vec<FloatSum>) -> &'b mut FloatSum {
+        if big_index(self.0) == 0 {
+            let (acc, exp) = window_of(self.0);
+            bigs.push(FloatSum::Small { acc, exp });
+            let index = u32::try_from(bigs.len()).expect("fewer than 2^32 big sums");
+            self.0[1] = u64::from(index) << 32;
+            self.0[2] = 0;
+            self.0[3] = 0;
+        }
+        &mut bigs[big_index(self.0) - 1]
     }
 
     /// Adds a value exactly.
@@ -339,41 +337,37 @@ impl Sum<'_> {
             Num::Int(i) => Some((i128::from(i), 0)),
             Num::Float(x) => window_parts(x),
         };
-        if let Some((m, e)) = parts
-            && self.big(bigs).is_none()
-        {
-            let (mut acc, mut exp) = self.window();
-            if window_add(&mut acc, &mut exp, m, e) {
-                self.set_window(acc, exp);
-                return;
-            }
+        if parts.is_some_and(|(m, e)| self.add_to_window(m, e)) {
+            return;
         }
-        let big = match self.big(bigs) {
-            Some(_) => self.big(bigs).expect("a big sum"),
-            None => self.make_big(bigs),
-        };
         match v {
-            Num::Int(i) => big.add_int(i128::from(i)),
-            Num::Float(x) => big.add(x),
+            Num::Int(i) => self.big(bigs).add_int(i128::from(i)),
+            Num::Float(x) => self.big(bigs).add(x),
         }
     }
 
     /// Adds another part's count and sum.
     fn merge(&mut self, n: u64, sum: &FloatSum, bigs: &mut Vec<FloatSum>) {
         self.0[0] += n;
-        if let (FloatSum::Small { acc: m, exp: e }, None) = (sum, self.big(bigs)) {
-            let (mut acc, mut exp) = self.window();
-            if window_add(&mut acc, &mut exp, *m, *e) {
-                self.set_window(acc, exp);
-                return;
-            }
+        if let FloatSum::Small { acc, exp } = *sum
+            && self.add_to_window(acc, exp)
+        {
+            return;
         }
-        let big = match self.big(bigs) {
-            Some(_) => self.big(bigs).expect("a big sum"),
-            None => self.make_big(bigs),
-        };
-        big.merge(sum);
+        self.big(bigs).merge(sum);
     }
+}
+
+/// A sum's index + 1 among the big sums (0 while it is in its window), from its words.
+#[inline]
+fn big_index(w: &[u64]) -> usize {
+    (w[1] >> 32) as usize
+}
+
+/// A sum's window `(acc, exp)`, from its words.
+#[inline]
+fn window_of(w: &[u64]) -> (i128, i32) {
+    ((u128::from(w[3]) << 64 | u128::from(w[2])) as i128, w[1] as u32 as i32)
 }
 
 /// Prefetches element `i` of `v`, if it has one, for writing soon.
