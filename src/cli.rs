@@ -621,6 +621,12 @@ pub struct GroupByArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub input_format: Option<InputFormatArg>,
 
+    /// The memory the group-by may use: 512MiB, 4GiB. When its groups pass about half of it,
+    /// they spill to temporary files (in TMPDIR) and the result is merged back from them, the
+    /// same rows. [default: half of the memory this job has: RAM, cgroup, Slurm, ulimit -v]
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 

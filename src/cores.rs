@@ -271,6 +271,73 @@ fn cgroup_limit(probe: &Probe) -> Option<CgroupLimit> {
     best
 }
 
+/// The memory this job may use, and which limit says so.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Memory {
+    pub bytes: u64,
+    /// Where the number was read from.
+    pub reason: String,
+}
+
+/// The memory this job may use: the smallest of the machine's RAM (`MemTotal`), the cgroup's
+/// memory limit (v2 `memory.max`, v1 `memory.limit_in_bytes`, the tightest ancestor's), Slurm's
+/// allocation (`SLURM_MEM_PER_NODE`, or `SLURM_MEM_PER_CPU` times the CPUs on the node, in MB),
+/// and, on the real machine, the address-space limit (`ulimit -v`, which is how SGE enforces
+/// `h_vmem`).
+pub fn job_memory(probe: &Probe) -> Option<Memory> {
+    let mut limits: Vec<Memory> = Vec::new();
+    let mut add = |bytes: u64, reason: String| limits.push(Memory { bytes, reason });
+    if let Some(kib) = probe
+        .read("proc/meminfo")
+        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| leading_u64(v.trim())))
+    {
+        add(kib * 1024, "MemTotal in /proc/meminfo".into());
+    }
+    for line in probe.read("proc/self/cgroup").unwrap_or_default().lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next()) else { continue };
+        let file = if controllers.is_empty() {
+            "memory.max"
+        } else if controllers.split(',').any(|c| c == "memory") {
+            "memory.limit_in_bytes"
+        } else {
+            continue;
+        };
+        let mount = if controllers.is_empty() { "sys/fs/cgroup" } else { "sys/fs/cgroup/memory" };
+        for dir in ancestors(path) {
+            let at = format!("{mount}{dir}/{file}");
+            // `max`, or v1's "no limit" (a page-rounded i64::MAX), are no limit.
+            if let Some(bytes) = probe.read(&at).and_then(|s| s.trim().parse::<u64>().ok()).filter(|&b| b < 1 << 60) {
+                add(bytes, format!("the cgroup limit in /{at}"));
+            }
+        }
+    }
+    const MB: u64 = 1 << 20;
+    if let Some(mb) = probe.var("SLURM_MEM_PER_NODE").and_then(leading_u64).filter(|&m| m > 0) {
+        add(mb * MB, format!("SLURM_MEM_PER_NODE={mb}"));
+    } else if let Some(mb) = probe.var("SLURM_MEM_PER_CPU").and_then(leading_u64).filter(|&m| m > 0) {
+        let cpus = ["SLURM_CPUS_ON_NODE", "SLURM_CPUS_PER_TASK"]
+            .iter()
+            .find_map(|v| probe.var(v).and_then(leading_int))
+            .unwrap_or(1) as u64;
+        add(mb * MB * cpus, format!("SLURM_MEM_PER_CPU={mb} times {cpus} CPUs"));
+    }
+    if probe.root == Path::new("/") {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } == 0 && lim.rlim_cur != libc::RLIM_INFINITY {
+            #[allow(clippy::unnecessary_cast)] // rlim_t is narrower on some targets
+            add(lim.rlim_cur as u64, "the address-space limit (ulimit -v; SGE's h_vmem)".into());
+        }
+    }
+    limits.into_iter().min_by_key(|m| m.bytes)
+}
+
+fn leading_u64(s: &str) -> Option<u64> {
+    let digits: String = s.trim().chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
 /// `/a/b` -> `/a/b`, `/a`, `` (the root).
 fn ancestors(path: &str) -> Vec<String> {
     let path = path.trim().trim_end_matches('/');
@@ -476,5 +543,38 @@ mod tests {
         if let Some(a) = &c.affinity {
             assert!(c.default_threads <= a.len() || c.env.contains_key(OVERRIDE_VAR));
         }
+    }
+
+    #[test]
+    fn job_memory_is_the_smallest_limit() {
+        let meminfo = ("proc/meminfo", "MemTotal:       16384000 kB\nMemFree: 1 kB\n");
+        let (_d, p) = machine(&[meminfo], &[]);
+        assert_eq!(
+            job_memory(&p).unwrap(),
+            Memory { bytes: 16384000 * 1024, reason: "MemTotal in /proc/meminfo".into() }
+        );
+        // cgroup v2: the tightest ancestor; "max" is no limit.
+        let files = [
+            meminfo,
+            ("proc/self/cgroup", "0::/job/step\n"),
+            ("sys/fs/cgroup/job/step/memory.max", "max\n"),
+            ("sys/fs/cgroup/job/memory.max", "4294967296\n"),
+        ];
+        let (_d, p) = machine(&files, &[]);
+        let m = job_memory(&p).unwrap();
+        assert_eq!(m.bytes, 4 << 30);
+        assert!(m.reason.contains("/sys/fs/cgroup/job/memory.max"), "{}", m.reason);
+        // cgroup v1's unlimited value is no limit; Slurm's per-CPU memory times the CPUs.
+        let files = [
+            meminfo,
+            ("proc/self/cgroup", "5:memory:/slurm\n"),
+            ("sys/fs/cgroup/memory/slurm/memory.limit_in_bytes", "9223372036854771712\n"),
+        ];
+        let (_d, p) = machine(&files, &[("SLURM_MEM_PER_CPU", "1000"), ("SLURM_CPUS_ON_NODE", "2")]);
+        assert_eq!(job_memory(&p).unwrap().bytes, 2000 << 20);
+        let (_d, p) = machine(&[meminfo], &[("SLURM_MEM_PER_NODE", "2048")]);
+        assert_eq!(job_memory(&p).unwrap().bytes, 2 << 30);
+        let (_d, p) = machine(&[], &[]);
+        assert_eq!(job_memory(&p), None);
     }
 }

@@ -7,8 +7,9 @@ use crate::cli::{GroupByArgs, GroupByEngineArg, InputFormatArg};
 use pframe::agg::groupby::parse_aggs;
 use pframe::engine::Engine;
 use pframe::engine::groupby::{
-    GroupByPlan, GroupByState, InputFormat, group_by, group_by_state, merge_states, parse_schema,
+    Block, GroupByPlan, GroupByState, InputFormat, group_by, group_by_state, merge_states, parse_schema,
 };
+use pframe::input::ChunkSize;
 use pframe::input::ReadOptions;
 use pframe::input::value::NullValues;
 use pframe::output::{Format, Part, Table};
@@ -52,6 +53,12 @@ pub fn run(args: GroupByArgs) -> Result<()> {
                 }
             }
         },
+        memory_limit: args
+            .memory_limit
+            .as_deref()
+            .map(|s| s.parse::<ChunkSize>().map(|ChunkSize(n)| n as u64))
+            .transpose()
+            .map_err(|e| UsageError(format!("--memory-limit: {e}")))?,
     };
     if plan.engine == Engine::Polars && args.input.chunk_size.is_none() {
         plan.read.chunk_size = POLARS_CHUNK_SIZE;
@@ -112,13 +119,13 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         eprintln!("pframe: {note}");
     }
     let rows = &grouped.rows;
-    let mut blocks = rows.blocks(1 << 14).into_iter();
+    let mut blocks = rows.blocks(1 << 14);
     let headers = &grouped.headers;
     // CSV and TSV are written from the groups' codes and states; other formats from rows.
-    let part = |block| match format {
-        Format::Csv => Ok(Part::Bytes(rows.delimited_of(block, b','))),
-        Format::Tsv => Ok(Part::Bytes(rows.delimited_of(block, b'\t'))),
-        _ => Part::new(format, headers, rows.rows_of(block)),
+    let part = |block: std::io::Result<Block>| match format {
+        Format::Csv => Ok(Part::Bytes(rows.delimited_of(block?, b','))),
+        Format::Tsv => Ok(Part::Bytes(rows.delimited_of(block?, b'\t'))),
+        _ => Part::new(format, headers, rows.rows_of(block?)),
     };
     super::write_rows(headers, || blocks.next(), part, format, &dest, plan.threads)
 }
@@ -156,7 +163,7 @@ pub fn merge<'a>(
     for note in &grouped.notes {
         eprintln!("pframe: {note}");
     }
-    Ok(grouped.into_table())
+    Ok(grouped.into_table()?)
 }
 
 /// The group-by a partial file's query describes (one thread, the serial engine).
@@ -179,6 +186,7 @@ fn plan_of(query: &serde_json::Value) -> Result<GroupByPlan> {
         schema,
         input_format: if query["input_format"] == "ndjson" { InputFormat::Ndjson } else { InputFormat::Csv },
         null_values: NullValues::parse(query["null_values"].as_str().unwrap_or("")),
+        memory_limit: None,
     };
     Ok(plan)
 }

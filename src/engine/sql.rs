@@ -213,7 +213,7 @@ pub fn sql_stream<R: Send>(
         let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest);
         let grouped = group_by_opened(&group_by, input)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let (headers, rows) = sql_rows(gb, grouped.into_table());
+        let (headers, rows) = sql_rows(gb, grouped.into_table()?);
         emit(&headers, render(&headers, Rows::Values(rows))?)?;
         return Ok(());
     }
@@ -245,7 +245,7 @@ pub fn sql_stream<R: Send>(
             }
         };
         grouped.notes.iter().for_each(|n| notify(n));
-        let table = prepared.run_over_groups(&grouped.into_table()).map_err(|e| query_error(&e))?;
+        let table = prepared.run_over_groups(&grouped.into_table()?).map_err(|e| query_error(&e))?;
         emit(&table.headers, render(&table.headers, Rows::Values(table.rows))?)?;
         return Ok(());
     }
@@ -306,6 +306,7 @@ fn group_by_plan(plan: &SqlPlan, by: &[String], aggs: &[crate::agg::groupby::Agg
         schema: plan.schema.clone(),
         input_format: InputFormat::Csv,
         null_values: plan.null_values.clone(),
+        memory_limit: None,
     }
 }
 
@@ -328,7 +329,7 @@ fn sql_table<R: Send>(
         let group_by = group_by_plan(plan, &gb.by, &gb.aggs);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let (headers, rows) = sql_rows(gb, grouped.into_table());
+        let (headers, rows) = sql_rows(gb, grouped.into_table()?);
         emit(&headers, render(&headers, Rows::Values(rows))?)?;
         return Ok(());
     }
@@ -337,7 +338,7 @@ fn sql_table<R: Send>(
         let group_by = group_by_plan(plan, &og.by, &og.aggs);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let table = prepared.run_over_groups(&grouped.into_table()).map_err(|e| polars_error(&e))?;
+        let table = prepared.run_over_groups(&grouped.into_table()?).map_err(|e| polars_error(&e))?;
         emit(&table.headers, render(&table.headers, Rows::Values(table.rows))?)?;
         return Ok(());
     }

@@ -126,6 +126,7 @@ fn plan(aggs: &str, engine: Engine, chunk_size: usize, mmap: bool) -> GroupByPla
         schema: Vec::new(),
         input_format: InputFormat::Csv,
         null_values: NullValues::default(),
+        memory_limit: None,
     }
 }
 
@@ -144,8 +145,21 @@ fn shown<E: std::fmt::Display>(r: Result<Table, E>, path: &Path) -> String {
 }
 
 fn group_by_at(path: &Path, aggs: &str, engine: Engine, chunk_size: usize, mmap: bool) -> String {
+    group_by_limited(path, aggs, engine, chunk_size, mmap, None)
+}
+
+/// The group-by under a memory limit: a few bytes make every chunk's groups spill.
+fn group_by_limited(
+    path: &Path,
+    aggs: &str,
+    engine: Engine,
+    chunk_size: usize,
+    mmap: bool,
+    memory_limit: Option<u64>,
+) -> String {
+    let plan = GroupByPlan { memory_limit, ..plan(aggs, engine, chunk_size, mmap) };
     shown(
-        group_by(&plan(aggs, engine, chunk_size, mmap), &[Source::File(path.to_path_buf())]).map(|g| g.into_table()),
+        group_by(&plan, &[Source::File(path.to_path_buf())]).map(|g| g.into_table().expect("the rows read back")),
         path,
     )
 }
@@ -173,7 +187,8 @@ fn group_by_shards(path: &Path, aggs: &str, n: u32) -> String {
         }
     }
     shown(
-        merge_states(&plan(aggs, Engine::Serial, 1, true), &path.display().to_string(), states).map(|g| g.into_table()),
+        merge_states(&plan(aggs, Engine::Serial, 1, true), &path.display().to_string(), states)
+            .map(|g| g.into_table().expect("the rows read back")),
         path,
     )
 }
@@ -234,6 +249,11 @@ fn check_every_path(data: &[u8]) -> Result<(), TestCaseError> {
     for n in [2, 3] {
         prop_assert_eq!(&group_by_shards(&path, AGGS, n), &reference, "{} shards", n);
     }
+    // Spilled: every chunk's groups to the files (a limit of one byte), or some of them.
+    for (engine, size, limit) in [(Engine::Serial, 1, 1), (Engine::Parallel, 7, 1), (Engine::Parallel, 3, 2000)] {
+        let got = group_by_limited(&path, AGGS, engine, size, true, Some(limit));
+        prop_assert_eq!(&got, &reference, "spilled: engine {} size {} limit {}", engine, size, limit);
+    }
     // The keys alone, through the group-by and SQL's three paths.
     let keys = group_by_at(&path, "count", Engine::Parallel, 5, true);
     let q = "SELECT k, count(*) AS count FROM t GROUP BY k ORDER BY k";
@@ -269,6 +289,45 @@ fn check_every_path(data: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Two key columns of numbers spelled several ways and texts, and a numeric column.
+fn many_keys() -> impl Strategy<Value = Vec<u8>> {
+    let key = prop::sample::select(&["", "1", "01", "1.0", "2", "-3", "x", "y\"z", "\"a,b\"", "10", "+2"][..]);
+    let row = (key.clone(), key, prop::sample::select(PLAIN_NUMBERS));
+    prop::collection::vec(row, 0..60).prop_map(|rows| {
+        let mut s = String::from("k,j,v\n");
+        for (k, j, v) in rows {
+            s.push_str(&format!("{k},{j},{v}\n"));
+        }
+        s.into_bytes()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Every aggregation, spilled under a tiny memory limit (all or some of the groups, at any
+    /// chunk size, on every engine that spills), gives the in-memory answer: groups whose typed
+    /// keys are equal in different spill files (`1`, `01`, `1.0`) merge, nulls sort last.
+    #[test]
+    fn spilled_groups_give_the_in_memory_answer(data in many_keys()) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), &data);
+        let aggs = "count,sum(v),mean(v),std(v),median(v),quantile(v,0.25),min(v),max(j),top_k(v,2),corr(v,v),\
+                    first(j),last(v),n_unique(j)";
+        for by in [vec!["k"], vec!["k", "j"]] {
+            let at = |engine, size, limit| {
+                let mut plan = GroupByPlan { memory_limit: limit, ..plan(aggs, engine, size, true) };
+                plan.by = by.iter().map(|c| c.to_string()).collect();
+                shown(group_by(&plan, &[Source::File(path.clone())]).map(|g| g.into_table().unwrap()), &path)
+            };
+            let reference = at(Engine::Serial, 1 << 20, None);
+            for (engine, size, limit) in [(Engine::Serial, 1, 1), (Engine::Parallel, 5, 1), (Engine::Parallel, 16, 3000)] {
+                prop_assert_eq!(&at(engine, size, Some(limit)), &reference, "{} size {} limit {}", engine, size, limit);
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 
@@ -283,7 +342,7 @@ proptest! {
 /// object of key -> [count, sum] (or "error").
 fn pframe_counts(path: &Path) -> serde_json::Value {
     let table = match group_by(&plan("count,sum(v)", Engine::Parallel, 7, true), &[Source::File(path.to_path_buf())]) {
-        Ok(g) => g.into_table(),
+        Ok(g) => g.into_table().expect("the rows read back"),
         Err(_) => return serde_json::json!("error"),
     };
     let mut out = BTreeMap::new();

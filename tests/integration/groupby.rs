@@ -576,3 +576,54 @@ fn keys_of_every_code_width_sort_and_keep_their_nulls() {
     }
     assert!(run_ok(&["groupby", "-b", "c", "-a", "sum(v)", p], None).ends_with(",9\n"));
 }
+
+/// A group-by whose groups pass `--memory-limit` spills them to temporary files and merges them
+/// back: the same bytes as in memory, from a file and from stdin, in every format, said on stderr.
+#[test]
+fn memory_limit_spills_and_gives_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("g.csv");
+    run_ok(&["gen", "csv", "--rows", "30000", "--groups", "30000", "--na-percent", "5", "-o", path_str(&data)], None);
+    let bytes = std::fs::read(&data).unwrap();
+    let query = ["groupby", "-b", "id4,id5", "-a", "count,sum(v3),mean(v1),median(v2),max(id1),top_k(v3,2)"];
+    for format in ["csv", "tsv", "json"] {
+        let q = [&query[..], &["-f", format]].concat();
+        let reference = run_ok(&[&q[..], &[path_str(&data)]].concat(), None);
+        assert!(reference.lines().count() > 20_000, "many groups");
+        for (engine, input) in [("parallel", None), ("serial", Some(&bytes[..])), ("parallel", Some(&bytes[..]))] {
+            let file = if input.is_some() { "-" } else { path_str(&data) };
+            let args = [&q[..], &["-e", engine, "--chunk-size", "16KiB", "--memory-limit", "256KiB", file]].concat();
+            let out = run(&args, input);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                String::from_utf8(out.stdout).unwrap() == reference,
+                "{format} {engine} stdin: {}",
+                input.is_some()
+            );
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert!(stderr.contains("the groups passed the memory limit (256.0 KiB)"), "{stderr}");
+        }
+    }
+}
+
+/// Spilling where temporary files cannot be written fails with a message naming TMPDIR, a
+/// non-zero exit, and no output file; a limit that is not a size is a usage error.
+#[test]
+fn memory_limit_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("g.csv");
+    run_ok(&["gen", "csv", "--rows", "20000", "--groups", "20000", "-o", path_str(&data)], None);
+    let out_file = dir.path().join("out.csv");
+    let args = ["groupby", "-b", "id4,id5", "-a", "count", "--memory-limit", "64KiB", "-o", path_str(&out_file)];
+    let out = crate::pframe().args(args).arg(&data).env("TMPDIR", dir.path().join("missing")).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("pframe: spilling groups: cannot write temporary files in "), "{stderr}");
+    assert!(stderr.contains("(TMPDIR)"), "{stderr}");
+    assert!(!out_file.exists(), "no output file");
+    for bad in ["0", "lots", "1.5.3"] {
+        let out = run(&["groupby", "-b", "id4", "-a", "count", "--memory-limit", bad, path_str(&data)], None);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--memory-limit"), "{bad}");
+    }
+}

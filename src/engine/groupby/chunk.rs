@@ -100,6 +100,11 @@ impl Part {
         }
         (id, new)
     }
+
+    /// About the bytes this partition holds.
+    pub fn bytes(&self) -> usize {
+        self.keys.bytes() + self.states.bytes()
+    }
 }
 
 impl super::table::Absorb for Part {

@@ -18,6 +18,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::chunk::{ChunkInfo, Layout, Part, Store};
 use super::keys::{self, KeyField, KeyRule};
+use super::spill::{KeyTypes, Merger, Spilled};
 use super::{GroupByError, GroupByPlan, LineBase};
 use crate::agg::groupby::{AggFn, AggSpec, Kind, Num, State};
 use crate::input::value::KeyNum;
@@ -37,12 +38,12 @@ pub struct Grouped {
 
 impl Grouped {
     /// Every row, as one table.
-    pub fn into_table(self) -> Table {
+    pub fn into_table(self) -> std::io::Result<Table> {
         let mut rows = Vec::new();
         for block in self.rows.blocks(1 << 16) {
-            rows.extend(self.rows.rows_of(block));
+            rows.extend(self.rows.rows_of(block?));
         }
-        Table { headers: self.headers, rows, json: JsonShape::Records }
+        Ok(Table { headers: self.headers, rows, json: JsonShape::Records })
     }
 }
 
@@ -52,7 +53,7 @@ pub(super) fn check_and_finish(
     plan: &GroupByPlan,
     layout: &Layout,
     mut acc: ChunkInfo,
-    store: Store,
+    groups: Groups,
     first_text_source: &[Option<(String, LineBase)>],
     pool: Option<&rayon::ThreadPool>,
 ) -> Result<Grouped, GroupByError> {
@@ -96,11 +97,107 @@ pub(super) fn check_and_finish(
     }
     let mut headers = plan.by.clone();
     headers.extend(plan.aggs.iter().map(AggSpec::output_name));
-    let rows = match pool {
-        Some(pool) => pool.install(|| GroupRows::new(plan, layout, &acc, store)),
-        None => GroupRows::new(plan, layout, &acc, store),
+    let aggs = Aggs {
+        funcs: plan.aggs.iter().map(|a| a.func).collect(),
+        kinds: layout.agg_cols.iter().map(|c| c.map_or(Kind::Null, |c| acc.kinds[c])).collect(),
+    };
+    let rows = match groups {
+        Groups::Memory(store) => GroupRows(Rows::Sorted(match pool {
+            Some(pool) => pool.install(|| Sorted::new(layout, &acc, store, aggs)),
+            None => Sorted::new(layout, &acc, store, aggs),
+        })),
+        Groups::Spilled(spilled) => {
+            notes.push(spilled.note.clone());
+            let types = KeyTypes {
+                kinds: layout.keys.iter().map(|&k| acc.kinds[k]).collect(),
+                rules: layout.key_rules.clone(),
+            };
+            let name = "spilling groups".to_string();
+            let merger = spilled
+                .sorted(plan, types, pool)
+                .map_err(|e| GroupByError::Query { name, message: format!("reading back the spilled groups: {e}") })?;
+            GroupRows(Rows::Merged { merger: std::sync::Mutex::new(merger), aggs })
+        }
     };
     Ok(Grouped { headers, notes, rows })
+}
+
+/// The groups at the end of a run: in memory, or spilled to files.
+pub(super) enum Groups {
+    Memory(Store),
+    Spilled(Spilled),
+}
+
+/// The groups in key order, read out in blocks of rows: sorted in memory, or merged from the
+/// sorted runs of a spilled group-by.
+pub struct GroupRows(Rows);
+
+enum Rows {
+    Sorted(Sorted),
+    Merged { merger: std::sync::Mutex<Merger>, aggs: Aggs },
+}
+
+/// A block of rows to produce: a range of the sorted groups, or rows merged already.
+pub enum Block {
+    Order(Range<usize>),
+    Rows(Vec<Vec<Value>>),
+}
+
+impl GroupRows {
+    /// The blocks of about `max` groups each, in order, for [`GroupRows::rows_of`] or
+    /// [`GroupRows::delimited_of`] to read out on any thread. Merged groups are read here, as the
+    /// blocks are handed out, so an error reading them back comes with its block.
+    pub fn blocks(&self, max: usize) -> Box<dyn Iterator<Item = std::io::Result<Block>> + '_> {
+        match &self.0 {
+            Rows::Sorted(sorted) => Box::new(sorted.blocks(max).into_iter().map(|b| Ok(Block::Order(b)))),
+            Rows::Merged { merger, aggs } => Box::new(std::iter::from_fn(move || {
+                let mut merger = merger.lock().expect("the runs' merge");
+                let mut rows = Vec::new();
+                while rows.len() < max.max(1) {
+                    match merger.next_group() {
+                        Ok(Some((keys, mut states))) => aggs.push_rows(keys, &mut states, &mut rows),
+                        Ok(None) => break,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+                (!rows.is_empty()).then_some(Ok(Block::Rows(rows)))
+            })),
+        }
+    }
+
+    /// The rows of a block.
+    pub fn rows_of(&self, block: Block) -> Vec<Vec<Value>> {
+        match (&self.0, block) {
+            (Rows::Sorted(sorted), Block::Order(range)) => sorted.rows_of(range),
+            (_, Block::Rows(rows)) => rows,
+            (Rows::Merged { .. }, Block::Order(_)) => unreachable!("merged groups come in rows"),
+        }
+    }
+
+    /// The rows of a block as CSV (or TSV, by `delimiter`) records.
+    pub fn delimited_of(&self, block: Block, delimiter: u8) -> Vec<u8> {
+        match (&self.0, block) {
+            (Rows::Sorted(sorted), Block::Order(range)) => sorted.delimited_of(range, delimiter),
+            (_, Block::Rows(rows)) => {
+                let mut w = Delimited::new(delimiter);
+                let mut out = Vec::with_capacity(rows.len() * 32);
+                for row in &rows {
+                    for v in row {
+                        w.value(&mut out, v);
+                    }
+                    w.end(&mut out);
+                }
+                out
+            }
+            (Rows::Merged { .. }, Block::Order(_)) => unreachable!("merged groups come in rows"),
+        }
+    }
+}
+
+/// The aggregations, and the kinds of their columns: how a group's states become its values.
+struct Aggs {
+    funcs: Vec<AggFn>,
+    kinds: Vec<Kind>,
 }
 
 /// How one key column's fields are coded for sorting.
@@ -118,12 +215,12 @@ enum Coding {
 const NULL_CODE: u64 = u64::MAX;
 
 /// Bits that order floats as `total_cmp` does.
-fn ordered_bits(x: f64) -> u64 {
+pub(super) fn ordered_bits(x: f64) -> u64 {
     let b = x.to_bits();
     if b >> 63 == 1 { !b } else { b | 1 << 63 }
 }
 
-fn from_ordered_bits(o: u64) -> f64 {
+pub(super) fn from_ordered_bits(o: u64) -> f64 {
     f64::from_bits(if o >> 63 == 1 { o & !(1 << 63) } else { !o })
 }
 
@@ -306,17 +403,16 @@ fn packed_order<K: Ord + Copy + Send>(store: &Store, pack: impl Fn(&[u8]) -> K +
     order
 }
 
-/// The groups in key order, read out in blocks of rows.
-pub struct GroupRows {
+/// The groups of a run in memory, in key order.
+struct Sorted {
     store: Store,
     columns: Vec<ColumnCode>,
     order: Order,
-    funcs: Vec<AggFn>,
-    agg_kinds: Vec<Kind>,
+    aggs: Aggs,
 }
 
-impl GroupRows {
-    fn new(plan: &GroupByPlan, layout: &Layout, info: &ChunkInfo, store: Store) -> GroupRows {
+impl Sorted {
+    fn new(layout: &Layout, info: &ChunkInfo, store: Store, aggs: Aggs) -> Sorted {
         let columns: Vec<ColumnCode> = layout
             .keys
             .iter()
@@ -370,13 +466,12 @@ impl GroupRows {
             });
             Order::Wide { order, table, n }
         };
-        let agg_kinds = layout.agg_cols.iter().map(|c| c.map_or(Kind::Null, |c| info.kinds[c])).collect();
-        GroupRows { store, columns, order, funcs: plan.aggs.iter().map(|a| a.func).collect(), agg_kinds }
+        Sorted { store, columns, order, aggs }
     }
 
     /// The order cut into blocks of about `max` groups (never splitting groups with equal typed
-    /// keys), to be read out in turn by [`GroupRows::rows_of`], which can run on any thread.
-    pub fn blocks(&self, max: usize) -> Vec<Range<usize>> {
+    /// keys), to be read out in turn by [`Sorted::rows_of`], which can run on any thread.
+    fn blocks(&self, max: usize) -> Vec<Range<usize>> {
         let (mut start, len) = (0, self.order.len());
         let mut blocks = Vec::new();
         while start < len {
@@ -390,7 +485,7 @@ impl GroupRows {
         blocks
     }
 
-    /// Calls `f` with each group at `block` of the order (one of [`GroupRows::blocks`]): its key's
+    /// Calls `f` with each group at `block` of the order (one of [`Sorted::blocks`]): its key's
     /// codes and its states (merged over its copies, for groups whose typed keys are equal).
     fn each_group(&self, block: Range<usize>, mut f: impl FnMut(&[u64], &mut Vec<State>)) {
         // A group's codes and merged states, in buffers kept across the block's groups.
@@ -404,7 +499,7 @@ impl GroupRows {
             let (p, id) = self.order.group(at).expect("a group in the block");
             let states = &self.store.parts[p as usize].states;
             merged.clear();
-            merged.extend((0..self.funcs.len()).map(|agg| states.state(agg, id)));
+            merged.extend((0..self.aggs.funcs.len()).map(|agg| states.state(agg, id)));
             let mut end = at + 1;
             while end < block.end && self.order.same(at, end) {
                 let (p2, id2) = self.order.group(end).expect("a group in the block");
@@ -420,39 +515,25 @@ impl GroupRows {
         }
     }
 
-    /// The rows of the groups at `block` of the order (one of [`GroupRows::blocks`]).
-    pub fn rows_of(&self, block: Range<usize>) -> Vec<Vec<Value>> {
+    /// The rows of the groups at `block` of the order (one of [`Sorted::blocks`]).
+    fn rows_of(&self, block: Range<usize>) -> Vec<Vec<Value>> {
         let mut rows = Vec::with_capacity(block.len());
-        let mut aggs = Vec::new();
         self.each_group(block, |codes, merged| {
-            let list = self.agg_values(merged, &mut aggs);
-            let mut row = Vec::with_capacity(codes.len() + aggs.len());
-            row.extend(codes.iter().zip(&self.columns).map(|(&c, col)| col.value(c)));
-            let at = row.len();
-            row.append(&mut aggs);
-            match list {
-                Some((i, values)) if !values.is_empty() => {
-                    for v in values {
-                        let mut r = row.clone();
-                        r[at + i] = v;
-                        rows.push(r);
-                    }
-                }
-                _ => rows.push(row),
-            }
+            let keys = codes.iter().zip(&self.columns).map(|(&c, col)| col.value(c)).collect();
+            self.aggs.push_rows(keys, merged, &mut rows);
         });
         rows
     }
 
     /// The rows of the groups at `block` as CSV (or TSV, by `delimiter`) records, written from
     /// the codes and states with no value made per key field (the same bytes as writing
-    /// [`GroupRows::rows_of`]'s rows).
-    pub fn delimited_of(&self, block: Range<usize>, delimiter: u8) -> Vec<u8> {
+    /// [`Sorted::rows_of`]'s rows).
+    fn delimited_of(&self, block: Range<usize>, delimiter: u8) -> Vec<u8> {
         let mut w = Delimited::new(delimiter);
         let mut out = Vec::with_capacity(block.len() * 32);
         let mut aggs = Vec::new();
         self.each_group(block, |codes, merged| {
-            let list = self.agg_values(merged, &mut aggs);
+            let list = self.aggs.values(merged, &mut aggs);
             let mut record = |listed: Option<(usize, &Value)>| {
                 for (&c, col) in codes.iter().zip(&self.columns) {
                     col.write(&mut w, &mut out, c);
@@ -472,14 +553,16 @@ impl GroupRows {
         });
         out
     }
+}
 
+impl Aggs {
     /// A group's aggregate values from its states, into `values`; a top_k or bottom_k gives a row
     /// per value: its position among the aggregates is returned with the values (its place in
     /// `values` holds a null, which is the row when the group has none).
-    fn agg_values(&self, states: &mut Vec<State>, values: &mut Vec<Value>) -> Option<(usize, Vec<Value>)> {
+    fn values(&self, states: &mut Vec<State>, values: &mut Vec<Value>) -> Option<(usize, Vec<Value>)> {
         values.clear();
         let mut list = None;
-        for (state, (&func, &kind)) in states.drain(..).zip(self.funcs.iter().zip(&self.agg_kinds)) {
+        for (state, (&func, &kind)) in states.drain(..).zip(self.funcs.iter().zip(&self.kinds)) {
             match state {
                 State::Top { vals, .. } => {
                     list = Some((values.len(), vals.into_iter().map(|n| num_value(n, kind)).collect()));
@@ -489,6 +572,25 @@ impl GroupRows {
             }
         }
         list
+    }
+
+    /// Appends a group's rows (one, or one per value of a top_k or bottom_k) to `rows`: its key
+    /// values, then its aggregates' values.
+    fn push_rows(&self, mut row: Vec<Value>, states: &mut Vec<State>, rows: &mut Vec<Vec<Value>>) {
+        let mut aggs = Vec::with_capacity(states.len());
+        let list = self.values(states, &mut aggs);
+        let at = row.len();
+        row.append(&mut aggs);
+        match list {
+            Some((i, values)) if !values.is_empty() => {
+                for v in values {
+                    let mut r = row.clone();
+                    r[at + i] = v;
+                    rows.push(r);
+                }
+            }
+            _ => rows.push(row),
+        }
     }
 }
 

@@ -12,10 +12,11 @@
 mod chunk;
 mod finish;
 pub mod keys;
+mod spill;
 mod states;
 pub mod table;
 
-pub use finish::{GroupRows, Grouped};
+pub use finish::{Block, GroupRows, Grouped};
 
 use crate::agg::groupby::{AggSpec, Kind, RowPos, State};
 use crate::engine::polars::table::TableInput;
@@ -26,6 +27,7 @@ use crate::input::{
     Boundary, Chunk, Chunker, CsvBoundary, InputError, LineBoundary, ReadOptions, Source, TableFormat, Workers,
 };
 use chunk::{ChunkInfo, Layout, Store};
+use finish::Groups;
 use std::sync::Mutex;
 
 /// A validated group-by query.
@@ -45,6 +47,10 @@ pub struct GroupByPlan {
     pub input_format: InputFormat,
     /// Fields that read as null besides the empty one (`--null-values`).
     pub null_values: NullValues,
+    /// The memory the groups may take (about half of it) before they spill to temporary files
+    /// (`--memory-limit`); `None` for the default, half of what this job has (see
+    /// [`crate::cores::job_memory`]).
+    pub memory_limit: Option<u64>,
 }
 
 /// How records are written in the input.
@@ -103,7 +109,7 @@ pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Grouped, Group
     check_engine(plan, sources)?;
     let plan = &with_workers(plan);
     let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)))?;
-    finish::check_and_finish(plan, &run.layout, run.info, run.store, &run.first_text_source, pool_of(plan))
+    finish::check_and_finish(plan, &run.layout, run.info, run.groups, &run.first_text_source, pool_of(plan))
 }
 
 /// The pool a plan's work runs on: none for the serial engine.
@@ -140,8 +146,8 @@ struct Run {
     layout: Layout,
     /// What the chunks taught about the columns, merged in input order.
     info: ChunkInfo,
-    /// Every group, the workers' stores merged.
-    store: Store,
+    /// Every group: the workers' stores merged, or spilled.
+    groups: Groups,
     /// Per used column, the input its first text value came from, and that input's line base.
     first_text_source: Vec<Option<(String, LineBase)>>,
     /// A shard's byte range in its file.
@@ -317,7 +323,7 @@ pub fn group_by_opened(plan: &GroupByPlan, input: OpenedInput<'_>) -> Result<Gro
         None => with_workers(plan),
     };
     let run = aggregate_opened(plan, std::iter::once(Ok(input)))?;
-    finish::check_and_finish(plan, &run.layout, run.info, run.store, &run.first_text_source, pool_of(plan))
+    finish::check_and_finish(plan, &run.layout, run.info, run.groups, &run.first_text_source, pool_of(plan))
 }
 
 /// The columns of a JSON-lines input: those the query names (each record names its own).
@@ -403,7 +409,16 @@ fn aggregate_opened<'a>(
     // A store per worker (and one for work on the calling thread), kept across chunks and inputs.
     let slots: Vec<Mutex<Store>> =
         (0..=pool.map_or(0, |p| p.current_num_threads())).map(|_| Mutex::new(chunk::new_store(plan))).collect();
-    let slot = || &slots[rayon::current_thread_index().unwrap_or(slots.len() - 1).min(slots.len() - 1)];
+    let slot_index = || rayon::current_thread_index().unwrap_or(slots.len() - 1).min(slots.len() - 1);
+    let slot = || &slots[slot_index()];
+    let spill = spill::Spill::new(plan.memory_limit.unwrap_or_else(default_memory_limit), slots.len());
+    // After each chunk its worker's store is measured, and spilled if the stores are too big.
+    let measure = |info: Result<ChunkInfo, Fault>| -> Result<ChunkInfo, Stop> {
+        let info = info.map_err(Stop::Fault)?;
+        let i = slot_index();
+        spill.check(i, &slots[i], plan).map_err(Stop::Spill)?;
+        Ok(info)
+    };
     let mut total: Option<(Layout, ChunkInfo)> = None;
     let mut first_text_source: Vec<Option<(String, LineBase)>> = Vec::new();
     let mut first_header: Vec<String> = Vec::new();
@@ -444,7 +459,7 @@ fn aggregate_opened<'a>(
         }
         acc.newlines += skipped_lines;
         let mut lines_before = skipped_lines;
-        let sink = |result: Result<ChunkInfo, Fault>| -> Result<(), GroupByError> {
+        let sink = |result: Result<ChunkInfo, Stop>| -> Result<(), GroupByError> {
             match result {
                 Ok(info) => {
                     for (pos, ft) in info.first_text.iter().enumerate() {
@@ -457,13 +472,16 @@ fn aggregate_opened<'a>(
                     lines_before += n;
                     Ok(())
                 }
-                Err(f) => Err(base.error(&name, lines_before + f.line, f.message)),
+                Err(Stop::Fault(f)) => Err(base.error(&name, lines_before + f.line, f.message)),
+                Err(Stop::Spill(e)) => {
+                    Err(GroupByError::Query { name: "spilling groups".into(), message: e.to_string() })
+                }
             }
         };
         if let Some((table, pieces)) = table {
             let work = |&i: &usize| {
                 let pos = RowPos::new(input_index, i as u64, 0);
-                chunk::aggregate_piece(&table, i, input_plan, layout, slot(), pos)
+                measure(chunk::aggregate_piece(&table, i, input_plan, layout, slot(), pos))
             };
             let mut sink = sink;
             let sink = |r, _piece: usize| sink(r);
@@ -475,18 +493,18 @@ fn aggregate_opened<'a>(
         }
         let ndjson = plan.input_format == InputFormat::Ndjson;
         let parse = if plan.engine == Engine::Polars { chunk::aggregate_chunk_polars } else { chunk::aggregate_chunk };
-        let work = |chunk: &Chunk| -> Result<ChunkInfo, Fault> {
+        let work = |chunk: &Chunk| -> Result<ChunkInfo, Stop> {
             let pos = RowPos::new(input_index, chunk.offset, 0);
-            if let Some(map) = frame_map {
-                let frames = map(chunk)?;
-                let newlines = crate::engine::kernels::count_newlines(chunk);
-                return chunk::aggregate_frames(&frames, newlines, plan, layout, slot(), pos);
-            }
-            if ndjson {
+            measure(if let Some(map) = frame_map {
+                map(chunk).and_then(|frames| {
+                    let newlines = crate::engine::kernels::count_newlines(chunk);
+                    chunk::aggregate_frames(&frames, newlines, plan, layout, slot(), pos)
+                })
+            } else if ndjson {
                 chunk::aggregate_ndjson_chunk(chunk, plan, layout, slot(), pos)
             } else {
                 parse(chunk, plan, layout, slot(), 0, pos)
-            }
+            })
         };
         let mut sink = sink;
         let sink = |r, _chunk: Chunk| sink(r);
@@ -498,8 +516,26 @@ fn aggregate_opened<'a>(
     }
     let (layout, info) = total.expect("at least one source");
     let stores: Vec<Store> = slots.into_iter().map(|m| m.into_inner().expect("a worker's store")).collect();
-    let store = Store::merge(stores, pool);
-    Ok(Run { header: first_header, layout, info, store, first_text_source, shard_span })
+    let groups = if spill.has_spilled() {
+        let spilled = spill
+            .finish(stores, plan.aggs.len())
+            .map_err(|e| GroupByError::Query { name: "spilling groups".into(), message: e.to_string() })?;
+        Groups::Spilled(spilled)
+    } else {
+        Groups::Memory(Store::merge(stores, pool))
+    };
+    Ok(Run { header: first_header, layout, info, groups, first_text_source, shard_span })
+}
+
+/// Why a chunk's work stopped: a fault in its records, or spilling the groups failed.
+enum Stop {
+    Fault(Fault),
+    Spill(std::io::Error),
+}
+
+/// The default memory limit: half of what this job has (see [`crate::cores::job_memory`]).
+fn default_memory_limit() -> u64 {
+    crate::cores::job_memory(&crate::cores::Probe::system()).map_or(u64::MAX, |m| m.bytes / 2)
 }
 
 /// The mergeable state of a group-by over one input or one shard of it: what `--partial-out`
@@ -525,10 +561,12 @@ pub fn group_by_state(
     sources: &[Source],
 ) -> Result<(GroupByState, Option<(u64, u64)>), GroupByError> {
     check_engine(plan, sources)?;
-    let plan = &with_workers(plan);
+    // A partial file holds every group: they are kept in memory, never spilled.
+    let plan = &GroupByPlan { memory_limit: Some(u64::MAX), ..with_workers(plan) };
     let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)))?;
+    let Groups::Memory(store) = run.groups else { unreachable!("no memory limit") };
     let mut groups: Vec<(Vec<u8>, Vec<State>)> = Vec::new();
-    for part in &run.store.parts {
+    for part in &store.parts {
         for id in 0..part.keys.len() as u32 {
             let states = (0..plan.aggs.len()).map(|agg| part.states.state(agg, id)).collect();
             groups.push((part.keys.key(id).to_vec(), states));
@@ -587,5 +625,5 @@ pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) 
         acc.merge(info, lines_before);
         lines_before += n;
     }
-    finish::check_and_finish(plan, &layout, acc, store, &first_text_source, None)
+    finish::check_and_finish(plan, &layout, acc, Groups::Memory(store), &first_text_source, None)
 }

@@ -41,6 +41,8 @@ pub struct States {
     /// such a sum's row holds its index here.
     bigs: Vec<FloatSum>,
     len: usize,
+    /// The values `Values` columns hold, every group's (their memory, see [`States::bytes`]).
+    values: usize,
 }
 
 impl States {
@@ -72,6 +74,7 @@ impl States {
             stride: width,
             bigs: Vec::new(),
             len: 0,
+            values: 0,
         }
     }
 
@@ -108,6 +111,29 @@ impl States {
         (self.len - 1) as u32
     }
 
+    /// About the bytes these states hold: what their vectors have allocated, and an allowance per
+    /// group for what their states allocate themselves (texts of min and max, the general states).
+    pub fn bytes(&self) -> usize {
+        /// A guess at a text's or a general state's own allocation.
+        const HEAP: usize = 32;
+        let cols: usize = self
+            .cols
+            .iter()
+            .map(|col| match col {
+                Column::Count { .. } | Column::Sum { .. } => 0,
+                Column::Extremes { nums, texts, .. } => {
+                    nums.capacity() * size_of::<Option<Num>>()
+                        + texts.capacity() * (size_of::<Option<Box<str>>>() + HEAP)
+                }
+                Column::Values(v) => v.capacity() * size_of::<Vec<Num>>(),
+                Column::Other(v) => v.capacity() * (size_of::<State>() + HEAP),
+            })
+            .sum();
+        cols + self.lines.capacity() * size_of::<Line>()
+            + self.bigs.capacity() * (size_of::<FloatSum>() + 8 * HEAP)
+            + self.values * size_of::<Num>()
+    }
+
     /// Whether aggregation `agg` reads its field's text (the others need only its number).
     pub fn needs_text(&self, agg: usize) -> bool {
         matches!(self.funcs[agg], AggFn::Min | AggFn::Max | AggFn::First | AggFn::Last | AggFn::NUnique)
@@ -137,6 +163,7 @@ impl States {
             Column::Values(v) => {
                 if let Some((_, Some(x))) = field {
                     v[i].push(x);
+                    self.values += 1;
                 }
             }
             Column::Other(v) => v[i].push(field, pos),
@@ -196,6 +223,7 @@ impl States {
                 }
                 (Column::Values(v), Column::Values(w)) => {
                     let theirs = std::mem::take(&mut w[o]);
+                    self.values += theirs.len();
                     v[i].extend(theirs);
                 }
                 (Column::Other(v), Column::Other(w)) => {
@@ -227,7 +255,10 @@ impl States {
             (Column::Extremes { max, nums, texts }, State::Extreme { num, text, .. }) => {
                 extreme_update(*max, &mut nums[i], &mut texts[i], num, text.as_deref());
             }
-            (Column::Values(v), State::Median(vals)) => v[i].extend(vals),
+            (Column::Values(v), State::Median(vals)) => {
+                self.values += vals.len();
+                v[i].extend(vals);
+            }
             (Column::Other(v), s) => v[i].merge(s),
             (_, s) => panic!("a partial state {s:?} of another aggregation"),
         }

@@ -74,6 +74,13 @@ impl Keys {
         self.hashes[id as usize]
     }
 
+    /// The bytes this partition's keys hold (what its vectors have allocated).
+    pub fn bytes(&self) -> usize {
+        self.slots.capacity() * size_of::<Slot>()
+            + (self.hashes.capacity() + self.ends.capacity()) * size_of::<u64>()
+            + self.bytes.capacity()
+    }
+
     /// Asks the CPU to bring the slot where the probe for `hash` starts into the cache.
     #[inline]
     pub fn prefetch(&self, hash: u64) {

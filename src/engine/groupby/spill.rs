@@ -1,0 +1,470 @@
+//! Out-of-core group-by: groups beyond the memory limit go to temporary files, and the result is
+//! read back from them in key order, so any number of groups finishes in bounded memory with the
+//! answer the in-memory run gives.
+//!
+//! While the input is aggregated, each worker measures its store after every chunk
+//! ([`Spill::check`]); when the workers' stores together pass the budget, the worker whose store
+//! is at least its share writes it out and starts an empty one. A spilled store is cut by hash
+//! into [`FILES`] partitions, each appended to its own file as records of a key and its groups'
+//! states (the states partial files carry). A key's copies, from every spill of every worker, so
+//! land in one file.
+//!
+//! At the end ([`Spill::finish`]) the stores still in memory are spilled too, and each file, one
+//! per thread at a time, is merged into one table of its groups, whose keys are then written in a
+//! *normalized* form that compares as the typed keys do (as DuckDB's sort keys: a byte for null or
+//! not, then an integer's or a float's ordered bits big-endian, or a text's bytes escaped and
+//! terminated), sorted, to a run file. The runs are merged by the normalized keys
+//! ([`Merger`]): equal normalized keys are equal typed keys (the same number spelled `7` and
+//! `07`, in two files), whose states merge there, as the in-memory finish merges them.
+
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use rayon::prelude::*;
+
+use super::chunk::{Part, Store};
+use super::keys::{self, KeyField, KeyRule};
+use super::{GroupByPlan, chunk};
+use crate::agg::groupby::{Kind, State};
+use crate::input::value::KeyNum;
+use crate::output::Value;
+
+/// Spill partitions (files): enough that one file's groups, merged, are a small part of what
+/// spilled (1e8 groups of about 60 bytes make 6 GB, about 23 MB a file).
+pub(super) const FILES: usize = 256;
+
+/// The bits of a key's hash that choose its file (below those that choose a store's partition).
+const FILE_SHIFT: u32 = 24;
+
+/// Bytes of a file's records gathered before they are appended to it.
+const FLUSH: usize = 1 << 16;
+
+/// The budget of the workers' stores, and the files they spill to once they pass it.
+pub(super) struct Spill {
+    /// The memory limit; the stores may hold about half of it (the rest: chunks in flight, a
+    /// table growing, the allocator's slack).
+    limit: u64,
+    budget: usize,
+    /// Per worker's store, its bytes at its last check.
+    sizes: Vec<AtomicUsize>,
+    files: OnceLock<io::Result<Files>>,
+    spills: AtomicUsize,
+    written: AtomicU64,
+}
+
+/// The spill files, each made when the first records reach it.
+struct Files {
+    dir: tempfile::TempDir,
+    parts: Vec<Mutex<Option<File>>>,
+}
+
+impl Files {
+    fn path(&self, f: usize) -> PathBuf {
+        self.dir.path().join(format!("part-{f}"))
+    }
+
+    /// Appends `bytes` to file `f`.
+    fn append(&self, f: usize, bytes: &[u8]) -> io::Result<()> {
+        let mut file = self.parts[f].lock().expect("a spill file");
+        let file = match &mut *file {
+            Some(file) => file,
+            none => none.insert(File::create(self.path(f))?),
+        };
+        file.write_all(bytes)
+    }
+}
+
+/// What a spilled group-by left: the files of its partitions, and what to say about them.
+pub(super) struct Spilled {
+    files: Files,
+    pub note: String,
+}
+
+fn temp_error(e: io::Error) -> io::Error {
+    let dir = std::env::temp_dir();
+    io::Error::new(e.kind(), format!("cannot write temporary files in {} (TMPDIR): {e}", dir.display()))
+}
+
+impl Spill {
+    pub fn new(limit: u64, stores: usize) -> Spill {
+        Spill {
+            limit,
+            budget: usize::try_from(limit / 2).unwrap_or(usize::MAX),
+            sizes: (0..stores).map(|_| AtomicUsize::new(0)).collect(),
+            files: OnceLock::new(),
+            spills: AtomicUsize::new(0),
+            written: AtomicU64::new(0),
+        }
+    }
+
+    pub fn has_spilled(&self) -> bool {
+        self.spills.load(Ordering::Relaxed) > 0
+    }
+
+    /// Measures worker `slot`'s store after a chunk, and spills it if the stores together pass
+    /// the budget and this one holds at least its share of them.
+    pub fn check(&self, slot: usize, store: &Mutex<Store>, plan: &GroupByPlan) -> io::Result<()> {
+        let mut store = store.lock().expect("a worker's store");
+        let bytes: usize = store.parts.iter().map(Part::bytes).sum();
+        self.sizes[slot].store(bytes, Ordering::Relaxed);
+        let total: usize = self.sizes.iter().map(|s| s.load(Ordering::Relaxed)).sum();
+        if total > self.budget && bytes >= total / self.sizes.len() {
+            let full = std::mem::replace(&mut *store, chunk::new_store(plan));
+            self.sizes[slot].store(0, Ordering::Relaxed);
+            drop(store);
+            self.spill(full, plan.aggs.len())?;
+        }
+        Ok(())
+    }
+
+    fn files(&self) -> io::Result<&Files> {
+        let files = self.files.get_or_init(|| {
+            let dir = tempfile::Builder::new().prefix("pframe-spill-").tempdir()?;
+            Ok(Files { dir, parts: (0..FILES).map(|_| Mutex::new(None)).collect() })
+        });
+        files.as_ref().map_err(|e| temp_error(io::Error::new(e.kind(), e.to_string())))
+    }
+
+    /// Writes every group of `store` to its partition's file.
+    fn spill(&self, store: Store, n_aggs: usize) -> io::Result<()> {
+        let files = self.files()?;
+        let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); FILES];
+        let mut states = Vec::with_capacity(n_aggs);
+        let mut written = 0u64;
+        let mut flush = |f: usize, buf: &mut Vec<u8>| -> io::Result<()> {
+            written += buf.len() as u64;
+            files.append(f, buf).map_err(temp_error)?;
+            buf.clear();
+            Ok(())
+        };
+        for part in &store.parts {
+            for id in 0..part.keys.len() as u32 {
+                let f = file_of(part.keys.hash(id));
+                states.clear();
+                states.extend((0..n_aggs).map(|agg| part.states.state(agg, id)));
+                write_record(&mut bufs[f], part.keys.key(id), &states);
+                if bufs[f].len() >= FLUSH {
+                    flush(f, &mut bufs[f])?;
+                }
+            }
+        }
+        drop(store);
+        for (f, buf) in bufs.iter_mut().enumerate() {
+            if !buf.is_empty() {
+                flush(f, buf)?;
+            }
+        }
+        self.spills.fetch_add(1, Ordering::Relaxed);
+        self.written.fetch_add(written, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Spills the stores still in memory and closes the files: what the result is read from.
+    pub fn finish(self, stores: Vec<Store>, n_aggs: usize) -> io::Result<Spilled> {
+        for store in stores {
+            self.spill(store, n_aggs)?;
+        }
+        let Some(Ok(files)) = self.files.into_inner() else { unreachable!("files made by the first spill") };
+        let note = format!(
+            "the groups passed the memory limit ({}): {} of partial groups went to temporary files in {} \
+             ({} spills) and were merged back (--memory-limit sets the limit)",
+            size_text(self.limit),
+            size_text(self.written.load(Ordering::Relaxed)),
+            files.dir.path().parent().unwrap_or(files.dir.path()).display(),
+            self.spills.load(Ordering::Relaxed),
+        );
+        Ok(Spilled { files, note })
+    }
+}
+
+/// Bytes as people read them: `512 B`, `64.0 KiB`, `1.5 GiB`.
+fn size_text(bytes: u64) -> String {
+    let units = ["KiB", "MiB", "GiB", "TiB"];
+    let (mut x, mut unit) = (bytes as f64, "B");
+    for u in units {
+        if x < 1024.0 {
+            break;
+        }
+        x /= 1024.0;
+        unit = u;
+    }
+    if unit == "B" { format!("{bytes} B") } else { format!("{x:.1} {unit}") }
+}
+
+/// A key's file: hash bits apart from those that choose a store's partition and a table slot.
+fn file_of(hash: u64) -> usize {
+    (hash >> FILE_SHIFT) as usize % FILES
+}
+
+/// Appends a record: the key's length and bytes, then its states' length and encoding.
+fn write_record(out: &mut Vec<u8>, key: &[u8], states: &[State]) {
+    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    out.extend_from_slice(key);
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let encoded = postcard::to_extend(states, std::mem::take(out)).expect("states encode");
+    *out = encoded;
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Reads the next record's two fields into `key` and `states` (a key and its states' encoding,
+/// or a normalized key and the states'); false at the end of the file.
+fn read_record(r: &mut impl Read, key: &mut Vec<u8>, states: &mut Vec<u8>) -> io::Result<bool> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    key.resize(u32::from_le_bytes(len) as usize, 0);
+    r.read_exact(key)?;
+    r.read_exact(&mut len)?;
+    states.resize(u32::from_le_bytes(len) as usize, 0);
+    r.read_exact(states)?;
+    Ok(true)
+}
+
+fn decode_states(bytes: &[u8]) -> io::Result<Vec<State>> {
+    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("a spill file: {e}")))
+}
+
+/// How the key columns are typed at the end: each one's kind and rule.
+#[derive(Clone)]
+pub(super) struct KeyTypes {
+    pub kinds: Vec<Kind>,
+    pub rules: Vec<KeyRule>,
+}
+
+/// The null's tag in a normalized key: after every value's, so nulls sort last.
+const N_NULL: u8 = 1;
+const N_VALUE: u8 = 0;
+
+impl KeyTypes {
+    /// Appends `key`'s normalized form: per field, [`N_NULL`], or [`N_VALUE`] and then an
+    /// integer's bits (sign flipped) or a float's ordered bits, big-endian, or a text's bytes with
+    /// each 0 written as 0 1, ended by 0 0. Byte order is the typed keys' order, and equal forms
+    /// are equal typed keys.
+    fn normalize(&self, key: &[u8], out: &mut Vec<u8>) {
+        for ((raw, &kind), &rule) in keys::raw_fields(key).zip(&self.kinds).zip(&self.rules) {
+            let Some(raw) = raw else {
+                out.push(N_NULL);
+                continue;
+            };
+            out.push(N_VALUE);
+            match (kind, KeyField::read(Some(raw), rule)) {
+                (Kind::Int, KeyField::Num(KeyNum::Int(i)) | KeyField::NumText(KeyNum::Int(i), _)) => {
+                    out.extend_from_slice(&((i as u64) ^ (1 << 63)).to_be_bytes());
+                }
+                (Kind::Float, KeyField::Num(n) | KeyField::NumText(n, _)) => {
+                    out.extend_from_slice(&super::finish::ordered_bits(n.num().as_f64()).to_be_bytes());
+                }
+                _ => {
+                    for &b in raw {
+                        out.push(b);
+                        if b == 0 {
+                            out.push(1);
+                        }
+                    }
+                    out.extend_from_slice(&[0, 0]);
+                }
+            }
+        }
+    }
+
+    /// The key values a normalized key stands for, as the result shows them.
+    fn values(&self, mut key: &[u8]) -> Vec<Value> {
+        let mut out = Vec::with_capacity(self.kinds.len());
+        let word = |k: &mut &[u8]| {
+            let (w, rest) = k.split_at(8);
+            *k = rest;
+            u64::from_be_bytes(w.try_into().expect("8 bytes"))
+        };
+        for &kind in &self.kinds {
+            let (&tag, rest) = key.split_first().expect("a normalized field");
+            key = rest;
+            if tag == N_NULL {
+                out.push(Value::Null);
+                continue;
+            }
+            out.push(match kind {
+                Kind::Int => Value::Int((word(&mut key) ^ (1 << 63)) as i64),
+                Kind::Float => Value::Float(super::finish::from_ordered_bits(word(&mut key))),
+                _ => {
+                    let mut text = Vec::new();
+                    loop {
+                        match key {
+                            [0, 0, rest @ ..] => {
+                                key = rest;
+                                break;
+                            }
+                            [0, 1, rest @ ..] => {
+                                text.push(0);
+                                key = rest;
+                            }
+                            [b, rest @ ..] => {
+                                text.push(*b);
+                                key = rest;
+                            }
+                            [] => unreachable!("a terminated text"),
+                        }
+                    }
+                    Value::Str(String::from_utf8_lossy(&text).into_owned())
+                }
+            });
+        }
+        out
+    }
+}
+
+impl Spilled {
+    /// Merges each file's groups and writes them sorted by normalized key to a run beside it
+    /// (files in parallel on `pool`, each on one thread); returns the runs' merge.
+    pub fn sorted(self, plan: &GroupByPlan, types: KeyTypes, pool: Option<&rayon::ThreadPool>) -> io::Result<Merger> {
+        let Spilled { files, .. } = self;
+        let made: Vec<bool> = files.parts.iter().map(|p| p.lock().expect("a spill file").is_some()).collect();
+        let dir = files.dir;
+        let sort = |f: usize| match made[f] {
+            true => sort_file(plan, &types, dir.path().join(format!("part-{f}")), f, dir.path()),
+            false => Ok(None),
+        };
+        let runs: Vec<Option<PathBuf>> = match pool {
+            Some(pool) => pool.install(|| (0..FILES).into_par_iter().map(sort).collect::<io::Result<_>>())?,
+            None => (0..FILES).map(sort).collect::<io::Result<_>>()?,
+        };
+        let mut merger =
+            Merger { _dir: dir, runs: Vec::new(), heap: BinaryHeap::new(), types, n_aggs: plan.aggs.len() };
+        for path in runs.into_iter().flatten() {
+            let mut run = Run { reader: BufReader::with_capacity(1 << 16, File::open(&path)?), key: Vec::new() };
+            std::fs::remove_file(&path)?;
+            let mut states = Vec::new();
+            if read_record(&mut run.reader, &mut run.key, &mut states)? {
+                let at = merger.runs.len();
+                merger.heap.push(Head { key: std::mem::take(&mut run.key), run: at, states });
+                merger.runs.push(run);
+            }
+        }
+        Ok(merger)
+    }
+}
+
+/// Merges the groups of one spill file and writes them, sorted by normalized key, to a run file
+/// (none when the file is empty); the spill file is removed.
+fn sort_file(
+    plan: &GroupByPlan,
+    types: &KeyTypes,
+    path: PathBuf,
+    f: usize,
+    dir: &std::path::Path,
+) -> io::Result<Option<PathBuf>> {
+    let mut part = Part::new(plan);
+    {
+        let mut reader = BufReader::with_capacity(1 << 16, File::open(&path)?);
+        let (mut key, mut bytes) = (Vec::new(), Vec::new());
+        while read_record(&mut reader, &mut key, &mut bytes)? {
+            let (id, _) = part.group(super::table::hash_key(&key), &key);
+            for (agg, state) in decode_states(&bytes)?.into_iter().enumerate() {
+                part.states.merge_state(agg, id, state);
+            }
+        }
+    }
+    std::fs::remove_file(&path)?;
+    if part.keys.is_empty() {
+        return Ok(None);
+    }
+    let mut normalized = Vec::new();
+    let mut order: Vec<(usize, usize, u32)> = Vec::with_capacity(part.keys.len());
+    for id in 0..part.keys.len() as u32 {
+        let start = normalized.len();
+        types.normalize(part.keys.key(id), &mut normalized);
+        order.push((start, normalized.len(), id));
+    }
+    order.sort_unstable_by(|a, b| normalized[a.0..a.1].cmp(&normalized[b.0..b.1]));
+    let run = dir.join(format!("run-{f}"));
+    let mut out = BufWriter::with_capacity(1 << 16, File::create(&run).map_err(temp_error)?);
+    let mut record = Vec::new();
+    let mut states = Vec::with_capacity(plan.aggs.len());
+    for &(start, end, id) in &order {
+        states.clear();
+        states.extend((0..plan.aggs.len()).map(|agg| part.states.state(agg, id)));
+        record.clear();
+        write_record(&mut record, &normalized[start..end], &states);
+        out.write_all(&record).map_err(temp_error)?;
+    }
+    out.flush().map_err(temp_error)?;
+    Ok(Some(run))
+}
+
+/// A sorted run being read: its reader, and a buffer for its next key.
+struct Run {
+    reader: BufReader<File>,
+    key: Vec<u8>,
+}
+
+/// A run's next group: its normalized key and its states' encoding.
+struct Head {
+    key: Vec<u8>,
+    run: usize,
+    states: Vec<u8>,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    /// Reversed, for a max-heap to give the least key (of equal keys, the first run's).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.key.cmp(&self.key).then_with(|| other.run.cmp(&self.run))
+    }
+}
+
+/// The groups of every run in key order, equal typed keys merged.
+pub(super) struct Merger {
+    _dir: tempfile::TempDir,
+    runs: Vec<Run>,
+    heap: BinaryHeap<Head>,
+    types: KeyTypes,
+    n_aggs: usize,
+}
+
+impl Merger {
+    /// The next group: its key values and its states, merged over the runs that hold its key.
+    pub fn next_group(&mut self) -> io::Result<Option<(Vec<Value>, Vec<State>)>> {
+        let Some(head) = self.heap.pop() else { return Ok(None) };
+        let mut states = decode_states(&head.states)?;
+        if states.len() != self.n_aggs {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "a spill file's record of another query"));
+        }
+        let key = head.key;
+        self.advance(head.run, head.states)?;
+        while self.heap.peek().is_some_and(|h| h.key == key) {
+            let other = self.heap.pop().expect("a head");
+            for (state, theirs) in states.iter_mut().zip(decode_states(&other.states)?) {
+                state.merge(theirs);
+            }
+            self.advance(other.run, other.states)?;
+        }
+        Ok(Some((self.types.values(&key), states)))
+    }
+
+    /// Reads run `r`'s next group into the heap (reusing `buf`).
+    fn advance(&mut self, r: usize, mut buf: Vec<u8>) -> io::Result<()> {
+        let run = &mut self.runs[r];
+        if read_record(&mut run.reader, &mut run.key, &mut buf)? {
+            self.heap.push(Head { key: run.key.clone(), run: r, states: buf });
+        }
+        Ok(())
+    }
+}
