@@ -396,11 +396,14 @@ aggregation; null keys form their own group, listed last. Output: the key column
 column per aggregation (count, sum_v1, mean_v3, ...), rows sorted by the keys.
 
 Memory grows with the number of groups, never with the input size, except for median and
-n_unique, which must keep each group's values (distinct values for n_unique) to be exact.
+n_unique, which must keep each group's values (distinct values for n_unique) to be exact. Groups
+beyond --memory-limit (default: half of the memory the job has) spill to temporary files in
+TMPDIR and are merged back at the end: the same rows, in bounded memory, said on stderr.
 
 Examples:
   pframe groupby --by id1 --agg 'count,sum(v1),mean(v3)' data.csv
   cat data.csv | pframe groupby -b id1,id2 -a 'max(v1),std(v3)' -
+  zcat big.csv.gz | pframe groupby -b id1,id2,id3 -a 'sum(v3),count' --memory-limit 1GiB -
   pframe gen csv --rows 10000000 --groups 100 -o g1.csv";
 
 const COUNT_EXAMPLES: &str = "\

@@ -93,6 +93,8 @@ pub struct Cores {
     pub scheduler: Option<Scheduler>,
     /// The thread-count variables that are set (other libraries' and `PFRAME_THREADS`).
     pub env: BTreeMap<String, String>,
+    /// The memory this job may use (see [`job_memory`]); group-bys spill past half of it.
+    pub memory: Option<Memory>,
     /// The number of threads pframe uses when `-j` is not given.
     pub default_threads: usize,
     /// Why that number.
@@ -114,7 +116,8 @@ impl Cores {
             .collect();
         let (default_threads, reason) =
             decide(probe, logical, affinity.as_deref(), cgroup_limit.as_ref(), scheduler.as_ref());
-        Cores { logical, physical, affinity, cgroup_limit, scheduler, env, default_threads, reason }
+        let memory = job_memory(probe);
+        Cores { logical, physical, affinity, cgroup_limit, scheduler, env, memory, default_threads, reason }
     }
 }
 

@@ -23,12 +23,18 @@ pub(crate) mod f64_bits {
 pub(crate) mod i128_text {
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// As text for people's formats (JSON partial files); as the integer itself for binary ones
+    /// (spill files).
     pub fn serialize<S: Serializer>(x: &i128, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&x.to_string())
+        if s.is_human_readable() { s.serialize_str(&x.to_string()) } else { s.serialize_i128(*x) }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        if d.is_human_readable() {
+            String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        } else {
+            i128::deserialize(d)
+        }
     }
 }
 

@@ -36,6 +36,10 @@ pub fn run(args: CoresArgs) -> Result<()> {
                 ("cgroup_limit", cgroup),
                 ("scheduler", scheduler),
                 ("env", env),
+                (
+                    "memory",
+                    cores.memory.as_ref().map_or_else(none, |m| format!("{} MiB ({})", m.bytes >> 20, m.reason)),
+                ),
                 ("default_threads", cores.default_threads.to_string()),
                 ("reason", cores.reason.clone()),
             ];

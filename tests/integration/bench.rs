@@ -450,7 +450,15 @@ fn cores_json(env: &[(&str, &str)], prefix: &[&str]) -> serde_json::Value {
     args.extend(["cores", "-f", "json"]);
     let mut cmd = std::process::Command::new(program);
     cmd.args(&args);
-    for var in ["PFRAME_THREADS", "SLURM_CPUS_PER_TASK", "SLURM_CPUS_ON_NODE", "SLURM_JOB_CPUS_PER_NODE", "NSLOTS"] {
+    for var in [
+        "PFRAME_THREADS",
+        "SLURM_CPUS_PER_TASK",
+        "SLURM_CPUS_ON_NODE",
+        "SLURM_JOB_CPUS_PER_NODE",
+        "NSLOTS",
+        "SLURM_MEM_PER_NODE",
+        "SLURM_MEM_PER_CPU",
+    ] {
         cmd.env_remove(var);
     }
     cmd.envs(env.iter().copied());
@@ -462,9 +470,17 @@ fn cores_json(env: &[(&str, &str)], prefix: &[&str]) -> serde_json::Value {
 #[test]
 fn cores_reports_and_obeys_the_real_limits() {
     let v = cores_json(&[], &[]);
-    for key in ["logical", "physical", "affinity", "cgroup_limit", "scheduler", "env", "default_threads", "reason"] {
+    for key in
+        ["logical", "physical", "affinity", "cgroup_limit", "scheduler", "env", "memory", "default_threads", "reason"]
+    {
         assert!(v.get(key).is_some(), "no {key} in {v}");
     }
+    // The job's memory: at most the machine's, and Slurm's allocation when it is less.
+    let ram = v["memory"]["bytes"].as_u64().unwrap();
+    assert!(ram > 0);
+    let v = cores_json(&[("SLURM_MEM_PER_NODE", "100")], &[]);
+    assert_eq!(v["memory"]["bytes"].as_u64().unwrap(), 100 << 20, "{v}");
+    assert_eq!(v["memory"]["reason"], "SLURM_MEM_PER_NODE=100");
     let logical = v["logical"].as_u64().unwrap();
     assert!(v["default_threads"].as_u64().unwrap() <= logical);
 

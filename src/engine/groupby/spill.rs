@@ -114,9 +114,10 @@ impl Spill {
         let total: usize = self.sizes.iter().map(|s| s.load(Ordering::Relaxed)).sum();
         if total > self.budget && bytes >= total / self.sizes.len() {
             let full = std::mem::replace(&mut *store, chunk::new_store(plan));
-            self.sizes[slot].store(0, Ordering::Relaxed);
             drop(store);
             self.spill(full, plan.aggs.len())?;
+            // Counted until written: the other workers' stores grow meanwhile.
+            self.sizes[slot].store(0, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -339,14 +340,9 @@ impl Spilled {
         let mut merger =
             Merger { _dir: dir, runs: Vec::new(), heap: BinaryHeap::new(), types, n_aggs: plan.aggs.len() };
         for path in runs.into_iter().flatten() {
-            let mut run = Run { reader: BufReader::with_capacity(1 << 16, File::open(&path)?), key: Vec::new() };
+            merger.runs.push(Run { reader: BufReader::with_capacity(1 << 16, File::open(&path)?) });
             std::fs::remove_file(&path)?;
-            let mut states = Vec::new();
-            if read_record(&mut run.reader, &mut run.key, &mut states)? {
-                let at = merger.runs.len();
-                merger.heap.push(Head { key: std::mem::take(&mut run.key), run: at, states });
-                merger.runs.push(run);
-            }
+            merger.advance(merger.runs.len() - 1, Vec::new(), Vec::new())?;
         }
         Ok(merger)
     }
@@ -399,10 +395,9 @@ fn sort_file(
     Ok(Some(run))
 }
 
-/// A sorted run being read: its reader, and a buffer for its next key.
+/// A sorted run being read.
 struct Run {
     reader: BufReader<File>,
-    key: Vec<u8>,
 }
 
 /// A run's next group: its normalized key and its states' encoding.
@@ -447,23 +442,22 @@ impl Merger {
         if states.len() != self.n_aggs {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "a spill file's record of another query"));
         }
-        let key = head.key;
-        self.advance(head.run, head.states)?;
+        let Head { key, run, states: buf } = head;
+        self.advance(run, Vec::new(), buf)?;
         while self.heap.peek().is_some_and(|h| h.key == key) {
             let other = self.heap.pop().expect("a head");
             for (state, theirs) in states.iter_mut().zip(decode_states(&other.states)?) {
                 state.merge(theirs);
             }
-            self.advance(other.run, other.states)?;
+            self.advance(other.run, other.key, other.states)?;
         }
         Ok(Some((self.types.values(&key), states)))
     }
 
-    /// Reads run `r`'s next group into the heap (reusing `buf`).
-    fn advance(&mut self, r: usize, mut buf: Vec<u8>) -> io::Result<()> {
-        let run = &mut self.runs[r];
-        if read_record(&mut run.reader, &mut run.key, &mut buf)? {
-            self.heap.push(Head { key: run.key.clone(), run: r, states: buf });
+    /// Reads run `r`'s next group into the heap (into the buffers `key` and `states`).
+    fn advance(&mut self, r: usize, mut key: Vec<u8>, mut states: Vec<u8>) -> io::Result<()> {
+        if read_record(&mut self.runs[r].reader, &mut key, &mut states)? {
+            self.heap.push(Head { key, run: r, states });
         }
         Ok(())
     }
