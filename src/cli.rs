@@ -386,6 +386,9 @@ pub struct SqlArgs {
     pub par: ParArgs,
 
     #[command(flatten)]
+    pub memory: MemoryArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -458,6 +461,16 @@ pub struct CsvArgs {
     /// Values that mean missing, besides the empty field (which always does): 'NA,NULL,\N'
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub null_values: Option<String>,
+}
+
+/// How much memory a group-by may use.
+#[derive(Debug, Args)]
+pub struct MemoryArgs {
+    /// The memory a group-by may use: 512MiB, 4GiB. When its groups pass about half of it, they
+    /// spill to temporary files (in TMPDIR) and the result is merged back from them, the same
+    /// rows. [default: half of the memory this job has: RAM, cgroup, Slurm, ulimit -v]
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
 }
 
 /// How much parallelism to use.
@@ -624,11 +637,8 @@ pub struct GroupByArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub input_format: Option<InputFormatArg>,
 
-    /// The memory the group-by may use: 512MiB, 4GiB. When its groups pass about half of it,
-    /// they spill to temporary files (in TMPDIR) and the result is merged back from them, the
-    /// same rows. [default: half of the memory this job has: RAM, cgroup, Slurm, ulimit -v]
-    #[arg(long, value_name = "SIZE")]
-    pub memory_limit: Option<String>,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,

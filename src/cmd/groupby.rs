@@ -9,7 +9,6 @@ use pframe::engine::Engine;
 use pframe::engine::groupby::{
     Block, GroupByPlan, GroupByState, InputFormat, group_by, group_by_state, merge_states, parse_schema,
 };
-use pframe::input::ChunkSize;
 use pframe::input::ReadOptions;
 use pframe::input::value::NullValues;
 use pframe::output::{Format, Part, Table};
@@ -53,12 +52,7 @@ pub fn run(args: GroupByArgs) -> Result<()> {
                 }
             }
         },
-        memory_limit: args
-            .memory_limit
-            .as_deref()
-            .map(|s| s.parse::<ChunkSize>().map(|ChunkSize(n)| n as u64))
-            .transpose()
-            .map_err(|e| UsageError(format!("--memory-limit: {e}")))?,
+        memory_limit: super::memory_limit(&args.memory)?,
     };
     if plan.engine == Engine::Polars && args.input.chunk_size.is_none() {
         plan.read.chunk_size = POLARS_CHUNK_SIZE;

@@ -269,6 +269,13 @@ pub fn write_rows<B: Send>(
     Ok(())
 }
 
+/// `--memory-limit`, in bytes (`None`: the default).
+pub fn memory_limit(args: &crate::cli::MemoryArgs) -> Result<Option<u64>> {
+    let parse = |s: &str| s.parse::<pframe::input::ChunkSize>().map(|pframe::input::ChunkSize(n)| n as u64);
+    let limit = args.memory_limit.as_deref().map(parse).transpose();
+    Ok(limit.map_err(|e| UsageError(format!("--memory-limit: {e}")))?)
+}
+
 /// Writes a finished table: to stdout, or atomically to a file.
 pub fn write_table(table: &Table, format: Format, dest: &Destination) -> Result<()> {
     let mut sink = OutputSink::open(dest)?;

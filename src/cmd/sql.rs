@@ -83,6 +83,7 @@ pub fn run(args: SqlArgs) -> Result<()> {
         table: input.name,
         others: tables,
         chunk_size_given,
+        memory_limit: super::memory_limit(&args.memory)?,
     };
     let source = input.source;
     // The destination is opened when the first rows are ready, so a query that fails at once

@@ -59,6 +59,8 @@ pub struct SqlPlan {
     /// other tables reads the input in chunks as large as those tables (up to
     /// [`MAX_JOIN_CHUNK`]), so that a chunk's join costs little more than the chunk.
     pub chunk_size_given: bool,
+    /// The group-by's memory limit (see [`GroupByPlan::memory_limit`]).
+    pub memory_limit: Option<u64>,
 }
 
 /// A table besides the input, and how its CSV reads.
@@ -306,7 +308,7 @@ fn group_by_plan(plan: &SqlPlan, by: &[String], aggs: &[crate::agg::groupby::Agg
         schema: plan.schema.clone(),
         input_format: InputFormat::Csv,
         null_values: plan.null_values.clone(),
-        memory_limit: None,
+        memory_limit: plan.memory_limit,
     }
 }
 

@@ -205,6 +205,7 @@ fn sql_at(path: &Path, query: &str, chunk_size: usize) -> Result<String, String>
         table: "t".to_string(),
         others: Vec::new(),
         chunk_size_given: true,
+        memory_limit: None,
     };
     let mut out = Vec::new();
     let mut writer: Option<RowWriter> = None;

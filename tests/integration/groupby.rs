@@ -604,6 +604,13 @@ fn memory_limit_spills_and_gives_the_same_rows() {
             assert!(stderr.contains("the groups passed the memory limit (256.0 KiB)"), "{stderr}");
         }
     }
+    // SQL's GROUP BY runs on the same engine, under the same limit.
+    let sql = "SELECT id4, id5, count(*) AS n, sum(v3) AS s, max(v1) - min(v2) AS r FROM t GROUP BY id4, id5";
+    let reference = run_ok(&["sql", sql, path_str(&data)], None);
+    let out = run(&["sql", sql, "--chunk-size", "16KiB", "--memory-limit", "256KiB", "-"], Some(&bytes));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8(out.stdout).unwrap() == reference, "sql");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the groups passed the memory limit"));
 }
 
 /// Spilling where temporary files cannot be written fails with a message naming TMPDIR, a
