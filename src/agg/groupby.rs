@@ -493,10 +493,7 @@ pub fn extreme_update(max: bool, num: &mut Option<Num>, text: &mut Option<Box<st
 /// Equal values are ordered integers first, so that the list is the same whatever order the values
 /// came in.
 fn top_insert(vals: &mut Vec<Num>, largest: bool, k: u32, v: Num) {
-    let better = |a: &Num, b: &Num| {
-        let numeric = if largest { b.total_cmp(*a) } else { a.total_cmp(*b) };
-        numeric.then_with(|| matches!(b, Num::Int(_)).cmp(&matches!(a, Num::Int(_))))
-    };
+    let better = |a: &Num, b: &Num| top_order(largest, a, b);
     let k = k as usize;
     if vals.len() == k && better(&v, &vals[k - 1]) != Ordering::Less {
         return;
@@ -504,6 +501,28 @@ fn top_insert(vals: &mut Vec<Num>, largest: bool, k: u32, v: Num) {
     let at = vals.partition_point(|x| better(x, &v) != Ordering::Greater);
     vals.insert(at, v);
     vals.truncate(k);
+}
+
+/// The order of a best-first list: `Less` when `a` comes before `b` (larger, or smaller for a
+/// bottom list; of equal values, integers first).
+fn top_order(largest: bool, a: &Num, b: &Num) -> Ordering {
+    let numeric = if largest { b.total_cmp(*a) } else { a.total_cmp(*b) };
+    numeric.then_with(|| matches!(b, Num::Int(_)).cmp(&matches!(a, Num::Int(_))))
+}
+
+/// [`top_insert`] into a list kept in `k` slots (`k = slots.len()`), its values first and then
+/// empty slots: the same list, with no allocation.
+pub(crate) fn top_insert_slots(slots: &mut [Option<Num>], largest: bool, v: Num) {
+    let k = slots.len();
+    let len = slots.iter().position(Option::is_none).unwrap_or(k);
+    let order = |x: &Option<Num>, v: &Num| top_order(largest, x.as_ref().expect("a value before the empty slots"), v);
+    if k == 0 || (len == k && order(&slots[k - 1], &v) != Ordering::Greater) {
+        return;
+    }
+    let at = slots[..len].partition_point(|x| order(x, &v) != Ordering::Greater);
+    let end = (len + 1).min(k);
+    slots.copy_within(at..end - 1, at + 1);
+    slots[at] = Some(v);
 }
 
 /// Numbers that are equal as pandas compares them get the same key: integers and floats of the

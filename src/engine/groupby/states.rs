@@ -2,11 +2,12 @@
 //! group and each state as small as its aggregation allows. Counts (8 bytes) and sums and means
 //! (32 bytes: the count and an exact sum, see [`Sum`]) sit side by side in one row per group, so
 //! that a row's updates touch one or two cache lines; min and max keep their number and their
-//! text; median and quantile their values. The other aggregations keep the general [`State`],
-//! which is also what partial files carry.
+//! text side by side ([`Extreme`]); top_k and bottom_k of up to [`TOP_SLOTS`] values their list in
+//! `k` slots per group; median and quantile their values. The other aggregations keep the general
+//! [`State`], which is also what partial files carry.
 
 use crate::agg::exact::{FloatSum, window_add, window_parts};
-use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_update};
+use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_update, top_insert_slots};
 
 /// One aggregation's states.
 enum Column {
@@ -16,6 +17,9 @@ enum Column {
     Sum { at: usize },
     /// `min` and `max`: each group's [`Extreme`].
     Extremes { max: bool, groups: Vec<Extreme> },
+    /// `top_k` and `bottom_k` of a small `k`: each group's best-first list in `k` slots of
+    /// `slots` (values, then empty slots), with no allocation per group.
+    Top { largest: bool, k: usize, slots: Vec<Option<Num>> },
     /// `median` and `quantile`: every numeric value of each group.
     Values(Vec<Vec<Num>>),
     /// Every other aggregation.
@@ -41,6 +45,10 @@ impl Extreme {
         }
     }
 }
+
+/// The largest `k` of a `top_k` or `bottom_k` kept in slots beside each other (larger ones keep
+/// the general state's list).
+const TOP_SLOTS: usize = 16;
 
 /// A cache line of a row store.
 #[derive(Clone, Copy, Default)]
@@ -78,6 +86,9 @@ impl States {
                 AggFn::Count => Column::Count { rows: false, at: words(1) },
                 AggFn::Sum | AggFn::Mean => Column::Sum { at: words(Sum::WORDS) },
                 AggFn::Median | AggFn::Quantile(_) => Column::Values(Vec::new()),
+                AggFn::TopK(k) | AggFn::BottomK(k) if k as usize <= TOP_SLOTS => {
+                    Column::Top { largest: matches!(a.func, AggFn::TopK(_)), k: k as usize, slots: Vec::new() }
+                }
                 AggFn::Min | AggFn::Max => Column::Extremes { max: a.func == AggFn::Max, groups: Vec::new() },
                 _ => Column::Other(Vec::new()),
             })
@@ -113,6 +124,7 @@ impl States {
             match col {
                 Column::Count { .. } | Column::Sum { .. } => {}
                 Column::Extremes { groups, .. } => groups.push(Extreme::default()),
+                Column::Top { k, slots, .. } => slots.resize(slots.len() + *k, None),
                 Column::Values(v) => v.push(Vec::new()),
                 Column::Other(v) => v.push(State::new(func)),
             }
@@ -136,6 +148,7 @@ impl States {
             .map(|col| match col {
                 Column::Count { .. } | Column::Sum { .. } => 0,
                 Column::Extremes { groups, .. } => groups.capacity() * (size_of::<Extreme>() + HEAP),
+                Column::Top { slots, .. } => slots.capacity() * size_of::<Option<Num>>(),
                 Column::Values(v) => v.capacity() * size_of::<Vec<Num>>(),
                 Column::Other(v) => v.capacity() * (size_of::<State>() + HEAP),
             })
@@ -171,6 +184,11 @@ impl States {
                     groups[i].update(*max, v, Some(t));
                 }
             }
+            &mut Column::Top { largest, k, ref mut slots } => {
+                if let Some((_, Some(v))) = field {
+                    top_insert_slots(&mut slots[i * k..(i + 1) * k], largest, v);
+                }
+            }
             Column::Values(v) => {
                 if let Some((_, Some(x))) = field {
                     v[i].push(x);
@@ -198,6 +216,7 @@ impl States {
             match col {
                 Column::Count { .. } | Column::Sum { .. } => {}
                 Column::Extremes { groups, .. } => prefetch(groups, i),
+                Column::Top { k, slots, .. } => prefetch(slots, i * k),
                 Column::Values(v) => prefetch(v, i),
                 Column::Other(v) => prefetch(v, i),
             }
@@ -228,6 +247,11 @@ impl States {
                 }
                 (Column::Extremes { max, groups }, Column::Extremes { groups: theirs, .. }) => {
                     groups[i].update(*max, theirs[o].num, theirs[o].text.as_deref());
+                }
+                (&mut Column::Top { largest, k, ref mut slots }, Column::Top { slots: theirs, .. }) => {
+                    for &v in theirs[o * k..(o + 1) * k].iter().flatten() {
+                        top_insert_slots(&mut slots[i * k..(i + 1) * k], largest, v);
+                    }
                 }
                 (Column::Values(v), Column::Values(w)) => {
                     let theirs = std::mem::take(&mut w[o]);
@@ -263,6 +287,11 @@ impl States {
             (Column::Extremes { max, groups }, State::Extreme { num, text, .. }) => {
                 groups[i].update(*max, num, text.as_deref());
             }
+            (&mut Column::Top { largest, k, ref mut slots }, State::Top { vals, .. }) => {
+                for v in vals {
+                    top_insert_slots(&mut slots[i * k..(i + 1) * k], largest, v);
+                }
+            }
             (Column::Values(v), State::Median(vals)) => {
                 self.values += vals.len();
                 v[i].extend(vals);
@@ -295,6 +324,9 @@ impl States {
             }
             Column::Extremes { max, groups } => {
                 State::Extreme { num: groups[i].num, text: groups[i].text.clone(), max: *max }
+            }
+            &Column::Top { largest, k, ref slots } => {
+                State::Top { largest, k: k as u32, vals: slots[i * k..(i + 1) * k].iter().flatten().copied().collect() }
             }
             Column::Values(v) => State::Median(v[i].clone()),
             Column::Other(v) => v[i].clone(),
@@ -504,7 +536,7 @@ mod tests {
     }
 
     proptest! {
-        /// Counts, sums and means in the row store, fed in two groups of two stores and merged
+        /// Counts, sums, means, top and bottom lists in slots and extremes, fed in two groups of two stores and merged
         /// (directly, and through the partial-file state), are the general states' answers.
         #[test]
         fn row_store_sums_are_the_general_states(
@@ -518,7 +550,7 @@ mod tests {
                 values
             };
             let split = split.min(values.len());
-            let aggs = parse_aggs("count,sum(x),count(x),mean(x),sum(y)").unwrap();
+            let aggs = parse_aggs("count,sum(x),count(x),mean(x),sum(y),top_k(x,2),bottom_k(x,3),top_k(x,17),max(x)").unwrap();
             let feed = |states: &mut States, id: u32, values: &[Option<Num>]| {
                 for v in values {
                     for agg in 0..aggs.len() {
