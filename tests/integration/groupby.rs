@@ -634,3 +634,58 @@ fn memory_limit_errors() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("--memory-limit"), "{bad}");
     }
 }
+
+/// Spilled data never outlives the process: the files are unlinked as they are made, so a run
+/// killed in the middle leaves at most an empty directory in TMPDIR, and a finished one nothing.
+#[test]
+fn spill_files_do_not_outlive_the_process() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let data = dir.path().join("g.csv");
+    run_ok(&["gen", "csv", "--rows", "40000", "--groups", "40000", "-o", path_str(&data)], None);
+    let bytes = std::fs::read(&data).unwrap();
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+    let args = ["groupby", "-b", "id4,id5", "-a", "count", "--chunk-size", "8KiB", "--memory-limit", "64KiB", "-"];
+    let entries = |d: &std::path::Path| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
+    for kill in [true, false] {
+        let mut child = crate::pframe()
+            .args(args)
+            .env("TMPDIR", &tmp)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(first).unwrap();
+        stdin.flush().unwrap();
+        // Wait for the first spill: its directory appears, and stays empty of files.
+        let t0 = std::time::Instant::now();
+        while entries(&tmp).is_empty() {
+            assert!(t0.elapsed().as_secs() < 30, "no spill directory");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // No file stays there (one made and removed at once may be seen in passing).
+        for spill in entries(&tmp) {
+            let seen = entries(&spill);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let stayed: Vec<_> = entries(&spill).into_iter().filter(|f| seen.contains(f)).collect();
+            assert!(stayed.is_empty(), "files in {}: {stayed:?}", spill.display());
+        }
+        if kill {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let left = entries(&tmp);
+            assert!(left.iter().all(|d| entries(d).is_empty()), "{left:?}");
+            left.iter().for_each(|d| std::fs::remove_dir(d).unwrap());
+        } else {
+            stdin.write_all(rest).unwrap();
+            drop(stdin);
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(entries(&tmp).is_empty(), "{:?}", entries(&tmp));
+        }
+    }
+}

@@ -7,7 +7,8 @@
 //! is at least its share writes it out and starts an empty one. A spilled store is cut by hash
 //! into [`FILES`] partitions, each appended to its own file as records of a key and its groups'
 //! states (the states partial files carry). A key's copies, from every spill of every worker, so
-//! land in one file.
+//! land in one file. Every file is removed from its directory as soon as it is made and read back
+//! through its handle, so that no spilled data outlives the process, however it ends.
 //!
 //! At the end ([`Spill::finish`]) the stores still in memory are spilled too, and each file, one
 //! per thread at a time, is merged into one table of its groups, whose keys are then written in a
@@ -19,8 +20,7 @@
 
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -63,19 +63,28 @@ struct Files {
 }
 
 impl Files {
-    fn path(&self, f: usize) -> PathBuf {
-        self.dir.path().join(format!("part-{f}"))
-    }
-
     /// Appends `bytes` to file `f`.
     fn append(&self, f: usize, bytes: &[u8]) -> io::Result<()> {
         let mut file = self.parts[f].lock().expect("a spill file");
         let file = match &mut *file {
             Some(file) => file,
-            none => none.insert(File::create(self.path(f))?),
+            none => none.insert(anonymous(self.dir.path())?),
         };
         file.write_all(bytes)
     }
+}
+
+/// A file to write and read back with no name in `dir` (O_TMPFILE, or made and removed at once
+/// where that is missing): it is gone when its handle closes, however the process ends (an
+/// interrupt leaves no spilled data behind).
+fn anonymous(dir: &std::path::Path) -> io::Result<File> {
+    tempfile::tempfile_in(dir)
+}
+
+/// A file written through `file`, read from its start.
+fn rewound(mut file: File) -> io::Result<BufReader<File>> {
+    file.seek(io::SeekFrom::Start(0))?;
+    Ok(BufReader::with_capacity(1 << 16, file))
 }
 
 /// What a spilled group-by left: the files of its partitions, and what to say about them.
@@ -327,39 +336,29 @@ impl Spilled {
     /// (files in parallel on `pool`, each on one thread); returns the runs' merge.
     pub fn sorted(self, plan: &GroupByPlan, types: KeyTypes, pool: Option<&rayon::ThreadPool>) -> io::Result<Merger> {
         let Spilled { files, .. } = self;
-        let made: Vec<bool> = files.parts.iter().map(|p| p.lock().expect("a spill file").is_some()).collect();
         let dir = files.dir;
-        let sort = |f: usize| match made[f] {
-            true => sort_file(plan, &types, dir.path().join(format!("part-{f}")), f, dir.path()),
-            false => Ok(None),
-        };
-        let runs: Vec<Option<PathBuf>> = match pool {
-            Some(pool) => pool.install(|| (0..FILES).into_par_iter().map(sort).collect::<io::Result<_>>())?,
-            None => (0..FILES).map(sort).collect::<io::Result<_>>()?,
+        let parts: Vec<File> = files.parts.into_iter().filter_map(|p| p.into_inner().expect("a spill file")).collect();
+        let sort = |file: File| sort_file(plan, &types, file, dir.path());
+        let runs: Vec<Option<File>> = match pool {
+            Some(pool) => pool.install(|| parts.into_par_iter().map(sort).collect::<io::Result<_>>())?,
+            None => parts.into_iter().map(sort).collect::<io::Result<_>>()?,
         };
         let mut merger =
             Merger { _dir: dir, runs: Vec::new(), heap: BinaryHeap::new(), types, n_aggs: plan.aggs.len() };
-        for path in runs.into_iter().flatten() {
-            merger.runs.push(Run { reader: BufReader::with_capacity(1 << 16, File::open(&path)?) });
-            std::fs::remove_file(&path)?;
+        for run in runs.into_iter().flatten() {
+            merger.runs.push(Run { reader: rewound(run)? });
             merger.advance(merger.runs.len() - 1, Vec::new(), Vec::new())?;
         }
         Ok(merger)
     }
 }
 
-/// Merges the groups of one spill file and writes them, sorted by normalized key, to a run file
-/// (none when the file is empty); the spill file is removed.
-fn sort_file(
-    plan: &GroupByPlan,
-    types: &KeyTypes,
-    path: PathBuf,
-    f: usize,
-    dir: &std::path::Path,
-) -> io::Result<Option<PathBuf>> {
+/// Merges the groups of a spill file and writes them, sorted by normalized key, to a run file
+/// (none when the file is empty); the spill file closes.
+fn sort_file(plan: &GroupByPlan, types: &KeyTypes, file: File, dir: &std::path::Path) -> io::Result<Option<File>> {
     let mut part = Part::new(plan);
     {
-        let mut reader = BufReader::with_capacity(1 << 16, File::open(&path)?);
+        let mut reader = rewound(file)?;
         let (mut key, mut bytes) = (Vec::new(), Vec::new());
         while read_record(&mut reader, &mut key, &mut bytes)? {
             let (id, _) = part.group(super::table::hash_key(&key), &key);
@@ -368,7 +367,6 @@ fn sort_file(
             }
         }
     }
-    std::fs::remove_file(&path)?;
     if part.keys.is_empty() {
         return Ok(None);
     }
@@ -380,8 +378,7 @@ fn sort_file(
         order.push((start, normalized.len(), id));
     }
     order.sort_unstable_by(|a, b| normalized[a.0..a.1].cmp(&normalized[b.0..b.1]));
-    let run = dir.join(format!("run-{f}"));
-    let mut out = BufWriter::with_capacity(1 << 16, File::create(&run).map_err(temp_error)?);
+    let mut out = BufWriter::with_capacity(1 << 16, anonymous(dir).map_err(temp_error)?);
     let mut record = Vec::new();
     let mut states = Vec::with_capacity(plan.aggs.len());
     for &(start, end, id) in &order {
@@ -391,7 +388,7 @@ fn sort_file(
         write_record(&mut record, &normalized[start..end], &states);
         out.write_all(&record).map_err(temp_error)?;
     }
-    out.flush().map_err(temp_error)?;
+    let run = out.into_inner().map_err(|e| temp_error(e.into_error()))?;
     Ok(Some(run))
 }
 
