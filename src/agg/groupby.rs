@@ -477,15 +477,23 @@ impl State {
 #[inline]
 pub fn extreme_update(max: bool, num: &mut Option<Num>, text: &mut Option<Box<str>>, v: Option<Num>, t: Option<&str>) {
     let better = |o: Ordering| if max { o == Ordering::Greater } else { o == Ordering::Less };
-    if let Some(v) = v
-        && num.is_none_or(|cur| better(v.total_cmp(cur)))
-    {
-        *num = Some(v);
-    }
+    extreme_num_update(max, num, v);
     if let Some(t) = t
         && text.as_deref().is_none_or(|cur| better(t.cmp(cur)))
     {
         *text = Some(t.into());
+    }
+}
+
+/// The numeric half of [`extreme_update`]: keeps `v` in `num` if it is beyond it.
+#[inline]
+pub fn extreme_num_update(max: bool, num: &mut Option<Num>, v: Option<Num>) {
+    if let Some(v) = v
+        && num.is_none_or(
+            |cur| if max { v.total_cmp(cur) == Ordering::Greater } else { v.total_cmp(cur) == Ordering::Less },
+        )
+    {
+        *num = Some(v);
     }
 }
 

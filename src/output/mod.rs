@@ -152,7 +152,7 @@ impl Table {
         }
     }
 
-    fn write_delimited(&self, delimiter: u8, header: bool, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn write_delimited(&self, delimiter: u8, header: bool, out: &mut dyn Write) -> io::Result<()> {
         let mut w = delimited::Delimited::new(delimiter);
         let mut buf = Vec::with_capacity(1 << 16);
         if header {

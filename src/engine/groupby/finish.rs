@@ -179,14 +179,9 @@ impl GroupRows {
         match (&self.0, block) {
             (Rows::Sorted(sorted), Block::Order(range)) => sorted.delimited_of(range, delimiter),
             (_, Block::Rows(rows)) => {
-                let mut w = Delimited::new(delimiter);
                 let mut out = Vec::with_capacity(rows.len() * 32);
-                for row in &rows {
-                    for v in row {
-                        w.value(&mut out, v);
-                    }
-                    w.end(&mut out);
-                }
+                let table = Table { headers: Vec::new(), rows, json: JsonShape::Records };
+                table.write_delimited(delimiter, false, &mut out).expect("writing to memory");
                 out
             }
             (Rows::Merged { .. }, Block::Order(_)) => unreachable!("merged groups come in rows"),

@@ -7,7 +7,7 @@
 //! [`State`], which is also what partial files carry.
 
 use crate::agg::exact::{FloatSum, window_add, window_parts};
-use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_update, top_insert_slots};
+use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_num_update, top_insert_slots};
 
 /// One aggregation's states.
 enum Column {
@@ -39,7 +39,7 @@ struct Extreme {
 
 impl Extreme {
     fn update(&mut self, max: bool, num: Option<Num>, text: Option<&str>) {
-        extreme_update(max, &mut self.num, &mut None, num, None);
+        extreme_num_update(max, &mut self.num, num);
         if let Some(t) = text {
             text_update(max, &mut self.text, &mut self.head, t);
         }
@@ -494,7 +494,7 @@ fn prefetch<T>(v: &[T], i: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agg::groupby::parse_aggs;
+    use crate::agg::groupby::{extreme_update, parse_aggs};
     use proptest::prelude::*;
 
     fn num() -> impl Strategy<Value = Num> {
