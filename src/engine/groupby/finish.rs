@@ -407,7 +407,9 @@ struct Sorted {
 }
 
 impl Sorted {
-    fn new(layout: &Layout, info: &ChunkInfo, store: Store, aggs: Aggs) -> Sorted {
+    fn new(layout: &Layout, info: &ChunkInfo, mut store: Store, aggs: Aggs) -> Sorted {
+        // The groups are only read from here: their tables go before the order is made.
+        store.parts.iter_mut().for_each(|p| p.keys.drop_table());
         let columns: Vec<ColumnCode> = layout
             .keys
             .iter()

@@ -41,6 +41,15 @@ struct Slot {
     id: u32,
 }
 
+/// A key's bytes as its slot holds them, and its length.
+#[inline]
+fn inline_of(key: &[u8]) -> ([u8; INLINE], u32) {
+    let mut inline = [0u8; INLINE];
+    let head = key.len().min(INLINE);
+    inline[..head].copy_from_slice(&key[..head]);
+    (inline, u32::try_from(key.len()).expect("a key shorter than 4 GiB"))
+}
+
 const VACANT: Slot = Slot { inline: [0; INLINE], len: 0, id: EMPTY };
 
 /// The encoded keys of one partition: an open-addressing table (linear probing, at most 3/4
@@ -102,10 +111,8 @@ impl Keys {
         if (self.hashes.len() + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
-        let mut inline = [0u8; INLINE];
+        let (inline, len) = inline_of(key);
         let head = key.len().min(INLINE);
-        inline[..head].copy_from_slice(&key[..head]);
-        let len = u32::try_from(key.len()).expect("a key shorter than 4 GiB");
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         loop {
@@ -126,18 +133,38 @@ impl Keys {
         (id, true)
     }
 
-    /// Doubles the table (from 16 slots) and places every key again.
+    /// Frees the slot table (most of a partition's memory) once no key will be looked up again,
+    /// as when the groups are read out: the keys stay readable by id. Should a key be looked up
+    /// after all, the table is built again from the keys' hashes.
+    pub fn drop_table(&mut self) {
+        self.slots = Vec::new();
+    }
+
+    /// Doubles the table (from 16 slots, or from what the keys need after [`Keys::drop_table`])
+    /// and places every key again.
     #[cold]
     fn grow(&mut self) {
-        let cap = (self.slots.len() * 2).max(16);
+        let needed = ((self.hashes.len() + 1) * 4).div_ceil(3).next_power_of_two();
+        let cap = (self.slots.len() * 2).max(16).max(needed);
         let old = std::mem::replace(&mut self.slots, vec![VACANT; cap]);
         let mask = cap - 1;
-        for s in old.into_iter().filter(|s| s.id != EMPTY) {
-            let mut i = self.hashes[s.id as usize] as usize & mask;
-            while self.slots[i].id != EMPTY {
+        let place = |slots: &mut [Slot], s: Slot, hash: u64| {
+            let mut i = hash as usize & mask;
+            while slots[i].id != EMPTY {
                 i = (i + 1) & mask;
             }
-            self.slots[i] = s;
+            slots[i] = s;
+        };
+        if old.is_empty() {
+            for id in 0..self.hashes.len() as u32 {
+                let (inline, len) = inline_of(self.key(id));
+                let s = Slot { inline, len, id };
+                place(&mut self.slots, s, self.hashes[id as usize]);
+            }
+        } else {
+            for s in old.into_iter().filter(|s| s.id != EMPTY) {
+                place(&mut self.slots, s, self.hashes[s.id as usize]);
+            }
         }
     }
 }
@@ -251,5 +278,25 @@ mod tests {
         let (y, _) = keys.find_or_insert(7, b"y");
         assert_ne!(x, y);
         assert_eq!(keys.find_or_insert(7, b"y"), (y, false));
+    }
+
+    #[test]
+    fn keys_stay_readable_and_findable_after_the_table_is_dropped() {
+        let mut keys = Keys::default();
+        let words: Vec<String> = (0..3000).map(|i| format!("{}{i}", "w".repeat(i % 40))).collect();
+        let ids: Vec<u32> = words.iter().map(|w| keys.find_or_insert(hash_key(w.as_bytes()), w.as_bytes()).0).collect();
+        let before = keys.bytes();
+        keys.drop_table();
+        // At least a slot per key freed.
+        assert!(keys.bytes() + 3000 * size_of::<Slot>() <= before, "{} of {before} bytes left", keys.bytes());
+        for (w, &id) in words.iter().zip(&ids) {
+            assert_eq!(keys.key(id), w.as_bytes());
+        }
+        // Looked up again, every key is found at its id (the table built from the hashes), and
+        // a new key is added after them.
+        for (w, &id) in words.iter().zip(&ids).rev() {
+            assert_eq!(keys.find_or_insert(hash_key(w.as_bytes()), w.as_bytes()), (id, false), "{w}");
+        }
+        assert_eq!(keys.find_or_insert(hash_key(b"new"), b"new"), (3000, true));
     }
 }
