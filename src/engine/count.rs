@@ -179,7 +179,7 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
     }
     if let Some(slots) = word_slots {
         let stores = slots.into_iter().map(|s| s.into_inner().expect("a worker's words")).collect();
-        outcome.tally = Tally::Words(words::into_map(WordStore::merge(stores, pool.as_deref())));
+        outcome.tally = Tally::Words(words::into_map(stores));
     }
     outcome.elapsed = start.elapsed();
     Ok(outcome)

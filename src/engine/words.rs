@@ -117,19 +117,33 @@ fn prefetch<T>(x: &T) {
     let _ = x;
 }
 
-/// The merged store as a map of words to counts.
-pub fn into_map(mut store: WordStore) -> FxHashMap<String, u64> {
-    // The words are only read from here: their tables go before the map is built.
-    store.parts.iter_mut().for_each(|p| p.keys.drop_table());
-    let mut map =
-        FxHashMap::with_capacity_and_hasher(store.parts.iter().map(|p| p.counts.len()).sum(), Default::default());
-    for part in store.parts {
-        for (id, n) in part.counts.into_iter().enumerate() {
-            let word = std::str::from_utf8(part.keys.key(id as u32)).expect("words are text");
-            map.insert(word.to_string(), n);
+/// The workers' stores as one map of words to counts, built partition by partition: each
+/// partition's copies are freed as soon as their words are in the map, so the stores and the
+/// map are never all in memory at once (no merged store is made first).
+pub fn into_map(mut stores: Vec<WordStore>) -> FxHashMap<String, u64> {
+    // The words are only read from here: their tables go before the map is made.
+    stores.iter_mut().flat_map(|s| &mut s.parts).for_each(|p| p.keys.drop_table());
+    // At least as many words as the store that has the most.
+    let most = stores.iter().map(|s| s.parts.iter().map(|p| p.counts.len()).sum::<usize>()).max();
+    let mut map = FxHashMap::with_capacity_and_hasher(most.unwrap_or(0), Default::default());
+    let mut columns: Vec<std::vec::IntoIter<WordPart>> = stores.into_iter().map(|s| s.parts.into_iter()).collect();
+    loop {
+        let copies: Vec<WordPart> = columns.iter_mut().filter_map(Iterator::next).collect();
+        if copies.is_empty() {
+            return map;
+        }
+        for part in copies {
+            for (id, n) in part.counts.into_iter().enumerate() {
+                let word = std::str::from_utf8(part.keys.key(id as u32)).expect("words are text");
+                match map.get_mut(word) {
+                    Some(count) => *count += n,
+                    None => {
+                        map.insert(word.to_string(), n);
+                    }
+                }
+            }
         }
     }
-    map
 }
 
 #[cfg(test)]
@@ -145,7 +159,7 @@ mod tests {
         for (i, line) in text.split_inclusive('\n').enumerate() {
             count_into(line.as_bytes(), true, false, &mut stores[(i * 7) % 3]).unwrap();
         }
-        assert_eq!(into_map(WordStore::merge(stores, None)), whole);
+        assert_eq!(into_map(stores), whole);
         assert_eq!(whole["the"], 200);
     }
 }
