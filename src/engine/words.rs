@@ -1,12 +1,12 @@
 //! Word frequencies on the group-by engine's table: each worker counts the words of its chunks
 //! into a store of its own (a word is looked up once per occurrence, in a table that outlives the
 //! chunk; nothing is allocated per chunk or per occurrence), and at the end the workers' stores
-//! are merged partition by partition, in parallel. A million distinct words cost one table of a
-//! million keys per worker, not a map per chunk merged on one thread.
+//! become one map partition by partition, each partition's copies freed once counted. A million
+//! distinct words cost one table of a million keys per worker, not a map per chunk.
 
 use rustc_hash::FxHashMap;
 
-use crate::engine::groupby::table::{Absorb, Keys, Partitioned, hash_key};
+use crate::engine::groupby::table::{Keys, Partitioned, hash_key};
 use crate::engine::kernels::{self, InvalidUtf8};
 
 /// One partition of a worker's words: the words and their counts, by id.
@@ -16,31 +16,7 @@ pub struct WordPart {
     counts: Vec<u64>,
 }
 
-impl WordPart {
-    #[inline]
-    fn add(&mut self, hash: u64, word: &[u8], n: u64) {
-        let (id, new) = self.keys.find_or_insert(hash, word);
-        if new {
-            self.counts.push(n);
-        } else {
-            self.counts[id as usize] += n;
-        }
-    }
-}
-
-impl Absorb for WordPart {
-    fn groups(&self) -> usize {
-        self.keys.len()
-    }
-
-    fn absorb(&mut self, other: WordPart) {
-        for (id, &n) in other.counts.iter().enumerate() {
-            self.add(other.keys.hash(id as u32), other.keys.key(id as u32), n);
-        }
-    }
-}
-
-/// A worker's words (or, merged, the whole input's).
+/// A worker's words.
 pub type WordStore = Partitioned<WordPart>;
 
 pub fn new_store() -> WordStore {
