@@ -14,7 +14,7 @@
 use std::ops::Range;
 
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::chunk::{ChunkInfo, Layout, Part, Store};
 use super::keys::{self, KeyField, KeyRule};
@@ -201,9 +201,22 @@ enum Coding {
     Int { min: i64 },
     /// A float column: the value's bits, ordered as the numbers are.
     Float,
-    /// A text column (or one of nulls only): the text's rank among the column's distinct texts;
-    /// `plain` says which of them no CSV or TSV field quotes.
-    Text { distinct: Vec<Box<str>>, plain: Vec<bool> },
+    /// A text column (or one of nulls only): the text's rank among the column's distinct texts.
+    Text(Texts),
+}
+
+/// A text key column's distinct texts in order, back to back, and which of them no CSV or TSV
+/// field quotes.
+struct Texts {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    plain: Vec<bool>,
+}
+
+impl Texts {
+    fn get(&self, i: usize) -> &[u8] {
+        &self.bytes[if i == 0 { 0 } else { self.ends[i - 1] }..self.ends[i]]
+    }
 }
 
 /// The code of a null: above every value's.
@@ -234,7 +247,8 @@ impl ColumnCode {
         match &self.coding {
             Coding::Int { min } => Value::Int(min.wrapping_add(code as i64)),
             Coding::Float => Value::Float(from_ordered_bits(code)),
-            Coding::Text { distinct, .. } => Value::Str(distinct[code as usize].to_string()),
+            // Key fields were checked to be UTF-8 when their groups were made.
+            Coding::Text(texts) => Value::Str(String::from_utf8_lossy(texts.get(code as usize)).into_owned()),
         }
     }
 
@@ -247,9 +261,9 @@ impl ColumnCode {
         match &self.coding {
             Coding::Int { min } => w.number(out, Number::Int(min.wrapping_add(code as i64))),
             Coding::Float => w.number(out, Number::Float(from_ordered_bits(code))),
-            Coding::Text { distinct, plain } => {
-                let text = distinct[code as usize].as_bytes();
-                if plain[code as usize] { w.plain(out, text) } else { w.text(out, text) }
+            Coding::Text(texts) => {
+                let text = texts.get(code as usize);
+                if texts.plain[code as usize] { w.plain(out, text) } else { w.text(out, text) }
             }
         }
     }
@@ -300,26 +314,73 @@ fn column_code(store: &Store, column: usize, kind: Kind, rule: KeyRule) -> Colum
             ColumnCode { coding: Coding::Int { min }, width }
         }
         Kind::Float => ColumnCode { coding: Coding::Float, width: 64 },
-        _ => {
-            let seen: FxHashSet<&[u8]> = store
-                .parts
-                .par_iter()
-                .map(|part| part_keys(part).filter_map(|key| field(key, column)).collect::<FxHashSet<&[u8]>>())
-                .reduce(FxHashSet::default, |mut a, b| {
-                    let (small, mut big) = if a.len() < b.len() { (a, b) } else { (b, std::mem::take(&mut a)) };
-                    big.extend(small);
-                    big
-                });
-            let mut distinct: Vec<&[u8]> = seen.into_iter().collect();
-            distinct.par_sort_unstable();
-            let width = bits_for(distinct.len() as u64);
-            // Key fields were checked to be UTF-8 when their groups were made.
-            let distinct: Vec<Box<str>> = distinct.into_iter().map(|d| String::from_utf8_lossy(d).into()).collect();
-            // Texts with none of the bytes CSV or TSV quote for are written as they are.
-            let plain = distinct.iter().map(|d| !d.bytes().any(|b| b",\t\"\n\r".contains(&b))).collect();
-            ColumnCode { coding: Coding::Text { distinct, plain }, width }
+        _ => unreachable!("text columns are coded by text_column"),
+    }
+}
+
+/// A text key column's groups: each partition's groups' local codes (the first appearance of
+/// their text in the partition; `u32::MAX` for a null) and each local code's rank among the
+/// column's distinct texts.
+struct TextRanks {
+    local: Vec<Vec<u32>>,
+    rank: Vec<Vec<u32>>,
+}
+
+impl TextRanks {
+    /// The code of group `id` of partition `p` (`null` for a null).
+    #[inline]
+    fn code(&self, p: usize, id: u32, null: u64) -> u64 {
+        match self.local[p][id as usize] {
+            u32::MAX => null,
+            l => u64::from(self.rank[p][l as usize]),
         }
     }
+}
+
+/// A text key column's coding and its groups' ranks: a dictionary per partition (each text
+/// hashed once per group, in a table the size of the partition's distinct texts), then every
+/// partition's texts sorted together, equal texts side by side taking one rank. A column of a
+/// few texts sorts a few per partition; one of a text per group sorts each text once, with no
+/// table of all the distinct texts.
+fn text_column(store: &Store, column: usize) -> (ColumnCode, TextRanks) {
+    let per_part: Vec<(Vec<&[u8]>, Vec<u32>)> = store
+        .parts
+        .par_iter()
+        .map(|part| {
+            let mut dict: FxHashMap<&[u8], u32> = FxHashMap::default();
+            let mut texts: Vec<&[u8]> = Vec::new();
+            let local = (0..part.keys.len() as u32)
+                .map(|id| match keys::raw_fields(part.keys.key(id)).nth(column).expect("a key field") {
+                    None => u32::MAX,
+                    Some(raw) => *dict.entry(raw).or_insert_with(|| {
+                        texts.push(raw);
+                        u32::try_from(texts.len() - 1).expect("fewer than 2^32 texts")
+                    }),
+                })
+                .collect();
+            (texts, local)
+        })
+        .collect();
+    let mut all: Vec<(&[u8], u32, u32)> = per_part
+        .iter()
+        .enumerate()
+        .flat_map(|(p, (texts, _))| texts.iter().enumerate().map(move |(l, &t)| (t, p as u32, l as u32)))
+        .collect();
+    all.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut rank: Vec<Vec<u32>> = per_part.iter().map(|(texts, _)| vec![0; texts.len()]).collect();
+    let mut texts = Texts { bytes: Vec::new(), ends: Vec::new(), plain: Vec::new() };
+    for (i, &(t, p, l)) in all.iter().enumerate() {
+        if i == 0 || all[i - 1].0 != t {
+            texts.bytes.extend_from_slice(t);
+            texts.ends.push(texts.bytes.len());
+            // Texts with none of the bytes CSV or TSV quote for are written as they are.
+            texts.plain.push(!t.iter().any(|b| b",\t\"\n\r".contains(b)));
+        }
+        rank[p as usize][l as usize] = u32::try_from(texts.ends.len() - 1).expect("fewer than 2^32 texts");
+    }
+    let width = bits_for(texts.ends.len() as u64);
+    let local = per_part.into_iter().map(|(_, local)| local).collect();
+    (ColumnCode { coding: Coding::Text(texts), width }, TextRanks { local, rank })
 }
 
 /// Every group's codes, packed into one integer when they fit (first key in the highest bits)
@@ -384,14 +445,14 @@ impl Order {
 }
 
 /// Every group's packed codes, partition and id (in parallel over the partitions), sorted.
-fn packed_order<K: Ord + Copy + Send>(store: &Store, pack: impl Fn(&[u8]) -> K + Sync) -> Vec<(K, u32, u32)> {
+fn packed_order<K: Ord + Copy + Send>(store: &Store, pack: impl Fn(usize, u32) -> K + Sync) -> Vec<(K, u32, u32)> {
     let mut order: Vec<(K, u32, u32)> = store
         .parts
         .par_iter()
         .enumerate()
         .flat_map_iter(|(p, part)| {
             let pack = &pack;
-            (0..part.keys.len() as u32).map(move |id| (pack(part.keys.key(id)), p as u32, id))
+            (0..part.keys.len() as u32).map(move |id| (pack(p, id), p as u32, id))
         })
         .collect();
     order.par_sort_unstable_by_key(|e| e.0);
@@ -410,40 +471,40 @@ impl Sorted {
     fn new(layout: &Layout, info: &ChunkInfo, mut store: Store, aggs: Aggs) -> Sorted {
         // The groups are only read from here: their tables go before the order is made.
         store.parts.iter_mut().for_each(|p| p.keys.drop_table());
+        let mut ranks: Vec<Option<TextRanks>> = Vec::new();
         let columns: Vec<ColumnCode> = layout
             .keys
             .iter()
             .zip(&layout.key_rules)
             .enumerate()
-            .map(|(i, (&k, &rule))| column_code(&store, i, info.kinds[k], rule))
-            .collect();
-        let total: u32 = columns.iter().map(|c| c.width).sum();
-        // A text's code is its rank among the column's distinct texts: looked up in a hash map
-        // (a binary search would compare each group's text about log2(distinct) times).
-        let ranks: Vec<Option<FxHashMap<&[u8], u64>>> = columns
-            .iter()
-            .map(|c| match &c.coding {
-                Coding::Text { distinct, .. } => {
-                    Some(distinct.iter().enumerate().map(|(i, d)| (d.as_bytes(), i as u64)).collect())
+            .map(|(i, (&k, &rule))| match info.kinds[k] {
+                kind @ (Kind::Int | Kind::Float) => {
+                    ranks.push(None);
+                    column_code(&store, i, kind, rule)
                 }
-                _ => None,
+                _ => {
+                    let (column, column_ranks) = text_column(&store, i);
+                    ranks.push(Some(column_ranks));
+                    column
+                }
             })
             .collect();
-        // A key field's code (a null's is its column's null code).
-        let code = |c: usize, raw: Option<&[u8]>| match (raw, &ranks[c]) {
-            (Some(raw), Some(rank)) => rank[raw],
-            _ => match group_code(&columns[c], raw, layout.key_rules[c]) {
+        let total: u32 = columns.iter().map(|c| c.width).sum();
+        // A key field's code (a null's is its column's null code); a text's is its rank.
+        let code = |c: usize, raw: Option<&[u8]>, p: usize, id: u32| match &ranks[c] {
+            Some(ranks) => ranks.code(p, id, columns[c].null()),
+            None => match group_code(&columns[c], raw, layout.key_rules[c]) {
                 NULL_CODE => columns[c].null(),
                 code => code,
             },
         };
-        let pack = |key: &[u8]| {
-            keys::raw_fields(key)
+        let pack = |p: usize, id: u32| {
+            keys::raw_fields(store.parts[p].keys.key(id))
                 .enumerate()
-                .fold(0u128, |acc, (c, raw)| acc << columns[c].width | u128::from(code(c, raw)))
+                .fold(0u128, |acc, (c, raw)| acc << columns[c].width | u128::from(code(c, raw, p, id)))
         };
         let order = if total <= 64 {
-            Order::Narrow(packed_order(&store, |key| pack(key) as u64))
+            Order::Narrow(packed_order(&store, |p, id| pack(p, id) as u64))
         } else if total <= 128 {
             Order::Packed(packed_order(&store, pack))
         } else {
@@ -454,7 +515,7 @@ impl Sorted {
             for (p, part) in store.parts.iter().enumerate() {
                 for id in 0..part.keys.len() as u32 {
                     order.push((order.len() as u64, p as u32, id));
-                    table.extend(keys::raw_fields(part.keys.key(id)).enumerate().map(|(c, raw)| code(c, raw)));
+                    table.extend(keys::raw_fields(part.keys.key(id)).enumerate().map(|(c, raw)| code(c, raw, p, id)));
                 }
             }
             order.par_sort_unstable_by(|a, b| {
@@ -463,6 +524,7 @@ impl Sorted {
             });
             Order::Wide { order, table, n }
         };
+        drop(ranks);
         Sorted { store, columns, order, aggs }
     }
 
@@ -603,9 +665,7 @@ fn group_code(col: &ColumnCode, raw: Option<&[u8]>, rule: KeyRule) -> u64 {
             KeyField::Num(n) | KeyField::NumText(n, _) => ordered_bits(n.num().as_f64()),
             _ => unreachable!("a float column holds numbers"),
         },
-        Coding::Text { distinct, .. } => {
-            distinct.binary_search_by(|d| d.as_bytes().cmp(raw)).expect("every text is among the distinct ones") as u64
-        }
+        Coding::Text(_) => unreachable!("a text's code is its rank, from the column's TextRanks"),
     }
 }
 
