@@ -361,16 +361,24 @@ fn text_column(store: &Store, column: usize) -> (ColumnCode, TextRanks) {
             (texts, local)
         })
         .collect();
-    let mut all: Vec<(&[u8], u32, u32)> = per_part
+    // Sorted by their first 16 bytes (big-endian, zero-padded: the order of the texts where they
+    // differ), the rest compared only where those tie.
+    let head = |t: &[u8]| {
+        let mut b = [0u8; 16];
+        let n = t.len().min(16);
+        b[..n].copy_from_slice(&t[..n]);
+        u128::from_be_bytes(b)
+    };
+    let mut all: Vec<(u128, &[u8], u32, u32)> = per_part
         .iter()
         .enumerate()
-        .flat_map(|(p, (texts, _))| texts.iter().enumerate().map(move |(l, &t)| (t, p as u32, l as u32)))
+        .flat_map(|(p, (texts, _))| texts.iter().enumerate().map(move |(l, &t)| (head(t), t, p as u32, l as u32)))
         .collect();
-    all.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
+    all.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
     let mut rank: Vec<Vec<u32>> = per_part.iter().map(|(texts, _)| vec![0; texts.len()]).collect();
     let mut texts = Texts { bytes: Vec::new(), ends: Vec::new(), plain: Vec::new() };
-    for (i, &(t, p, l)) in all.iter().enumerate() {
-        if i == 0 || all[i - 1].0 != t {
+    for (i, &(_, t, p, l)) in all.iter().enumerate() {
+        if i == 0 || all[i - 1].1 != t {
             texts.bytes.extend_from_slice(t);
             texts.ends.push(texts.bytes.len());
             // Texts with none of the bytes CSV or TSV quote for are written as they are.
