@@ -247,7 +247,7 @@ pub fn sql_stream<R: Send>(
             }
         };
         grouped.notes.iter().for_each(|n| notify(n));
-        let table = prepared.run_over_groups(&grouped.into_table()?).map_err(|e| query_error(&e))?;
+        let table = prepared.run_over_groups(grouped.into_table()?).map_err(|e| query_error(&e))?;
         emit(&table.headers, render(&table.headers, Rows::Values(table.rows))?)?;
         return Ok(());
     }
@@ -292,7 +292,7 @@ fn spool(chunks: impl Iterator<Item = Result<Chunk, InputError>>) -> Result<temp
 /// Turns a grouped result into the SQL query's columns (SQL's NULL for the sum of no values).
 fn sql_rows(gb: &crate::engine::polars::sql::SqlGroupBy, table: Table) -> (Vec<String>, Vec<Vec<Value>>) {
     let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
-    (headers, crate::engine::polars::sql::sql_cells(&gb.columns, &table.rows))
+    (headers, crate::engine::polars::sql::sql_cells(&gb.columns, table.rows))
 }
 
 /// The group-by of an aggregating query.
@@ -340,7 +340,7 @@ fn sql_table<R: Send>(
         let group_by = group_by_plan(plan, &og.by, &og.aggs);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let table = prepared.run_over_groups(&grouped.into_table()?).map_err(|e| polars_error(&e))?;
+        let table = prepared.run_over_groups(grouped.into_table()?).map_err(|e| polars_error(&e))?;
         emit(&table.headers, render(&table.headers, Rows::Values(table.rows))?)?;
         return Ok(());
     }

@@ -34,16 +34,24 @@ pub struct Grouped {
     /// a missing value (`NA`, `NULL`, ...), which `--null-values` would read as null.
     pub notes: Vec<String>,
     pub rows: GroupRows,
+    /// The threads the group-by ran on.
+    threads: usize,
 }
 
 impl Grouped {
-    /// Every row, as one table.
+    /// Every row, as one table; the rows of groups sorted in memory are made on `threads`
+    /// threads, a block each at a time.
     pub fn into_table(self) -> std::io::Result<Table> {
-        let mut rows = Vec::new();
-        for block in self.rows.blocks(1 << 16) {
-            rows.extend(self.rows.rows_of(block?));
-        }
-        Ok(Table { headers: self.headers, rows, json: JsonShape::Records })
+        let blocks: Vec<Block> = self.rows.blocks(1 << 14).collect::<std::io::Result<_>>()?;
+        let rows_of = |block| self.rows.rows_of(block);
+        let pool = (self.threads > 1 && blocks.len() > 1)
+            .then(|| rayon::ThreadPoolBuilder::new().num_threads(self.threads).build().ok())
+            .flatten();
+        let parts: Vec<Vec<Vec<Value>>> = match pool {
+            Some(pool) => pool.install(|| blocks.into_par_iter().map(rows_of).collect()),
+            None => blocks.into_iter().map(rows_of).collect(),
+        };
+        Ok(Table { headers: self.headers, rows: parts.into_iter().flatten().collect(), json: JsonShape::Records })
     }
 }
 
@@ -119,7 +127,7 @@ pub(super) fn check_and_finish(
             GroupRows(Rows::Merged { merger: std::sync::Mutex::new(merger), aggs })
         }
     };
-    Ok(Grouped { headers, notes, rows })
+    Ok(Grouped { headers, notes, rows, threads: pool.map_or(1, rayon::ThreadPool::current_num_threads) })
 }
 
 /// The groups at the end of a run: in memory, or spilled to files.

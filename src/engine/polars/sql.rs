@@ -177,11 +177,11 @@ impl Prepared {
     /// Runs the query over the groups: the engine's `table` of keys and aggregates, read as
     /// [`super::over_groups::OverGroups::columns`] say, queried by its outer query, named as
     /// the query's own result.
-    pub fn run_over_groups(&self, table: &Table) -> PolarsResult<Table> {
+    pub fn run_over_groups(&self, table: Table) -> PolarsResult<Table> {
         let og = self.over_groups.as_ref().expect("a query over groups");
         let groups = Table {
             headers: og.columns.iter().map(|c| c.name.clone()).collect(),
-            rows: sql_cells(&og.columns, &table.rows),
+            rows: sql_cells(&og.columns, table.rows),
             json: table.json,
         };
         let df = crate::output::table_frame(&groups).map_err(|e| polars_err!(ComputeError: "{e}"))?;
@@ -225,13 +225,31 @@ impl Prepared {
 
 /// The cells of `columns` from a group-by's result rows: SQL's NULL for the sum of a group without
 /// values (where its hidden count is 0).
-pub fn sql_cells(columns: &[SqlColumn], rows: &[Vec<crate::output::Value>]) -> Vec<Vec<crate::output::Value>> {
+pub fn sql_cells(columns: &[SqlColumn], rows: Vec<Vec<crate::output::Value>>) -> Vec<Vec<crate::output::Value>> {
     use crate::output::Value;
-    let cell = |row: &[Value], c: &SqlColumn| match c.null_if_zero.map(|z| &row[z]) {
-        Some(Value::UInt(0)) => Value::Null,
-        _ => row[c.index].clone(),
-    };
-    rows.iter().map(|row| columns.iter().map(|c| cell(row, c)).collect()).collect()
+    // A cell is moved out of its row unless a later column reads it too (or as its zero count).
+    let read_later: Vec<bool> = (0..columns.len())
+        .map(|i| {
+            let index = columns[i].index;
+            columns[i + 1..].iter().any(|c| c.index == index) || columns.iter().any(|c| c.null_if_zero == Some(index))
+        })
+        .collect();
+    rows.into_iter()
+        .map(|mut row| {
+            let nulls: Vec<bool> =
+                columns.iter().map(|c| matches!(c.null_if_zero.map(|z| &row[z]), Some(Value::UInt(0)))).collect();
+            columns
+                .iter()
+                .zip(nulls)
+                .zip(&read_later)
+                .map(|((c, null), &later)| match (null, later) {
+                    (true, _) => Value::Null,
+                    (false, true) => row[c.index].clone(),
+                    (false, false) => std::mem::replace(&mut row[c.index], Value::Null),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The columns of a rewritten query over the table of groups (keys of their input types,
