@@ -5,14 +5,12 @@
 //! column's type is known only at the end (one `x` makes a column text), and a numeric key column
 //! groups by value, as pandas, polars and DuckDB do: `7`, `07`, `+7`, ` 7` and `7.0` are one group
 //! in a numeric column, five byte-exact ones in a text column. So at the end each group's key is
-//! parsed once ([`KeyField::read`]), typed by its column ([`KeyValue::of`]), and the groups whose
-//! typed keys are equal are merged, which only happens where a number was spelled otherwise than
+//! parsed once ([`KeyField::read`]) and coded as its column's type (`finish`: an integer's offset,
+//! a float's ordered bits, a text's rank), and the groups whose codes are equal are merged, which only happens where a number was spelled otherwise than
 //! pframe prints it. The states' merge is order-free (first/last carry their rows' positions), so
 //! merging groups at the end is exact.
 
-use std::cmp::Ordering;
-
-use crate::input::value::{KeyNum, Kind, NullValues, parse_num};
+use crate::input::value::{KeyNum, NullValues, parse_num};
 
 /// A field's tag byte: `NULL`; `1 + len` for a field of fewer than `LONG - 1` bytes, whose bytes
 /// follow; `LONG`, then the length as 4 little-endian bytes, then the bytes. Most keys (a word, an
@@ -87,83 +85,22 @@ impl<'k> KeyField<'k> {
     }
 }
 
-/// A key field read as its column's final type.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum KeyValue {
-    Null,
-    Num(KeyNum),
-    Text(Box<[u8]>),
-}
-
-impl KeyValue {
-    /// Reads field `f` of a column of kind `kind` (integer, float or text).
-    pub fn of(f: KeyField<'_>, kind: Kind) -> KeyValue {
-        let numeric = matches!(kind, Kind::Int | Kind::Float);
-        match f {
-            KeyField::Null => KeyValue::Null,
-            KeyField::Num(n) | KeyField::NumText(n, _) if numeric => KeyValue::Num(n),
-            KeyField::Num(n) => KeyValue::Text(spelling(n).into_bytes().into()),
-            KeyField::NumText(_, t) | KeyField::Text(t) => KeyValue::Text(t.into()),
-        }
-    }
-}
-
-/// The result's order: numbers by value, text by bytes, nulls last.
-impl Ord for KeyValue {
-    fn cmp(&self, other: &KeyValue) -> Ordering {
-        match (self, other) {
-            (KeyValue::Null, KeyValue::Null) => Ordering::Equal,
-            (KeyValue::Null, _) => Ordering::Greater,
-            (_, KeyValue::Null) => Ordering::Less,
-            (KeyValue::Num(a), KeyValue::Num(b)) => num_cmp(*a, *b),
-            (KeyValue::Text(a), KeyValue::Text(b)) => a.cmp(b),
-            // A column is all numbers or all text once typed; keep a total order anyway.
-            (KeyValue::Num(_), KeyValue::Text(_)) => Ordering::Less,
-            (KeyValue::Text(_), KeyValue::Num(_)) => Ordering::Greater,
-        }
-    }
-}
-
-impl PartialOrd for KeyValue {
-    fn partial_cmp(&self, other: &KeyValue) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-fn num_cmp(a: KeyNum, b: KeyNum) -> Ordering {
-    match (a, b) {
-        (KeyNum::Int(x), KeyNum::Int(y)) => x.cmp(&y),
-        _ => a.num().as_f64().total_cmp(&b.num().as_f64()).then_with(|| a.cmp(&b)),
-    }
-}
-
-/// How pframe prints a number: integers plainly, floats as the shortest text that reads back the
-/// same (Python's `repr`).
-pub fn spelling(n: KeyNum) -> String {
-    match n {
-        KeyNum::Int(i) => i.to_string(),
-        KeyNum::Float(b) => format!("{:?}", f64::from_bits(b)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn typed(text: &str, kind: Kind) -> KeyValue {
-        KeyValue::of(KeyField::read(Some(text.as_bytes()), KeyRule::Inferred), kind)
-    }
-
     #[test]
-    fn equal_numbers_meet_in_a_numeric_column_and_stay_apart_in_a_text_one() {
-        let spellings = ["7", "07", "+7", " 7", "7.0"];
-        for s in spellings {
-            assert_eq!(typed(s, Kind::Float), KeyValue::Num(KeyNum::Int(7)), "{s:?}");
-            assert_eq!(typed(s, Kind::Str), KeyValue::Text(s.as_bytes().into()), "{s:?}");
+    fn spellings_of_one_number_read_as_that_number_and_keep_their_text() {
+        // A numeric column groups them by the number; a text column by the text they keep.
+        for s in ["7", "07", "+7", " 7", "7.0"] {
+            match KeyField::read(Some(s.as_bytes()), KeyRule::Inferred) {
+                KeyField::Num(n) => assert_eq!((n, s), (KeyNum::Int(7), "7")),
+                KeyField::NumText(n, t) => assert_eq!((n, t), (KeyNum::Int(7), s.as_bytes()), "{s:?}"),
+                other => panic!("{s:?} read as {other:?}"),
+            }
         }
-        assert_eq!(typed("0.5", Kind::Str), KeyValue::Text(b"0.5"[..].into()));
-        let declared = KeyValue::of(KeyField::read(Some(b"07"), KeyRule::Text), Kind::Str);
-        assert_eq!(declared, KeyValue::Text(b"07"[..].into()));
+        assert_eq!(KeyField::read(Some(b"07"), KeyRule::Text), KeyField::Text(b"07"));
+        assert_eq!(KeyField::read(None, KeyRule::Inferred), KeyField::Null);
     }
 
     #[test]
@@ -188,13 +125,5 @@ mod tests {
             let got: Vec<Option<&[u8]>> = raw_fields(&key).collect();
             assert_eq!(got, [Some(&b"a"[..]), Some(&long[..]), None, Some(&b"b"[..])], "{n}");
         }
-    }
-
-    #[test]
-    fn typed_order_puts_numbers_by_value_and_nulls_last() {
-        let mut vs = [KeyValue::Null, KeyValue::Num(KeyNum::Int(10)), KeyValue::Num(KeyNum::Float(2.5f64.to_bits()))];
-        vs.sort();
-        assert_eq!(vs[0], KeyValue::Num(KeyNum::Float(2.5f64.to_bits())));
-        assert_eq!(vs[2], KeyValue::Null);
     }
 }
