@@ -6,7 +6,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::engine::groupby::table::{Keys, Partitioned, hash_key};
+use crate::engine::groupby::table::{Keys, Partitioned, hash_key, prefetch};
 use crate::engine::kernels::{self, InvalidUtf8};
 
 /// One partition of a worker's words: the words and their counts, by id.
@@ -66,7 +66,7 @@ impl WordBatch {
             if new {
                 part.counts.push(1);
             } else {
-                prefetch(&part.counts[id as usize]);
+                prefetch(&part.counts, id as usize);
                 self.seen.push((p as u32, id));
             }
             start = end;
@@ -79,18 +79,6 @@ impl WordBatch {
         self.hashes.clear();
         self.seen.clear();
     }
-}
-
-/// Asks the CPU to bring `x` into the cache.
-#[inline]
-fn prefetch<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; the address is that of a live value.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(std::ptr::from_ref(x).cast())
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
 }
 
 /// The workers' stores as one map of words to counts, built partition by partition: each

@@ -286,11 +286,13 @@ fn bits_for(max_code: u64) -> u32 {
     64 - max_code.leading_zeros()
 }
 
+/// Field `column` of a group's key (`None` for a null).
+fn field(key: &[u8], column: usize) -> Option<&[u8]> {
+    keys::raw_fields(key).nth(column).expect("a key field")
+}
+
 /// One key column's coding, from every group's field of it.
 fn column_code(store: &Store, column: usize, kind: Kind, rule: KeyRule) -> ColumnCode {
-    fn field(key: &[u8], column: usize) -> Option<&[u8]> {
-        keys::raw_fields(key).nth(column).expect("a key field")
-    }
     // Every partition's groups are read on a thread of their own.
     fn part_keys(p: &Part) -> impl Iterator<Item = &[u8]> {
         (0..p.keys.len() as u32).map(move |id| p.keys.key(id))
@@ -358,7 +360,7 @@ fn text_column(store: &Store, column: usize) -> (ColumnCode, TextRanks) {
             let mut dict: FxHashMap<&[u8], u32> = FxHashMap::default();
             let mut texts: Vec<&[u8]> = Vec::new();
             let local = (0..part.keys.len() as u32)
-                .map(|id| match keys::raw_fields(part.keys.key(id)).nth(column).expect("a key field") {
+                .map(|id| match field(part.keys.key(id), column) {
                     None => u32::MAX,
                     Some(raw) => *dict.entry(raw).or_insert_with(|| {
                         texts.push(raw);

@@ -6,6 +6,7 @@
 //! `k` slots per group; median and quantile their values. The other aggregations keep the general
 //! [`State`], which is also what partial files carry.
 
+use super::table::prefetch;
 use crate::agg::exact::{FloatSum, window_add, window_parts};
 use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_num_update, top_insert_slots};
 
@@ -475,20 +476,6 @@ fn big_index(w: &[u64]) -> usize {
 #[inline]
 fn window_of(w: &[u64]) -> (i128, i32) {
     ((u128::from(w[3]) << 64 | u128::from(w[2])) as i128, w[1] as u32 as i32)
-}
-
-/// Prefetches element `i` of `v`, if it has one, for writing soon.
-#[inline]
-fn prefetch<T>(v: &[T], i: usize) {
-    if let Some(x) = v.get(i) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint; the address is that of an element of `v`.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(std::ptr::from_ref(x).cast())
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = x;
-    }
 }
 
 #[cfg(test)]

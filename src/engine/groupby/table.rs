@@ -94,14 +94,7 @@ impl Keys {
     #[inline]
     pub fn prefetch(&self, hash: u64) {
         if !self.slots.is_empty() {
-            let slot = &self.slots[hash as usize & (self.slots.len() - 1)];
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a prefetch is a hint; the address is that of a slot.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(std::ptr::from_ref(slot).cast())
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = slot;
+            prefetch(&self.slots, hash as usize & (self.slots.len() - 1));
         }
     }
 
@@ -166,6 +159,20 @@ impl Keys {
                 place(&mut self.slots, s, self.hashes[s.id as usize]);
             }
         }
+    }
+}
+
+/// Prefetches element `i` of `v`, if it has one, for reading or writing soon.
+#[inline]
+pub(crate) fn prefetch<T>(v: &[T], i: usize) {
+    if let Some(x) = v.get(i) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint; the address is that of an element of `v`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(std::ptr::from_ref(x).cast())
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = x;
     }
 }
 
