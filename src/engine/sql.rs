@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use crate::agg::groupby::Kind;
 use crate::engine::groupby::{GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened};
 use crate::engine::pipeline;
-use crate::engine::polars::frames::{ColumnKinds, FieldRules, read_runs, scan_kinds};
+use crate::engine::polars::frames::{ColumnKinds, FieldRules, Run, read_runs, scan_kinds};
 use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared, Tables};
 use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, kernels};
@@ -36,6 +36,10 @@ const RENDER_ROWS: usize = 1 << 16;
 /// The largest chunk a join's input is read in (chunks grow to the size of the tables it is
 /// joined to, up to this; several are in flight).
 const MAX_JOIN_CHUNK: usize = 64 << 20;
+
+/// The chunk a join's input is read in when the table it is joined to is indexed (see
+/// `join_index`): large enough that each chunk's lookups and polars' query cost little per row.
+const INDEXED_JOIN_CHUNK: usize = 16 << 20;
 
 /// The most input read ahead for the type sample when rows are long.
 const SAMPLE_BYTES: usize = 64 << 20;
@@ -173,10 +177,11 @@ pub fn sql_stream<R: Send>(
             .iter()
             .map(|spec| Ok((spec.name.clone(), load_table(plan, spec)?)))
             .collect::<Result<_, SqlError>>()?,
+        ..Tables::default()
     };
     let mut plan = plan.clone();
     if !plan.chunk_size_given {
-        plan.read.chunk_size = plan.read.chunk_size.max(tables.others_size().min(MAX_JOIN_CHUNK));
+        plan.read.chunk_size = plan.read.chunk_size.max(tables.others_size(None).min(MAX_JOIN_CHUNK));
     }
     let plan = &plan;
     if let Source::File(path) = source
@@ -208,6 +213,12 @@ pub fn sql_stream<R: Send>(
     let kinds: Vec<Kind> = sample.kinds.iter().zip(&cols.declared).map(|(k, d)| d.unwrap_or(*k)).collect();
     let query_error = |e: &dyn std::fmt::Display| SqlError::Query { name: cols.name.clone(), message: first_line(e) };
     let prepared = Prepared::new(&plan.query, &cols.names, &kinds, &tables).map_err(|e| query_error(&e))?;
+    if let Some(indexed) = prepared.indexed_table().filter(|_| !plan.chunk_size_given) {
+        // A chunk joins the indexed table's rows that its keys can match, not all of them: it
+        // needs to be no larger than the other tables.
+        let others = tables.others_size(Some(indexed)).min(MAX_JOIN_CHUNK);
+        chunks.set_chunk_size(INDEXED_JOIN_CHUNK.max(others));
+    }
     let rest = head.into_iter().map(Ok).chain(chunks);
     if let Some(gb) = prepared.group_by.as_ref().filter(|_| !prepared.row_wise) {
         // An aggregation pframe's group-by answers: partial states per chunk, merged.
@@ -515,6 +526,57 @@ fn whole_input(
     })
 }
 
+/// A table read whole in one pass: each chunk's records typed from the declared types as their
+/// values widen them, then each column of every chunk's frames made the type of all its values
+/// (an integer column a float one, a column without values any type). `None` when text follows
+/// numbers in a column: the numbers' text is then needed, and the caller reads the table again,
+/// typed first (see [`typed_frames`]).
+fn one_pass_table(
+    plan: &SqlPlan,
+    cols: &Columns,
+    chunks: impl Iterator<Item = Result<Chunk, InputError>>,
+) -> Result<Option<polars::prelude::DataFrame>, SqlError> {
+    use polars::prelude::PolarsError;
+    let all: Vec<usize> = (0..cols.names.len()).collect();
+    let rules = cols.rules(plan, &all, &cols.names, &cols.declared);
+    let start: Vec<Kind> = cols.declared.iter().map(|d| d.unwrap_or(Kind::Null)).collect();
+    let mut runs: Vec<Run> = Vec::new();
+    let mut lines_before = cols.lines;
+    let work = |chunk: &Chunk| {
+        let newlines = kernels::count_newlines(chunk);
+        (read_runs(chunk, &rules, &start, 0, newlines).map(|(runs, _)| runs), newlines)
+    };
+    let pool = pipeline::build_pool(plan.threads);
+    pipeline::drive_parallel(&pool, chunks, work, |(read, newlines): (Result<Vec<Run>, Fault>, u64), _| {
+        runs.extend(read.map_err(|f| cols.data_error(lines_before + f.line, f.message))?);
+        lines_before += newlines;
+        Ok::<(), SqlError>(())
+    })?;
+    let mut kinds = start.clone();
+    for run in &runs {
+        kinds.iter_mut().zip(&run.kinds).for_each(|(k, r)| *k = (*k).max(*r));
+    }
+    let numbers_then_text =
+        |run: &Run| run.kinds.iter().zip(&kinds).any(|(r, k)| *k == Kind::Str && matches!(r, Kind::Int | Kind::Float));
+    if runs.iter().any(numbers_then_text) {
+        return Ok(None);
+    }
+    let polars_error = |e: PolarsError| SqlError::Query { name: cols.name.clone(), message: first_line(&e) };
+    let mut df = crate::engine::polars::frames::empty_frame(&cols.names, &kinds);
+    for run in runs {
+        let mut frame = run.frame;
+        for (c, (r, k)) in run.kinds.iter().zip(&kinds).enumerate() {
+            if r != k {
+                let column = frame.columns()[c].cast(&crate::engine::polars::dtype(*k)).map_err(polars_error)?;
+                frame.replace_column(c, column).map_err(polars_error)?;
+            }
+        }
+        df.vstack_mut_owned(frame).map_err(polars_error)?;
+    }
+    df.rechunk_mut_par();
+    Ok(Some(df))
+}
+
 /// The columns `used` of an input, typed over all its rows.
 struct Typed {
     names: Vec<String>,
@@ -613,10 +675,22 @@ fn load_table(plan: &SqlPlan, spec: &TableSpec) -> Result<polars::prelude::DataF
     };
     let (cols, first, chunks) = open(&plan, &spec.source)?;
     // A stream is read once: its data rows to disk first, as the whole-input path does.
-    let spool = match rereadable(&spec.source, chunks.is_compressed()) {
-        true => None,
-        false => Some(spool(first.map(Ok).into_iter().chain(chunks))?),
-    };
+    let compressed = chunks.is_compressed();
+    let rows = first.map(Ok).into_iter().chain(chunks);
+    let (spool, rows): (_, Box<dyn Iterator<Item = Result<Chunk, InputError>>>) =
+        match rereadable(&spec.source, compressed) {
+            true => (None, Box::new(rows)),
+            false => {
+                let spool = spool(rows)?;
+                let read = ReadOptions { progress: None, ..plan.read.clone() };
+                let boundary = CsvBoundary::new(plan.delimiter, dialect::QUOTE);
+                let rows = Chunker::open_with(&Source::File(spool.path().to_path_buf()), read, boundary)?;
+                (Some(spool), Box::new(rows))
+            }
+        };
+    if let Some(df) = one_pass_table(&plan, &cols, rows)? {
+        return Ok(df);
+    }
     let all: Vec<usize> = (0..cols.names.len()).collect();
     let mut frames: Vec<DataFrame> = Vec::new();
     let mut empty = None;

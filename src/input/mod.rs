@@ -650,6 +650,11 @@ impl<B: Boundary> Chunker<B> {
         })
     }
 
+    /// Makes the chunks cut from now on about `chunk_size` bytes.
+    pub fn set_chunk_size(&mut self, chunk_size: usize) {
+        self.chunk_size = chunk_size.max(1);
+    }
+
     /// Cuts chunks from any reader (used for tests and in-memory inputs).
     pub fn from_reader(name: &str, reader: impl Read + Send + 'static, chunk_size: usize, boundary: B) -> Self {
         Chunker {

@@ -434,3 +434,50 @@ fn a_table_from_a_pipe_is_read_once() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
 }
+
+/// A table read whole is typed over all its rows, whatever chunks it is read in: a column empty
+/// at first, then integers, then decimals is a float column; numbers followed by text are text
+/// as written (`007`, not 7); a column without values is empty.
+#[test]
+fn a_table_read_whole_is_typed_over_all_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 200;
+    let a = |i: usize| match i {
+        _ if i < 50 => String::new(),
+        _ if i < 150 => i.to_string(),
+        _ => format!("{i}.5"),
+    };
+    let c = |i: usize| if i < 190 { format!("00{i}") } else { format!("x{i}") };
+    let mut numbers = String::from("k,a,d\n");
+    let mut text = String::from("k,a,c,d\n");
+    let mut l = String::from("i,k\n");
+    for i in 0..n {
+        numbers.push_str(&format!("{i},{},\n", a(i)));
+        text.push_str(&format!("{i},{},{},\n", a(i), c(i)));
+        l.push_str(&format!("{},{i}\n", 1000 + i));
+    }
+    let (np, tp) = (dir.path().join("numbers.csv"), dir.path().join("text.csv"));
+    std::fs::write(&np, &numbers).unwrap();
+    std::fs::write(&tp, &text).unwrap();
+    let float = |i: usize| match i {
+        _ if i < 50 => String::new(),
+        _ if i < 150 => format!("{i}.0"),
+        _ => format!("{i}.5"),
+    };
+    let mut want_numbers = String::from("i,a,d\n");
+    let mut want_text = String::from("i,a,c,d\n");
+    for i in 0..n {
+        want_numbers.push_str(&format!("{},{},\n", 1000 + i, float(i)));
+        want_text.push_str(&format!("{},{},{},\n", 1000 + i, float(i), c(i)));
+    }
+    for size in ["1", "64", "1MiB"] {
+        let q = "SELECT l.i, r.a, r.d FROM l JOIN r USING (k)";
+        let r = format!("r={}", path_str(&np));
+        let out = run_ok(&["sql", q, "--chunk-size", size, "--table", "l=-", "--table", &r], Some(l.as_bytes()));
+        assert_eq!(out, want_numbers, "chunks of {size}");
+        let q = "SELECT l.i, r.a, r.c, r.d FROM l JOIN r USING (k)";
+        let r = format!("r={}", path_str(&tp));
+        let out = run_ok(&["sql", q, "--chunk-size", size, "--table", "l=-", "--table", &r], Some(l.as_bytes()));
+        assert_eq!(out, want_text, "chunks of {size}");
+    }
+}

@@ -13,6 +13,7 @@
 mod count;
 mod csv;
 pub mod frames;
+pub mod join_index;
 pub mod over_groups;
 pub mod sql;
 pub mod table;

@@ -24,28 +24,49 @@ pub struct Tables {
     pub input: String,
     /// The other tables, by name.
     pub others: Vec<(String, DataFrame)>,
+    /// Another table with at least this many rows, joined to the input, is indexed once by its
+    /// keys and each chunk joins only the rows it can match (see [`super::join_index`]).
+    pub index_from: usize,
 }
 
 impl Default for Tables {
     fn default() -> Tables {
-        Tables { input: TABLE.to_string(), others: Vec::new() }
+        Tables { input: TABLE.to_string(), others: Vec::new(), index_from: super::join_index::MIN_ROWS }
     }
 }
 
 impl Tables {
     /// The query over `input` (the streamed table's frame or scan) and the other tables.
     fn lazy(&self, query: &str, input: LazyFrame) -> PolarsResult<LazyFrame> {
-        let mut ctx = polars::sql::SQLContext::new();
-        ctx.register(&self.input, input);
-        for (name, df) in &self.others {
-            ctx.register(name, df.clone().lazy());
-        }
-        ctx.execute(query)
+        self.context(query, input, None).map(|(lf, _)| lf)
     }
 
-    /// The bytes the other tables take in memory.
-    pub fn others_size(&self) -> usize {
-        self.others.iter().map(|(_, df)| df.estimated_size()).sum()
+    /// [`Tables::lazy`], the other table `replaced.0` replaced by the frame `replaced.1`; and the
+    /// frames the other tables' scans hold (which tell their scans in a plan).
+    fn context(
+        &self,
+        query: &str,
+        input: LazyFrame,
+        replaced: Option<(usize, DataFrame)>,
+    ) -> PolarsResult<(LazyFrame, Vec<*const DataFrame>)> {
+        let mut ctx = polars::sql::SQLContext::new();
+        ctx.register(&self.input, input);
+        let mut replaced = replaced;
+        let mut frames = Vec::with_capacity(self.others.len());
+        for (i, (name, df)) in self.others.iter().enumerate() {
+            let lf = match replaced.take_if(|(r, _)| *r == i) {
+                Some((_, df)) => df.lazy(),
+                None => df.clone().lazy(),
+            };
+            frames.push(frame_of(&lf));
+            ctx.register(name, lf);
+        }
+        Ok((ctx.execute(query)?, frames))
+    }
+
+    /// The bytes the other tables take in memory, but for the other table `but`.
+    pub fn others_size(&self, but: Option<usize>) -> usize {
+        self.others.iter().enumerate().filter(|(i, _)| Some(*i) != but).map(|(_, (_, df))| df.estimated_size()).sum()
     }
 }
 
@@ -80,6 +101,9 @@ pub struct Prepared {
     pub pre: Option<Box<Prepared>>,
     /// Whether polars plans the query as written (else it runs only split, see `pre`).
     pub plans_whole: bool,
+    /// The row-wise query's join with a large other table, indexed to be joined a chunk's
+    /// matches at a time.
+    reduction: Option<super::join_index::Reduction>,
     /// Whether the query keeps, drops and computes rows one at a time (selections, filters and
     /// elementwise expressions only): then running it on each chunk and concatenating the results
     /// in order is running it on the whole input.
@@ -127,6 +151,7 @@ impl Prepared {
             pre: Some(pre),
             plans_whole: false,
             row_wise: false,
+            reduction: None,
         })
     }
 
@@ -144,9 +169,10 @@ impl Prepared {
         let schema = empty.schema().clone();
         let input = empty.clone().lazy();
         let frame = frame_of(&input);
-        let plan = tables.lazy(query, input)?;
+        let (plan, others) = tables.context(query, input, None)?;
         let ir = plan.clone().to_alp()?;
         let (row_wise, group_by) = (is_row_wise(&ir, frame), as_group_by(&ir, frame));
+        let reduction = row_wise.then(|| join_reduction(&ir, frame, &others, tables)).flatten();
         let optimized = plan.clone().to_alp_optimized()?;
         let used = scanned_columns(&optimized, names, frame, &schema);
         let headers: Vec<String> = plan.clone().collect_schema()?.iter_names().map(|s| s.to_string()).collect();
@@ -171,7 +197,14 @@ impl Prepared {
             pre,
             plans_whole: true,
             row_wise,
+            reduction,
         })
+    }
+
+    /// The other table that the query's join (or its pre-query's) indexes, and so does not join
+    /// whole to each chunk of the input.
+    pub fn indexed_table(&self) -> Option<usize> {
+        self.reduction.as_ref().map(|r| r.table).or_else(|| self.pre.as_ref()?.indexed_table())
     }
 
     /// Runs the query over the groups: the engine's `table` of keys and aggregates, read as
@@ -201,9 +234,13 @@ impl Prepared {
 
     /// [`Prepared::run`], the result as a frame.
     pub fn run_frame(&self, df: DataFrame) -> PolarsResult<DataFrame> {
+        let reduced = self.reduction.as_ref().and_then(|r| {
+            let (_, other) = &self.tables.others[r.table];
+            r.reduce(&df, other).map(|df| (r.table, df))
+        });
         let input = df.lazy();
         let frame = frame_of(&input);
-        let mut lf = self.tables.lazy(&self.query, input)?;
+        let (mut lf, _) = self.tables.context(&self.query, input, reduced)?;
         keep_input_order(&mut lf.logical_plan, frame);
         lf.collect()
     }
@@ -386,6 +423,99 @@ fn row_wise_from(plan: &polars_plan::plans::IRPlan, mut node: Node, input: *cons
                 return row_wise_from(plan, side, input, false);
             }
             _ => return false,
+        }
+    }
+}
+
+/// The join of a row-wise plan with one of the other tables (whose scans hold `others`), when
+/// that table is large enough to index and each chunk can join only the rows its keys can match:
+/// each side's keys are columns of its table (renamed perhaps), the other side only selects and
+/// filters that table's rows (elementwise), and the table is scanned nowhere else.
+fn join_reduction(
+    plan: &polars_plan::plans::IRPlan,
+    input: *const DataFrame,
+    others: &[*const DataFrame],
+    tables: &Tables,
+) -> Option<super::join_index::Reduction> {
+    use polars_plan::plans::{ArenaLpIter, IR};
+    let scans = |node: Node, frame: *const DataFrame| {
+        let nodes = plan.lp_arena.iter(node);
+        nodes.filter(|(_, ir)| matches!(ir, IR::DataFrameScan { df, .. } if Arc::as_ptr(df) == frame)).count()
+    };
+    let (sides, on, options) = plan.lp_arena.iter(plan.lp_top).find_map(|(_, ir)| match ir {
+        IR::Join { input_left, input_right, left_on, right_on, options, .. }
+            if reads(plan, *input_left, input) != reads(plan, *input_right, input) =>
+        {
+            Some(([*input_left, *input_right], [left_on, right_on], options))
+        }
+        _ => None,
+    })?;
+    let args = &options.args;
+    if args.nulls_equal || args.slice.is_some() || !matches!(args.validation, JoinValidation::ManyToMany) {
+        return None;
+    }
+    let (me, other) = if reads(plan, sides[0], input) { (0, 1) } else { (1, 0) };
+    let table = others.iter().position(|&f| scans(sides[other], f) == 1)?;
+    let frame = others[table];
+    if tables.others[table].1.height() < tables.index_from
+        || scans(plan.lp_top, frame) != 1
+        || !row_wise_from(plan, sides[other], frame, false)
+    {
+        return None;
+    }
+    let names = |on: &[polars_plan::plans::expr_ir::ExprIR]| {
+        on.iter().map(|e| join_key(&plan.expr_arena, e.node())).collect::<Option<Vec<_>>>()
+    };
+    let input_keys = key_columns(plan, sides[me], names(on[me])?, input)?;
+    let other_keys = key_columns(plan, sides[other], names(on[other])?, frame)?;
+    Some(super::join_index::Reduction::new(table, other_keys, input_keys))
+}
+
+/// The column a join key is, perhaps cast to a 64-bit integer type (as keys of two integer
+/// types are): such a cast keeps an integer's bits, which is what the index hashes.
+fn join_key(arena: &Arena<AExpr>, node: Node) -> Option<PlSmallStr> {
+    match arena.get(node) {
+        AExpr::Cast { expr, dtype: DataType::Int64 | DataType::UInt64, .. } => join_key(arena, *expr),
+        AExpr::Column(name) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+/// The columns of the frame `scan` that the columns `names` of the plan's node `node` are, when
+/// the nodes between only select (and rename) and filter them.
+fn key_columns(
+    plan: &polars_plan::plans::IRPlan,
+    mut node: Node,
+    mut names: Vec<PlSmallStr>,
+    scan: *const DataFrame,
+) -> Option<Vec<PlSmallStr>> {
+    use polars_plan::plans::IR;
+    use polars_plan::plans::expr_ir::ExprIR;
+    let arena = &plan.expr_arena;
+    // A column computed by one of `exprs` must be a column below, perhaps renamed.
+    let rename = |names: &mut [PlSmallStr], exprs: &[ExprIR], all: bool| -> Option<()> {
+        for name in names {
+            match exprs.iter().find(|e| e.output_name_inner().get() == Some(name)) {
+                Some(e) => *name = column_name(arena, e.node())?.into(),
+                None if all => return None,
+                None => {}
+            }
+        }
+        Some(())
+    };
+    loop {
+        node = match plan.lp_arena.get(node) {
+            IR::DataFrameScan { df, .. } => return (Arc::as_ptr(df) == scan).then_some(names),
+            IR::SimpleProjection { input, .. } | IR::Filter { input, .. } => *input,
+            IR::Select { input, expr, .. } => {
+                rename(&mut names, expr, true)?;
+                *input
+            }
+            IR::HStack { input, exprs, .. } => {
+                rename(&mut names, exprs, false)?;
+                *input
+            }
+            _ => return None,
         }
     }
 }
@@ -618,7 +748,7 @@ mod tests {
     fn joins_that_keep_the_input_rows_are_row_wise() {
         let t = df!("i" => [1i64], "k" => [1i64], "a" => [2i64]).unwrap();
         let r = df!("j" => [1i64], "k" => [1i64], "b" => [2i64]).unwrap();
-        let tables = Tables { input: "t".into(), others: vec![("r".into(), r)] };
+        let tables = Tables { input: "t".into(), others: vec![("r".into(), r)], ..Tables::default() };
         for (q, row_wise) in [
             ("SELECT t.i, r.b FROM t JOIN r ON t.k = r.k WHERE t.a > 1", true),
             ("SELECT k, b FROM t JOIN r USING (k)", true),
@@ -645,5 +775,88 @@ mod tests {
         // A group-by over a join: its groups on the engine, from a row-wise pre-query.
         let p = Prepared::over("SELECT k, sum(b) AS s FROM t JOIN r USING (k) GROUP BY k", t, &tables).unwrap();
         assert!(p.pre.as_ref().is_some_and(|pre| pre.row_wise) && p.over_groups.is_some());
+    }
+
+    /// A join with an indexed table (each chunk joined with only the rows its keys can match)
+    /// gives the rows, in the order, of the join with the whole table: every join that streams,
+    /// keys of several columns, of different integer widths, text, nulls (which match nothing),
+    /// duplicates on both sides, renames and filters on either side.
+    #[test]
+    fn a_join_with_an_indexed_table_gives_the_rows_of_the_whole_join() {
+        let n = 3000usize;
+        let key = |i: usize, m: usize| (i * 7919 % m) as i64;
+        let t = df!(
+            "i" => (0..n as i64).collect::<Vec<_>>(),
+            "k" => (0..n).map(|i| (i % 13 != 0).then(|| key(i, 500))).collect::<Vec<_>>(),
+            "s" => (0..n).map(|i| (i % 17 != 0).then(|| format!("s\"{},\n", key(i, 300)))).collect::<Vec<_>>(),
+            "a" => (0..n).map(|i| (i % 5) as i64).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let m = 2000usize;
+        let r = df!(
+            "k" => (0..m).map(|i| (i % 11 != 0).then(|| key(i + 3, 700) as i32)).collect::<Vec<_>>(),
+            "s" => (0..m).map(|i| (i % 19 != 0).then(|| format!("s\"{},\n", key(i, 400)))).collect::<Vec<_>>(),
+            "b" => (0..m as i64).collect::<Vec<_>>(),
+            "f" => (0..m).map(|i| i as f64 / 4.0).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let indexed = Tables { input: "t".into(), others: vec![("r".into(), r.clone())], index_from: 0 };
+        let whole = Tables { index_from: usize::MAX, ..indexed.clone() };
+        for q in [
+            "SELECT * FROM t JOIN r USING (k)",
+            "SELECT t.i, r.b FROM t JOIN r ON t.k = r.k WHERE t.a > 1",
+            "SELECT t.i, r.b FROM r JOIN t ON t.k = r.k",
+            "SELECT t.i, r.b, r.f FROM t LEFT JOIN r ON t.k = r.k",
+            "SELECT t.i, r.b FROM r RIGHT JOIN t ON t.k = r.k",
+            "SELECT t.i FROM t LEFT SEMI JOIN r ON t.k = r.k",
+            "SELECT t.i FROM t LEFT ANTI JOIN r ON t.k = r.k",
+            "SELECT * FROM t JOIN r USING (s)",
+            "SELECT * FROM t LEFT JOIN r USING (k, s)",
+            "SELECT t.i, u.b FROM t JOIN (SELECT k AS kk, b FROM r WHERE f > 100) AS u ON t.k = u.kk",
+            "SELECT u.i, r.b FROM (SELECT i, k AS kk FROM t WHERE a <> 2) AS u JOIN r ON u.kk = r.k",
+        ] {
+            let p = Prepared::over(q, t.clear(), &indexed).unwrap();
+            assert!(p.row_wise && p.reduction.is_some(), "{q}: not indexed");
+            let q_whole = Prepared::over(q, t.clear(), &whole).unwrap();
+            assert!(q_whole.reduction.is_none());
+            // In chunks of several sizes; one row at a time over the first rows.
+            for size in [1, 37, 1000, n] {
+                let mut got: Option<DataFrame> = None;
+                let mut want: Option<DataFrame> = None;
+                for at in (0..if size == 1 { 100 } else { n }).step_by(size) {
+                    let chunk = t
+                        .slice(at as i64, size)
+                        .select(p.used.iter().map(|&u| t.get_column_names()[u].clone()))
+                        .unwrap();
+                    let (a, b) = (p.run_frame(chunk.clone()).unwrap(), q_whole.run_frame(chunk).unwrap());
+                    got = Some(match got {
+                        None => a,
+                        Some(g) => g.vstack(&a).unwrap(),
+                    });
+                    want = Some(match want {
+                        None => b,
+                        Some(w) => w.vstack(&b).unwrap(),
+                    });
+                }
+                let (got, want) = (got.unwrap(), want.unwrap());
+                assert!(want.height() > 0 || q.contains("ANTI"), "{q}: no rows to compare");
+                assert!(got.equals_missing(&want), "{q} in chunks of {size}:\n{got}\n{want}");
+            }
+        }
+        // A chunk joins a part of the table, not all of it.
+        let p = Prepared::over("SELECT * FROM t JOIN r USING (k)", t.clear(), &indexed).unwrap();
+        let reduction = p.reduction.as_ref().unwrap();
+        let part = reduction.reduce(&t.slice(0, 10), &r).unwrap();
+        assert!(part.height() > 0 && part.height() < 50, "{}", part.height());
+        // Not indexed: a float key, an aggregate over the other table, a table joined twice.
+        for q in [
+            "SELECT * FROM t JOIN r ON t.a = r.f",
+            "SELECT t.i FROM t JOIN (SELECT k, max(b) AS mb FROM r GROUP BY k) AS u ON t.k = u.k",
+            "SELECT t.i FROM t JOIN r ON t.k = r.k JOIN r AS r2 ON t.k = r2.b",
+        ] {
+            let p = Prepared::over(q, t.clear(), &indexed);
+            let indexed = |p: Prepared| p.reduction.is_some_and(|red| red.reduce(&t.slice(0, 10), &r).is_some());
+            assert!(!p.is_ok_and(indexed), "{q}");
+        }
     }
 }

@@ -1,0 +1,203 @@
+//! A join of the streamed input with a large in-memory table, indexed once.
+//!
+//! Polars' join keeps no hash table between queries: joining each chunk of the input with the
+//! whole other table hashes the smaller side and probes it with every row of the larger, so a
+//! table of 1e7 rows is read in full once per chunk. Here the other table's join keys are hashed
+//! once into a [`JoinIndex`]; each chunk looks its own keys up there and hands polars' join only
+//! the other table's rows that can match, in the table's order. The rows kept are a superset of
+//! the matches (rows whose keys merely hash alike stay, and polars' join decides), so for a join
+//! that keeps each input row's matches to itself (an inner join, or an outer, semi or anti join
+//! that keeps the input's side: see `is_row_wise`) the result is the same rows in the same order.
+
+use std::sync::OnceLock;
+
+use polars::prelude::*;
+
+use crate::engine::groupby::table::prefetch;
+
+/// Other tables with fewer rows are joined whole: hashing them again for each chunk costs less
+/// than looking the chunk's keys up.
+pub const MIN_ROWS: usize = 1 << 20;
+
+/// A join whose other side is one of the other tables, reducible per chunk.
+pub struct Reduction {
+    /// The other table's position in `Tables::others`.
+    pub table: usize,
+    /// The other table's key columns, in the join's order.
+    pub other_keys: Vec<PlSmallStr>,
+    /// The input's key columns (columns of each chunk's frame), in the same order.
+    pub input_keys: Vec<PlSmallStr>,
+    /// Built on first use; `None` when the other table's keys cannot be indexed.
+    index: OnceLock<Option<JoinIndex>>,
+}
+
+impl Reduction {
+    pub fn new(table: usize, other_keys: Vec<PlSmallStr>, input_keys: Vec<PlSmallStr>) -> Reduction {
+        Reduction { table, other_keys, input_keys, index: OnceLock::new() }
+    }
+
+    /// The rows of `other` (the other table) that the rows of `chunk` (a frame of the input's
+    /// columns) can match, in `other`'s order, when the keys can be compared by hash (else the
+    /// whole table is joined).
+    pub fn reduce(&self, chunk: &DataFrame, other: &DataFrame) -> Option<DataFrame> {
+        let index = self.index.get_or_init(|| JoinIndex::build(other, &self.other_keys)).as_ref()?;
+        let keys: Vec<&Column> = self.input_keys.iter().map(|k| chunk.column(k)).collect::<PolarsResult<_>>().ok()?;
+        if keys.len() != index.classes.len()
+            || keys.iter().zip(&index.classes).any(|(c, k)| class(c.dtype()) != Some(k.clone()))
+        {
+            return None;
+        }
+        let rows = index.matching(&keys)?;
+        other.take(&rows).ok()
+    }
+}
+
+/// How a key's values hash: integers of any width by their value, others by their type's own
+/// values (so that a key of one type only looks up keys of the same).
+#[derive(Clone, Debug, PartialEq)]
+enum Class {
+    Int,
+    Bool,
+    Str,
+    /// A temporal type: its physical integers, for keys of exactly this type.
+    Logical(DataType),
+}
+
+fn class(dtype: &DataType) -> Option<Class> {
+    Some(match dtype {
+        d if d.is_integer() => Class::Int,
+        DataType::Boolean => Class::Bool,
+        DataType::String => Class::Str,
+        DataType::Date | DataType::Datetime(..) | DataType::Duration(..) | DataType::Time => {
+            Class::Logical(dtype.clone())
+        }
+        // Floats (0.0 and -0.0, NaNs), categoricals, nested types: joined whole.
+        _ => return None,
+    })
+}
+
+const K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// A multiply that keeps the high half's bits: the low bits of the result depend on all of `x`.
+#[inline]
+fn fold(x: u64) -> u64 {
+    let m = (x as u128).wrapping_mul(K as u128);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// Each row's hash of the key columns `keys` (all of one length), never 0, or 0 where a key is
+/// null (SQL: it matches nothing). Equal keys of the same classes hash alike. Hashed on polars'
+/// pool, a slice of rows per task.
+fn row_hashes(keys: &[&Column]) -> Option<Vec<u64>> {
+    let n = keys.first().map_or(0, |c| c.len());
+    let pool = super::pool();
+    let slice = n.div_ceil(pool.current_num_threads() * 4).max(1 << 16);
+    let mut hashes = vec![1u64; n];
+    let ok = pool.install(|| {
+        use rayon::prelude::*;
+        hashes.par_chunks_mut(slice).enumerate().all(|(i, out)| {
+            let keys: Vec<Column> = keys.iter().map(|c| c.slice((i * slice) as i64, out.len())).collect();
+            hash_rows(&keys, out).is_some()
+        })
+    });
+    ok.then_some(hashes)
+}
+
+/// Mixes the hashes of the key columns `keys` into `hashes` (one per row, starting nonzero).
+fn hash_rows(keys: &[Column], hashes: &mut [u64]) -> Option<()> {
+    let mut mix = |values: &mut dyn Iterator<Item = Option<u64>>| {
+        for (h, v) in hashes.iter_mut().zip(values) {
+            *h = match v {
+                Some(v) if *h != 0 => fold(h.rotate_left(23) ^ v) | 1,
+                _ => 0,
+            };
+        }
+    };
+    let seed = foldhash::fast::FixedState::with_seed(0x5eed);
+    for key in keys {
+        let column = key.as_materialized_series();
+        match class(key.dtype())? {
+            Class::Int if matches!(key.dtype(), DataType::UInt64) => mix(&mut column.u64().ok()?.iter()),
+            Class::Int | Class::Logical(_) => {
+                let physical = column.to_physical_repr().cast(&DataType::Int64).ok()?;
+                mix(&mut physical.i64().ok()?.iter().map(|v| v.map(|v| v as u64)))
+            }
+            Class::Bool => mix(&mut column.bool().ok()?.iter().map(|v| v.map(u64::from))),
+            Class::Str => {
+                use std::hash::BuildHasher;
+                mix(&mut column.str().ok()?.iter().map(|v| v.map(|s| seed.hash_one(s.as_bytes()))))
+            }
+        }
+    }
+    Some(())
+}
+
+/// The rows of a table grouped by their keys' hash: bucket `b` (the hash's top bits) holds
+/// `entries[offsets[b]..offsets[b + 1]]`, each the hash's low 32 bits above the row's number,
+/// rows ascending.
+struct JoinIndex {
+    classes: Vec<Class>,
+    rows: usize,
+    bits: u32,
+    offsets: Vec<u32>,
+    entries: Vec<u64>,
+}
+
+impl JoinIndex {
+    fn build(table: &DataFrame, keys: &[PlSmallStr]) -> Option<JoinIndex> {
+        let columns: Vec<&Column> = keys.iter().map(|k| table.column(k)).collect::<PolarsResult<_>>().ok()?;
+        let classes: Vec<Class> = columns.iter().map(|c| class(c.dtype())).collect::<Option<_>>()?;
+        let rows = table.height();
+        if rows > u32::MAX as usize {
+            return None;
+        }
+        let hashes = row_hashes(&columns)?;
+        let bits = rows.next_power_of_two().max(2).trailing_zeros();
+        let mut offsets = vec![0u32; (1 << bits) + 1];
+        for &h in hashes.iter().filter(|&&h| h != 0) {
+            offsets[(h >> (64 - bits)) as usize + 1] += 1;
+        }
+        for b in 1..offsets.len() {
+            offsets[b] += offsets[b - 1];
+        }
+        let mut next = offsets.clone();
+        let mut entries = vec![0u64; offsets[1 << bits] as usize];
+        for (row, &h) in hashes.iter().enumerate().filter(|(_, h)| **h != 0) {
+            let at = &mut next[(h >> (64 - bits)) as usize];
+            entries[*at as usize] = (h << 32) | row as u64;
+            *at += 1;
+        }
+        Some(JoinIndex { classes, rows, bits, offsets, entries })
+    }
+
+    /// The rows whose keys hash as one of the rows of `keys` do (a superset of those that
+    /// match), ascending.
+    fn matching(&self, keys: &[&Column]) -> Option<IdxCa> {
+        let hashes = row_hashes(keys)?;
+        let buckets: Vec<(u32, u32)> =
+            hashes.iter().filter(|&&h| h != 0).map(|h| ((h >> (64 - self.bits)) as u32, *h as u32)).collect();
+        let mut seen = vec![0u64; self.rows.div_ceil(64)];
+        const AHEAD: usize = 16;
+        for (i, &(bucket, tag)) in buckets.iter().enumerate() {
+            if let Some(&(b, _)) = buckets.get(i + AHEAD) {
+                prefetch(&self.offsets, b as usize);
+            }
+            let (from, to) = (self.offsets[bucket as usize], self.offsets[bucket as usize + 1]);
+            for &entry in &self.entries[from as usize..to as usize] {
+                if (entry >> 32) as u32 == tag {
+                    let row = entry as u32 as usize;
+                    seen[row / 64] |= 1 << (row % 64);
+                }
+            }
+        }
+        let mut rows: Vec<IdxSize> = Vec::new();
+        for (w, &word) in seen.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                rows.push((w * 64 + word.trailing_zeros() as usize) as IdxSize);
+                word &= word - 1;
+            }
+        }
+        Some(IdxCa::from_vec(PlSmallStr::EMPTY, rows))
+    }
+}
