@@ -6,26 +6,34 @@
 use std::io;
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
 
 use super::delimited::Delimited;
 use super::number::Number;
 
-/// One cell, borrowed from its column where it can be.
-enum Cell<'a> {
-    Text(&'a str),
-    Number(Number),
+/// One cell of a column of another type, as text.
+enum Cell {
     Owned(String),
     Null,
 }
 
-type Cells<'a> = Box<dyn Iterator<Item = Cell<'a>> + 'a>;
+/// A column as it is read for writing: the array of a type written from its values, or the
+/// cells of another type (dates, times, ...) as their text.
+enum Col<'a> {
+    Str(&'a Utf8ViewArray),
+    Int(&'a PrimitiveArray<i64>),
+    UInt(&'a PrimitiveArray<u64>),
+    Float(&'a PrimitiveArray<f64>),
+    Bool(&'a BooleanArray),
+    Cells(Box<dyn Iterator<Item = Cell> + 'a>),
+}
 
 fn to_io(e: PolarsError) -> io::Error {
     io::Error::other(e.to_string())
 }
 
 /// The column as it is written: integers widened to 64 bits and `f32` to `f64` (as a value of the
-/// row-wise result is), every other type as it is.
+/// row-wise result is), every other type as it is; in one chunk.
 fn widened(series: &Series) -> PolarsResult<Series> {
     let to = match series.dtype() {
         DataType::Int8 | DataType::Int16 | DataType::Int32 => DataType::Int64,
@@ -36,42 +44,46 @@ fn widened(series: &Series) -> PolarsResult<Series> {
     Ok(series.cast(&to)?.rechunk())
 }
 
-/// A column's cells, in order.
-fn cells(series: &Series) -> PolarsResult<Cells<'_>> {
+/// A (widened, one-chunk) column read for writing.
+fn col(series: &Series) -> PolarsResult<Col<'_>> {
     Ok(match series.dtype() {
-        DataType::String => Box::new(series.str()?.iter().map(|v| v.map_or(Cell::Null, Cell::Text))),
-        DataType::Int64 => {
-            Box::new(series.i64()?.iter().map(|v| v.map_or(Cell::Null, |n| Cell::Number(Number::Int(n)))))
-        }
-        DataType::UInt64 => {
-            Box::new(series.u64()?.iter().map(|v| v.map_or(Cell::Null, |n| Cell::Number(Number::UInt(n)))))
-        }
-        DataType::Float64 => {
-            Box::new(series.f64()?.iter().map(|v| v.map_or(Cell::Null, |x| Cell::Number(Number::Float(x)))))
-        }
-        DataType::Boolean => Box::new(
-            series.bool()?.iter().map(|v| v.map_or(Cell::Null, |b| Cell::Text(if b { "true" } else { "false" }))),
-        ),
-        _ => Box::new(series.iter().map(|v| match v {
+        DataType::String => Col::Str(series.str()?.downcast_as_array()),
+        DataType::Int64 => Col::Int(series.i64()?.downcast_as_array()),
+        DataType::UInt64 => Col::UInt(series.u64()?.downcast_as_array()),
+        DataType::Float64 => Col::Float(series.f64()?.downcast_as_array()),
+        DataType::Boolean => Col::Bool(series.bool()?.downcast_as_array()),
+        _ => Col::Cells(Box::new(series.iter().map(|v| match v {
             AnyValue::Null => Cell::Null,
             other => Cell::Owned(other.to_string()),
-        })),
+        }))),
     })
 }
 
-/// Appends the frame's rows (no header) to `out`, fields separated by `delimiter`.
+/// Appends the frame's rows (no header) to `out`, fields separated by `delimiter`. A row's cells
+/// are read straight from the columns' arrays by index; `out` is sized from the first rows.
 pub fn write_delimited(df: &DataFrame, delimiter: u8, out: &mut Vec<u8>) -> io::Result<()> {
     let columns: Vec<Series> =
         df.columns().iter().map(|c| widened(c.as_materialized_series())).collect::<PolarsResult<_>>().map_err(to_io)?;
-    let mut iters: Vec<Cells<'_>> = columns.iter().map(cells).collect::<PolarsResult<_>>().map_err(to_io)?;
+    let mut cols: Vec<Col<'_>> = columns.iter().map(col).collect::<PolarsResult<_>>().map_err(to_io)?;
     let mut w = Delimited::new(delimiter);
-    for _ in 0..df.height() {
-        for cells in &mut iters {
-            match cells.next().unwrap_or(Cell::Null) {
-                Cell::Text(s) => w.text(out, s.as_bytes()),
-                Cell::Owned(s) => w.text(out, s.as_bytes()),
-                Cell::Null => w.text(out, b""),
-                Cell::Number(n) => w.number(out, n),
+    let (height, start) = (df.height(), out.len());
+    const SAMPLE: usize = 64;
+    for r in 0..height {
+        if r == SAMPLE {
+            out.reserve((out.len() - start) / SAMPLE * (height - SAMPLE) * 9 / 8);
+        }
+        for col in &mut cols {
+            match col {
+                Col::Str(a) if a.is_valid(r) => w.text(out, a.value(r).as_bytes()),
+                Col::Int(a) if a.is_valid(r) => w.number(out, Number::Int(a.value(r))),
+                Col::UInt(a) if a.is_valid(r) => w.number(out, Number::UInt(a.value(r))),
+                Col::Float(a) if a.is_valid(r) => w.number(out, Number::Float(a.value(r))),
+                Col::Bool(a) if a.is_valid(r) => w.text(out, if a.value(r) { b"true" } else { b"false" }),
+                Col::Cells(cells) => match cells.next() {
+                    Some(Cell::Owned(s)) => w.text(out, s.as_bytes()),
+                    Some(Cell::Null) | None => w.text(out, b""),
+                },
+                _ => w.text(out, b""),
             }
         }
         w.end(out);
