@@ -219,6 +219,7 @@ pub fn sql_stream<R: Send>(
         let others = tables.others_size(Some(indexed)).min(MAX_JOIN_CHUNK);
         chunks.set_chunk_size(INDEXED_JOIN_CHUNK.max(others));
     }
+    prepared.build_indexes();
     let rest = head.into_iter().map(Ok).chain(chunks);
     if let Some(gb) = prepared.group_by.as_ref().filter(|_| !prepared.row_wise) {
         // An aggregation pframe's group-by answers: partial states per chunk, merged.

@@ -481,3 +481,76 @@ fn a_table_read_whole_is_typed_over_all_its_rows() {
         assert_eq!(out, want_text, "chunks of {size}");
     }
 }
+
+/// A table of a million rows and more is indexed by its keys (each chunk of the streamed input
+/// joins only its matches): the rows of an inner and a left join in the input's order, and a
+/// group-by over the join from a pipe (whose chunks are worked on by the group-by's own threads
+/// while the index is built), each within a deadline.
+#[test]
+fn a_join_with_a_table_of_a_million_rows_streams_through_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = 1_100_000usize;
+    let mut r = String::with_capacity(m * 20);
+    r.push_str("k,g,b\n");
+    for i in 0..m {
+        r.push_str(&format!("{i},{},{}\n", i % 7, i % 1000));
+    }
+    let rp = dir.path().join("r.csv");
+    std::fs::write(&rp, &r).unwrap();
+    let n = 3000usize;
+    let key = |i: usize| (i * 7919) % 1_200_000;
+    let mut l = String::from("i,k,v\n");
+    for i in 0..n {
+        l.push_str(&format!("{i},{},{}\n", key(i), i % 10));
+    }
+    let rt = format!("r={}", path_str(&rp));
+    let run_within = |q: &str, chunk: &str| -> String {
+        let mut child = std::process::Command::new("timeout")
+            .args([
+                "300",
+                env!("CARGO_BIN_EXE_pframe"),
+                "sql",
+                q,
+                "--chunk-size",
+                chunk,
+                "--table",
+                "l=-",
+                "--table",
+                &rt,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = l.clone().into_bytes();
+        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{q} ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (mut inner, mut left) = (String::from("i,b\n"), String::from("i,b\n"));
+    let mut groups = [(0u64, 0u64); 7];
+    for i in 0..n {
+        let k = key(i);
+        if k < m {
+            inner.push_str(&format!("{i},{}\n", k % 1000));
+            left.push_str(&format!("{i},{}\n", k % 1000));
+            groups[k % 7].0 += 1;
+            groups[k % 7].1 += (i % 10) as u64;
+        } else {
+            left.push_str(&format!("{i},\n"));
+        }
+    }
+    let mut grouped = String::from("g,n,s\n");
+    for (g, (count, sum)) in groups.iter().enumerate() {
+        grouped.push_str(&format!("{g},{count},{sum}\n"));
+    }
+    for chunk in ["100", "1MiB"] {
+        assert_eq!(run_within("SELECT l.i, r.b FROM l JOIN r USING (k)", chunk), inner, "chunks of {chunk}");
+        assert_eq!(run_within("SELECT l.i, r.b FROM l LEFT JOIN r USING (k)", chunk), left, "chunks of {chunk}");
+        let q = "SELECT r.g, count(*) AS n, sum(l.v) AS s FROM l JOIN r USING (k) GROUP BY r.g ORDER BY r.g";
+        assert_eq!(run_within(q, chunk), grouped, "chunks of {chunk}");
+    }
+}

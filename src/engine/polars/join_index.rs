@@ -36,11 +36,25 @@ impl Reduction {
         Reduction { table, other_keys, input_keys, index: OnceLock::new() }
     }
 
+    /// Builds the index of `other` (the other table) now, if it is not built yet: called before
+    /// the chunks are worked on, so that it is built on the whole pool.
+    pub fn build(&self, other: &DataFrame) {
+        self.index(other);
+    }
+
+    /// The index of `other`, built on first use. Built on polars' pool only when called from no
+    /// pool's thread: a pool's thread waiting for the build's tasks could take up another chunk's
+    /// work, which would wait for the same index.
+    fn index(&self, other: &DataFrame) -> Option<&JoinIndex> {
+        let parallel = rayon::current_thread_index().is_none();
+        self.index.get_or_init(|| JoinIndex::build(other, &self.other_keys, parallel)).as_ref()
+    }
+
     /// The rows of `other` (the other table) that the rows of `chunk` (a frame of the input's
     /// columns) can match, in `other`'s order, when the keys can be compared by hash (else the
     /// whole table is joined).
     pub fn reduce(&self, chunk: &DataFrame, other: &DataFrame) -> Option<DataFrame> {
-        let index = self.index.get_or_init(|| JoinIndex::build(other, &self.other_keys)).as_ref()?;
+        let index = self.index(other)?;
         let keys: Vec<&Column> = self.input_keys.iter().map(|k| chunk.column(k)).collect::<PolarsResult<_>>().ok()?;
         if keys.len() != index.classes.len()
             || keys.iter().zip(&index.classes).any(|(c, k)| class(c.dtype()) != Some(k.clone()))
@@ -86,10 +100,15 @@ fn fold(x: u64) -> u64 {
 }
 
 /// Each row's hash of the key columns `keys` (all of one length), never 0, or 0 where a key is
-/// null (SQL: it matches nothing). Equal keys of the same classes hash alike. Hashed on polars'
-/// pool, a slice of rows per task.
-fn row_hashes(keys: &[&Column]) -> Option<Vec<u64>> {
+/// null (SQL: it matches nothing). Equal keys of the same classes hash alike. Hashed a slice of
+/// rows per task, on polars' pool if `parallel`.
+fn row_hashes(keys: &[&Column], parallel: bool) -> Option<Vec<u64>> {
     let n = keys.first().map_or(0, |c| c.len());
+    if !parallel {
+        let keys: Vec<Column> = keys.iter().map(|&c| c.clone()).collect();
+        let mut hashes = vec![1u64; n];
+        return hash_rows(&keys, &mut hashes).map(|()| hashes);
+    }
     let pool = super::pool();
     let slice = n.div_ceil(pool.current_num_threads() * 4).max(1 << 16);
     let mut hashes = vec![1u64; n];
@@ -144,14 +163,14 @@ struct JoinIndex {
 }
 
 impl JoinIndex {
-    fn build(table: &DataFrame, keys: &[PlSmallStr]) -> Option<JoinIndex> {
+    fn build(table: &DataFrame, keys: &[PlSmallStr], parallel: bool) -> Option<JoinIndex> {
         let columns: Vec<&Column> = keys.iter().map(|k| table.column(k)).collect::<PolarsResult<_>>().ok()?;
         let classes: Vec<Class> = columns.iter().map(|c| class(c.dtype())).collect::<Option<_>>()?;
         let rows = table.height();
         if rows > u32::MAX as usize {
             return None;
         }
-        let hashes = row_hashes(&columns)?;
+        let hashes = row_hashes(&columns, parallel)?;
         let bits = rows.next_power_of_two().max(2).trailing_zeros();
         let mut offsets = vec![0u32; (1 << bits) + 1];
         for &h in hashes.iter().filter(|&&h| h != 0) {
@@ -173,7 +192,7 @@ impl JoinIndex {
     /// The rows whose keys hash as one of the rows of `keys` do (a superset of those that
     /// match), ascending.
     fn matching(&self, keys: &[&Column]) -> Option<IdxCa> {
-        let hashes = row_hashes(keys)?;
+        let hashes = row_hashes(keys, false)?;
         let buckets: Vec<(u32, u32)> =
             hashes.iter().filter(|&&h| h != 0).map(|h| ((h >> (64 - self.bits)) as u32, *h as u32)).collect();
         let mut seen = vec![0u64; self.rows.div_ceil(64)];

@@ -207,6 +207,17 @@ impl Prepared {
         self.reduction.as_ref().map(|r| r.table).or_else(|| self.pre.as_ref()?.indexed_table())
     }
 
+    /// Builds the indexes of the other tables that the query's join (or its pre-query's) reads
+    /// a chunk's matches from (else each is built when the first chunk needs it).
+    pub fn build_indexes(&self) {
+        if let Some(r) = &self.reduction {
+            r.build(&self.tables.others[r.table].1);
+        }
+        if let Some(pre) = &self.pre {
+            pre.build_indexes();
+        }
+    }
+
     /// Runs the query over the groups: the engine's `table` of keys and aggregates, read as
     /// [`super::over_groups::OverGroups::columns`] say, queried by its outer query, named as
     /// the query's own result.
