@@ -24,9 +24,9 @@ pub struct Reduction {
     /// The other table's position in `Tables::others`.
     pub table: usize,
     /// The other table's key columns, in the join's order.
-    pub other_keys: Vec<PlSmallStr>,
+    other_keys: Vec<PlSmallStr>,
     /// The input's key columns (columns of each chunk's frame), in the same order.
-    pub input_keys: Vec<PlSmallStr>,
+    input_keys: Vec<PlSmallStr>,
     /// Built on first use; `None` when the other table's keys cannot be indexed.
     index: OnceLock<Option<JoinIndex>>,
 }
@@ -79,13 +79,16 @@ enum Class {
 
 fn class(dtype: &DataType) -> Option<Class> {
     Some(match dtype {
-        d if d.is_integer() => Class::Int,
+        // Integers up to 64 bits: their values cast to `i64` (or read as `u64`) without loss.
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => Class::Int,
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => Class::Int,
         DataType::Boolean => Class::Bool,
         DataType::String => Class::Str,
         DataType::Date | DataType::Datetime(..) | DataType::Duration(..) | DataType::Time => {
             Class::Logical(dtype.clone())
         }
-        // Floats (0.0 and -0.0, NaNs), categoricals, nested types: joined whole.
+        // Floats (0.0 and -0.0, NaNs), wider integers, decimals, categoricals, nested types:
+        // joined whole.
         _ => return None,
     })
 }
