@@ -301,6 +301,12 @@ fn spool(chunks: impl Iterator<Item = Result<Chunk, InputError>>) -> Result<temp
     Ok(spool)
 }
 
+/// The chunks of a spool of an input's data rows (see [`spool`]), read again.
+fn open_spool(plan: &SqlPlan, path: &std::path::Path) -> Result<Chunker<CsvBoundary>, InputError> {
+    let read = ReadOptions { progress: None, ..plan.read.clone() };
+    Chunker::open_with(&Source::File(path.to_path_buf()), read, CsvBoundary::new(plan.delimiter, dialect::QUOTE))
+}
+
 /// Turns a grouped result into the SQL query's columns (SQL's NULL for the sum of no values).
 fn sql_rows(gb: &crate::engine::polars::sql::SqlGroupBy, table: Table) -> (Vec<String>, Vec<Vec<Value>>) {
     let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
@@ -600,14 +606,10 @@ fn typed_frames(
     let declared: Vec<Option<Kind>> = used.iter().map(|&i| cols.declared[i]).collect();
     let rules = cols.rules(plan, used, &names, &declared);
     let reopen = || -> Result<Box<dyn Iterator<Item = Result<Chunk, InputError>>>, SqlError> {
-        let read = ReadOptions { progress: None, ..plan.read.clone() };
         Ok(match spool {
-            Some(path) => Box::new(Chunker::open_with(
-                &Source::File(path.to_path_buf()),
-                read,
-                CsvBoundary::new(plan.delimiter, dialect::QUOTE),
-            )?),
+            Some(path) => Box::new(open_spool(plan, path)?),
             None => {
+                let read = ReadOptions { progress: None, ..plan.read.clone() };
                 let (_, first, chunks) = open(&SqlPlan { read, ..plan.clone() }, source)?;
                 Box::new(first.map(Ok).into_iter().chain(chunks))
             }
@@ -683,9 +685,7 @@ fn load_table(plan: &SqlPlan, spec: &TableSpec) -> Result<polars::prelude::DataF
             true => (None, Box::new(rows)),
             false => {
                 let spool = spool(rows)?;
-                let read = ReadOptions { progress: None, ..plan.read.clone() };
-                let boundary = CsvBoundary::new(plan.delimiter, dialect::QUOTE);
-                let rows = Chunker::open_with(&Source::File(spool.path().to_path_buf()), read, boundary)?;
+                let rows = open_spool(&plan, spool.path())?;
                 (Some(spool), Box::new(rows))
             }
         };

@@ -505,28 +505,8 @@ fn a_join_with_a_table_of_a_million_rows_streams_through_its_index() {
     }
     let rt = format!("r={}", path_str(&rp));
     let run_within = |q: &str, chunk: &str| -> String {
-        let mut child = std::process::Command::new("timeout")
-            .args([
-                "300",
-                env!("CARGO_BIN_EXE_pframe"),
-                "sql",
-                q,
-                "--chunk-size",
-                chunk,
-                "--table",
-                "l=-",
-                "--table",
-                &rt,
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = l.clone().into_bytes();
-        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
-        let out = child.wait_with_output().unwrap();
+        let args = ["sql", q, "--chunk-size", chunk, "--table", "l=-", "--table", &rt];
+        let out = crate::run_within(300, &args, Some(l.as_bytes()));
         assert!(out.status.success(), "{q} ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };

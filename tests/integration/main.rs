@@ -27,7 +27,20 @@ pub fn pframe() -> Command {
 /// Runs pframe with `args`, feeding `stdin` (or nothing), and returns its output.
 pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = pframe();
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args);
+    run_command(cmd, stdin)
+}
+
+/// [`run`], killed after `secs` seconds (by coreutils' `timeout`: exit status 124), for a run
+/// that could hang.
+pub fn run_within(secs: u32, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new("timeout");
+    cmd.arg(secs.to_string()).arg(env!("CARGO_BIN_EXE_pframe")).args(args);
+    run_command(cmd, stdin)
+}
+
+fn run_command(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     let mut child = cmd.spawn().expect("spawn pframe");
     if let Some(input) = stdin {
