@@ -5,7 +5,7 @@
 //! of what a result costs to write; numbers need no quoting check at all.
 
 use super::Value;
-use super::number::Number;
+use super::number::{Number, push_bytes};
 
 /// Writes records into a buffer, a field at a time.
 pub struct Delimited {
@@ -41,7 +41,7 @@ impl Delimited {
         // No early exit: the loop runs over whole vectors of bytes.
         let quote = field.iter().fold(false, |q, &b| q | (b == d) | (b == b'"') | (b == b'\n') | (b == b'\r'));
         if !quote {
-            out.extend_from_slice(field);
+            push_bytes(out, field);
             return;
         }
         out.reserve(field.len() + 2);
@@ -61,7 +61,7 @@ impl Delimited {
     pub fn plain(&mut self, out: &mut Vec<u8>, field: &[u8]) {
         debug_assert!(!field.iter().any(|&b| b == self.delimiter || b"\"\n\r".contains(&b)));
         self.separate(out);
-        out.extend_from_slice(field);
+        push_bytes(out, field);
     }
 
     /// Appends a number field.

@@ -114,6 +114,17 @@ impl super::table::Absorb for Part {
 
     /// Merges every group of `other` into this partition.
     fn absorb(&mut self, mut other: Part) {
+        // Room for the groups of `other` that are not here, as a sample of them finds: growing
+        // the table once instead of doubling it on the way, without sizing it for all of
+        // `other` when the copies share most of their groups.
+        let n = other.keys.len();
+        let step = (n / 256).max(1);
+        let sampled = n.div_ceil(step);
+        let new = (0..n)
+            .step_by(step)
+            .filter(|&oid| self.keys.find(other.keys.hash(oid as u32), other.keys.key(oid as u32)).is_none())
+            .count();
+        self.keys.reserve(n * new / sampled.max(1));
         for oid in 0..other.keys.len() as u32 {
             let (id, _) = self.group(other.keys.hash(oid), other.keys.key(oid));
             self.states.merge_from(id, &mut other.states, oid);

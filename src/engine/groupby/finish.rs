@@ -14,9 +14,8 @@
 use std::ops::Range;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
-use super::chunk::{ChunkInfo, Layout, Part, Store};
+use super::chunk::{ChunkInfo, Layout, Store};
 use super::keys::{self, KeyField, KeyRule};
 use super::spill::{KeyTypes, Merger, Spilled};
 use super::{GroupByError, GroupByPlan, LineBase};
@@ -286,53 +285,13 @@ fn bits_for(max_code: u64) -> u32 {
     64 - max_code.leading_zeros()
 }
 
-/// Field `column` of a group's key (`None` for a null).
-fn field(key: &[u8], column: usize) -> Option<&[u8]> {
-    keys::raw_fields(key).nth(column).expect("a key field")
-}
-
-/// One key column's coding, from every group's field of it.
-fn column_code(store: &Store, column: usize, kind: Kind, rule: KeyRule) -> ColumnCode {
-    // Every partition's groups are read on a thread of their own.
-    fn part_keys(p: &Part) -> impl Iterator<Item = &[u8]> {
-        (0..p.keys.len() as u32).map(move |id| p.keys.key(id))
-    }
-    match kind {
-        Kind::Int => {
-            let (mut min, mut max) = store
-                .parts
-                .par_iter()
-                .map(|part| {
-                    let (mut min, mut max) = (i64::MAX, i64::MIN);
-                    for key in part_keys(part) {
-                        if let Some(raw) = field(key, column)
-                            && let KeyField::Num(KeyNum::Int(i)) | KeyField::NumText(KeyNum::Int(i), _) =
-                                KeyField::read(Some(raw), rule)
-                        {
-                            (min, max) = (min.min(i), max.max(i));
-                        }
-                    }
-                    (min, max)
-                })
-                .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
-            if min > max {
-                (min, max) = (0, 0);
-            }
-            // Values run 0..=max-min; the null's code is one above, or all ones.
-            let span = max.wrapping_sub(min) as u64;
-            let width = if span >= u64::MAX - 1 { 64 } else { bits_for(span + 1) };
-            ColumnCode { coding: Coding::Int { min }, width }
-        }
-        Kind::Float => ColumnCode { coding: Coding::Float, width: 64 },
-        _ => unreachable!("text columns are coded by text_column"),
-    }
-}
-
 /// A text key column's groups: each partition's groups' local codes (the first appearance of
-/// their text in the partition; `u32::MAX` for a null) and each local code's rank among the
-/// column's distinct texts.
+/// their text in the partition's batch; `u32::MAX` for a null), and each batch's local codes'
+/// ranks among the column's distinct texts.
 struct TextRanks {
     local: Vec<Vec<u32>>,
+    /// The batch of each partition.
+    batch: Vec<usize>,
     rank: Vec<Vec<u32>>,
 }
 
@@ -342,35 +301,172 @@ impl TextRanks {
     fn code(&self, p: usize, id: u32, null: u64) -> u64 {
         match self.local[p][id as usize] {
             u32::MAX => null,
-            l => u64::from(self.rank[p][l as usize]),
+            l => u64::from(self.rank[self.batch[p]][l as usize]),
         }
     }
 }
 
-/// A text key column's coding and its groups' ranks: a dictionary per partition (each text
-/// hashed once per group, in a table the size of the partition's distinct texts), then every
-/// partition's texts sorted together, equal texts side by side taking one rank. A column of a
-/// few texts sorts a few per partition; one of a text per group sorts each text once, with no
-/// table of all the distinct texts.
-fn text_column(store: &Store, column: usize) -> (ColumnCode, TextRanks) {
-    let per_part: Vec<(Vec<&[u8]>, Vec<u32>)> = store
-        .parts
-        .par_iter()
-        .map(|part| {
-            let mut dict: FxHashMap<&[u8], u32> = FxHashMap::default();
-            let mut texts: Vec<&[u8]> = Vec::new();
-            let local = (0..part.keys.len() as u32)
-                .map(|id| match field(part.keys.key(id), column) {
-                    None => u32::MAX,
-                    Some(raw) => *dict.entry(raw).or_insert_with(|| {
-                        texts.push(raw);
-                        u32::try_from(texts.len() - 1).expect("fewer than 2^32 texts")
-                    }),
-                })
-                .collect();
-            (texts, local)
+/// A key field's text as a dictionary key: its first 16 bytes held in the key itself, so that a
+/// probe compares them without reading the text where it lies (among millions of groups' keys,
+/// mostly a cache miss); only a longer text's tail is read from there.
+#[derive(Clone, Copy)]
+struct DictText<'a> {
+    head: u128,
+    text: &'a [u8],
+}
+
+impl<'a> DictText<'a> {
+    #[inline]
+    fn new(text: &'a [u8]) -> Self {
+        let mut b = [0u8; 16];
+        let n = text.len().min(16);
+        b[..n].copy_from_slice(&text[..n]);
+        DictText { head: u128::from_ne_bytes(b), text }
+    }
+}
+
+impl std::hash::Hash for DictText<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.text);
+    }
+}
+
+impl PartialEq for DictText<'_> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.head == other.head
+            && self.text.len() == other.text.len()
+            && (self.text.len() <= 16 || self.text[16..] == other.text[16..])
+    }
+}
+
+impl Eq for DictText<'_> {}
+
+/// A batch's dictionary of a column's texts, hashed as the group tables hash keys (foldhash).
+type DictMap<'a> = std::collections::HashMap<DictText<'a>, u32, foldhash::fast::FixedState>;
+
+/// How one key column is coded: what a walk over the groups' keys gathers of it.
+#[derive(Clone, Copy)]
+enum Gather {
+    /// A text column, the `n`th: its texts into a dictionary.
+    Text(usize),
+    /// An integer column, the `n`th: its smallest and largest values.
+    Int(usize, KeyRule),
+    /// A float column: nothing (its codes are the values' bits).
+    Float,
+}
+
+/// Every key column's coding (in key order), and a text column's groups' ranks. The partitions go
+/// in a batch per thread, and every group's key is walked once: each text field hashed once into
+/// its batch's dictionary of the column (a table the size of the batch's distinct texts), each
+/// integer field read once for the column's range. Then each text column's texts of every batch
+/// are sorted together, equal texts side by side taking one rank. A column of a few texts sorts a
+/// few per thread; one of a text per group each text once; one of many groups per text (an id
+/// under several keys) its distinct texts once per thread, not once per partition.
+fn code_columns(store: &Store, kinds: &[Kind], rules: &[KeyRule]) -> Vec<(ColumnCode, Option<TextRanks>)> {
+    let (mut n_text, mut n_int) = (0, 0);
+    let gather: Vec<Gather> = kinds
+        .iter()
+        .zip(rules)
+        .map(|(kind, &rule)| match kind {
+            Kind::Int => (Gather::Int(n_int, rule), n_int += 1).0,
+            Kind::Float => Gather::Float,
+            _ => (Gather::Text(n_text), n_text += 1).0,
         })
         .collect();
+    // Fields past the last column that gathers anything are not read.
+    let fields = gather.iter().rposition(|g| !matches!(g, Gather::Float)).map_or(0, |last| last + 1);
+    let per_batch = store.parts.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
+    // Per batch: per text column, its distinct texts, and per partition its groups' local codes;
+    // per integer column, its range.
+    struct Batch<'a> {
+        texts: Vec<Vec<&'a [u8]>>,
+        locals: Vec<Vec<Vec<u32>>>,
+        ranges: Vec<(i64, i64)>,
+    }
+    let batches: Vec<Batch> = store
+        .parts
+        .par_chunks(per_batch)
+        .map(|parts| {
+            let mut dicts: Vec<DictMap> = (0..n_text).map(|_| DictMap::default()).collect();
+            let mut texts: Vec<Vec<&[u8]>> = vec![Vec::new(); n_text];
+            let mut ranges = vec![(i64::MAX, i64::MIN); n_int];
+            let locals = parts
+                .iter()
+                .map(|part| {
+                    let n = part.keys.len();
+                    let mut local: Vec<Vec<u32>> = (0..n_text).map(|_| Vec::with_capacity(n)).collect();
+                    for id in 0..n as u32 {
+                        for (raw, g) in keys::raw_fields(part.keys.key(id)).zip(&gather).take(fields) {
+                            match (*g, raw) {
+                                (Gather::Text(t), None) => local[t].push(u32::MAX),
+                                (Gather::Text(t), Some(raw)) => {
+                                    let texts = &mut texts[t];
+                                    let code = *dicts[t].entry(DictText::new(raw)).or_insert_with(|| {
+                                        texts.push(raw);
+                                        u32::try_from(texts.len() - 1).expect("fewer than 2^32 texts")
+                                    });
+                                    local[t].push(code);
+                                }
+                                (Gather::Int(i, rule), Some(raw)) => {
+                                    if let KeyField::Num(KeyNum::Int(v)) | KeyField::NumText(KeyNum::Int(v), _) =
+                                        KeyField::read(Some(raw), rule)
+                                    {
+                                        let r = &mut ranges[i];
+                                        *r = (r.0.min(v), r.1.max(v));
+                                    }
+                                }
+                                (Gather::Int(..), None) | (Gather::Float, _) => {}
+                            }
+                        }
+                    }
+                    local
+                })
+                .collect();
+            Batch { texts, locals, ranges }
+        })
+        .collect();
+    let batch: Vec<usize> = (0..store.parts.len()).map(|p| p / per_batch).collect();
+    // By column: each batch's texts, each partition's local codes; each integer column's range.
+    let mut texts: Vec<Vec<Vec<&[u8]>>> = vec![Vec::new(); n_text];
+    let mut locals: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n_text];
+    let mut ranges = vec![(i64::MAX, i64::MIN); n_int];
+    for b in batches {
+        for (t, batch_texts) in b.texts.into_iter().enumerate() {
+            texts[t].push(batch_texts);
+        }
+        for part in b.locals {
+            for (t, local) in part.into_iter().enumerate() {
+                locals[t].push(local);
+            }
+        }
+        for (all, r) in ranges.iter_mut().zip(b.ranges) {
+            *all = (all.0.min(r.0), all.1.max(r.1));
+        }
+    }
+    let mut locals = locals.into_iter();
+    gather
+        .iter()
+        .map(|g| match *g {
+            Gather::Text(t) => {
+                let (column, rank) = rank_texts(&texts[t]);
+                let local = locals.next().expect("a text column's codes");
+                (column, Some(TextRanks { local, batch: batch.clone(), rank }))
+            }
+            Gather::Int(i, _) => {
+                let (min, max) = if ranges[i].0 > ranges[i].1 { (0, 0) } else { ranges[i] };
+                // Values run 0..=max-min; the null's code is one above, or all ones.
+                let span = max.wrapping_sub(min) as u64;
+                let width = if span >= u64::MAX - 1 { 64 } else { bits_for(span + 1) };
+                (ColumnCode { coding: Coding::Int { min }, width }, None)
+            }
+            Gather::Float => (ColumnCode { coding: Coding::Float, width: 64 }, None),
+        })
+        .collect()
+}
+
+/// One text column's coding from each batch's distinct texts, and each batch's texts' ranks.
+fn rank_texts(batches: &[Vec<&[u8]>]) -> (ColumnCode, Vec<Vec<u32>>) {
     // Sorted by their first 16 bytes (big-endian, zero-padded: the order of the texts where they
     // differ), the rest compared only where those tie.
     let head = |t: &[u8]| {
@@ -379,26 +475,25 @@ fn text_column(store: &Store, column: usize) -> (ColumnCode, TextRanks) {
         b[..n].copy_from_slice(&t[..n]);
         u128::from_be_bytes(b)
     };
-    let mut all: Vec<(u128, &[u8], u32, u32)> = per_part
+    let mut all: Vec<(u128, &[u8], u32, u32)> = batches
         .iter()
         .enumerate()
-        .flat_map(|(p, (texts, _))| texts.iter().enumerate().map(move |(l, &t)| (head(t), t, p as u32, l as u32)))
+        .flat_map(|(b, texts)| texts.iter().enumerate().map(move |(l, &t)| (head(t), t, b as u32, l as u32)))
         .collect();
     all.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
-    let mut rank: Vec<Vec<u32>> = per_part.iter().map(|(texts, _)| vec![0; texts.len()]).collect();
+    let mut rank: Vec<Vec<u32>> = batches.iter().map(|texts| vec![0; texts.len()]).collect();
     let mut texts = Texts { bytes: Vec::new(), ends: Vec::new(), plain: Vec::new() };
-    for (i, &(_, t, p, l)) in all.iter().enumerate() {
+    for (i, &(_, t, b, l)) in all.iter().enumerate() {
         if i == 0 || all[i - 1].1 != t {
             texts.bytes.extend_from_slice(t);
             texts.ends.push(texts.bytes.len());
             // Texts with none of the bytes CSV or TSV quote for are written as they are.
             texts.plain.push(!t.iter().any(|b| b",\t\"\n\r".contains(b)));
         }
-        rank[p as usize][l as usize] = u32::try_from(texts.ends.len() - 1).expect("fewer than 2^32 texts");
+        rank[b as usize][l as usize] = u32::try_from(texts.ends.len() - 1).expect("fewer than 2^32 texts");
     }
     let width = bits_for(texts.ends.len() as u64);
-    let local = per_part.into_iter().map(|(_, local)| local).collect();
-    (ColumnCode { coding: Coding::Text(texts), width }, TextRanks { local, rank })
+    (ColumnCode { coding: Coding::Text(texts), width }, rank)
 }
 
 /// Every group's codes, packed into one integer when they fit (first key in the highest bits)
@@ -489,24 +584,9 @@ impl Sorted {
     fn new(layout: &Layout, info: &ChunkInfo, mut store: Store, aggs: Aggs) -> Sorted {
         // The groups are only read from here: their tables go before the order is made.
         store.parts.iter_mut().for_each(|p| p.keys.drop_table());
-        let mut ranks: Vec<Option<TextRanks>> = Vec::new();
-        let columns: Vec<ColumnCode> = layout
-            .keys
-            .iter()
-            .zip(&layout.key_rules)
-            .enumerate()
-            .map(|(i, (&k, &rule))| match info.kinds[k] {
-                kind @ (Kind::Int | Kind::Float) => {
-                    ranks.push(None);
-                    column_code(&store, i, kind, rule)
-                }
-                _ => {
-                    let (column, column_ranks) = text_column(&store, i);
-                    ranks.push(Some(column_ranks));
-                    column
-                }
-            })
-            .collect();
+        let kinds: Vec<Kind> = layout.keys.iter().map(|&k| info.kinds[k]).collect();
+        let (columns, ranks): (Vec<ColumnCode>, Vec<Option<TextRanks>>) =
+            code_columns(&store, &kinds, &layout.key_rules).into_iter().unzip();
         let total: u32 = columns.iter().map(|c| c.width).sum();
         // A key field's code (a null's is its column's null code); a text's is its rank.
         let code = |c: usize, raw: Option<&[u8]>, p: usize, id: u32| match &ranks[c] {
@@ -607,7 +687,8 @@ impl Sorted {
     /// [`Sorted::rows_of`]'s rows).
     fn delimited_of(&self, block: Range<usize>, delimiter: u8) -> Vec<u8> {
         let mut w = Delimited::new(delimiter);
-        let mut out = Vec::with_capacity(block.len() * 32);
+        // About a dozen bytes a field, so that a block's buffer seldom grows (and is copied).
+        let mut out = Vec::with_capacity(block.len() * 12 * (self.columns.len() + self.aggs.funcs.len()));
         let mut aggs = Vec::new();
         self.each_group(block, |codes, merged| {
             let list = self.aggs.values(merged, &mut aggs);

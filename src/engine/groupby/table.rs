@@ -98,12 +98,10 @@ impl Keys {
         }
     }
 
-    /// The id of `key` (whose hash is `hash`), added if new; and whether it was.
+    /// Where the probe for `key` (whose hash is `hash`) ends: the slot holding it (`Ok`), or the
+    /// empty slot it would take (`Err`). The table has at least one empty slot.
     #[inline]
-    pub fn find_or_insert(&mut self, hash: u64, key: &[u8]) -> (u32, bool) {
-        if (self.hashes.len() + 1) * 4 > self.slots.len() * 3 {
-            self.grow();
-        }
+    fn probe(&self, hash: u64, key: &[u8]) -> Result<u32, usize> {
         let (inline, len) = inline_of(key);
         let head = key.len().min(INLINE);
         let mask = self.slots.len() - 1;
@@ -111,13 +109,44 @@ impl Keys {
         loop {
             let s = &self.slots[i];
             if s.id == EMPTY {
-                break;
+                return Err(i);
             }
             if s.len == len && s.inline == inline && (head == key.len() || self.key(s.id) == key) {
-                return (s.id, false);
+                return Ok(s.id);
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// The id of `key` (whose hash is `hash`), if it is here.
+    pub fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        self.probe(hash, key).ok()
+    }
+
+    /// Makes room for `additional` more keys with no growing on the way.
+    pub fn reserve(&mut self, additional: usize) {
+        let needed = (self.hashes.len() + additional + 1) * 4;
+        if needed > self.slots.len() * 3 {
+            self.grow_to(needed.div_ceil(3).next_power_of_two());
+        }
+        self.hashes.reserve(additional);
+        self.ends.reserve(additional);
+    }
+
+    /// The id of `key` (whose hash is `hash`), added if new; and whether it was.
+    #[inline]
+    pub fn find_or_insert(&mut self, hash: u64, key: &[u8]) -> (u32, bool) {
+        if (self.hashes.len() + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        let i = match self.probe(hash, key) {
+            Ok(id) => return (id, false),
+            Err(i) => i,
+        };
+        let (inline, len) = inline_of(key);
         let id = u32::try_from(self.hashes.len()).ok().filter(|&id| id != EMPTY).expect("fewer than 2^32 - 1 groups");
         self.hashes.push(hash);
         self.bytes.extend_from_slice(key);
@@ -138,7 +167,12 @@ impl Keys {
     #[cold]
     fn grow(&mut self) {
         let needed = ((self.hashes.len() + 1) * 4).div_ceil(3).next_power_of_two();
-        let cap = (self.slots.len() * 2).max(16).max(needed);
+        self.grow_to((self.slots.len() * 2).max(16).max(needed));
+    }
+
+    /// Makes the table `cap` slots (a power of two, more than the keys need) and places every
+    /// key again.
+    fn grow_to(&mut self, cap: usize) {
         let old = std::mem::replace(&mut self.slots, vec![VACANT; cap]);
         let mask = cap - 1;
         let place = |slots: &mut [Slot], s: Slot, hash: u64| {
