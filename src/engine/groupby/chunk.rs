@@ -124,7 +124,11 @@ impl super::table::Absorb for Part {
             .step_by(step)
             .filter(|&oid| self.keys.find(other.keys.hash(oid as u32), other.keys.key(oid as u32)).is_none())
             .count();
-        self.keys.reserve(n * new / sampled.max(1));
+        // Room in the keys' and the states' vectors too: grown by doubling, each would copy
+        // itself (into new pages the kernel zeroes first) on the way.
+        let (additional, bytes) = (n * new / sampled.max(1), other.keys.key_bytes() * new / sampled.max(1));
+        self.keys.reserve(additional, bytes);
+        self.states.reserve(additional);
         for oid in 0..other.keys.len() as u32 {
             let (id, _) = self.group(other.keys.hash(oid), other.keys.key(oid));
             self.states.merge_from(id, &mut other.states, oid);

@@ -119,6 +119,21 @@ impl States {
         &self.words()[i * self.stride..(i + 1) * self.stride]
     }
 
+    /// Makes room for `additional` more groups with no growing on the way.
+    pub fn reserve(&mut self, additional: usize) {
+        for col in &mut self.cols {
+            match col {
+                Column::Count { .. } | Column::Sum { .. } => {}
+                Column::Extremes { groups, .. } => groups.reserve(additional),
+                Column::Top { k, slots, .. } => slots.reserve(additional * *k),
+                Column::Values(v) => v.reserve(additional),
+                Column::Other(v) => v.reserve(additional),
+            }
+        }
+        let lines = ((self.len + additional) * self.stride).div_ceil(8);
+        self.lines.reserve(lines.saturating_sub(self.lines.len()));
+    }
+
     /// Adds a group with empty states; returns its id.
     pub fn add_group(&mut self) -> u32 {
         for (col, &func) in self.cols.iter_mut().zip(&self.funcs) {

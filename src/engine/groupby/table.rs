@@ -126,14 +126,20 @@ impl Keys {
         self.probe(hash, key).ok()
     }
 
-    /// Makes room for `additional` more keys with no growing on the way.
-    pub fn reserve(&mut self, additional: usize) {
+    /// Makes room for `additional` more keys of `bytes` bytes in all with no growing on the way.
+    pub fn reserve(&mut self, additional: usize, bytes: usize) {
         let needed = (self.hashes.len() + additional + 1) * 4;
         if needed > self.slots.len() * 3 {
             self.grow_to(needed.div_ceil(3).next_power_of_two());
         }
         self.hashes.reserve(additional);
         self.ends.reserve(additional);
+        self.bytes.reserve(bytes);
+    }
+
+    /// The bytes of all the keys.
+    pub fn key_bytes(&self) -> usize {
+        self.bytes.len()
     }
 
     /// The id of `key` (whose hash is `hash`), added if new; and whether it was.
