@@ -328,6 +328,28 @@ mod tests {
     }
 
     #[test]
+    fn reserved_room_takes_the_keys_without_growing_and_find_only_finds() {
+        let mut keys = Keys::default();
+        let words: Vec<String> = (0..5000).map(|i| format!("k{i}{}", "x".repeat(i % 30))).collect();
+        for w in &words[..1000] {
+            keys.find_or_insert(hash_key(w.as_bytes()), w.as_bytes());
+        }
+        let bytes: usize = words[1000..].iter().map(String::len).sum();
+        keys.reserve(4000, bytes);
+        let (slots, key_bytes) = (keys.slots.as_ptr(), keys.bytes.as_ptr());
+        for w in &words[1000..] {
+            assert_eq!(keys.find(hash_key(w.as_bytes()), w.as_bytes()), None, "{w}");
+            let (_, new) = keys.find_or_insert(hash_key(w.as_bytes()), w.as_bytes());
+            assert!(new, "{w}");
+        }
+        assert_eq!((keys.slots.as_ptr(), keys.bytes.as_ptr()), (slots, key_bytes), "the table or the keys moved");
+        for (i, w) in words.iter().enumerate() {
+            assert_eq!(keys.find(hash_key(w.as_bytes()), w.as_bytes()), Some(i as u32), "{w}");
+        }
+        assert_eq!(Keys::default().find(hash_key(b"a"), b"a"), None);
+    }
+
+    #[test]
     fn keys_stay_readable_and_findable_after_the_table_is_dropped() {
         let mut keys = Keys::default();
         let words: Vec<String> = (0..3000).map(|i| format!("{}{i}", "w".repeat(i % 40))).collect();
