@@ -318,11 +318,19 @@ struct DictText<'a> {
 impl<'a> DictText<'a> {
     #[inline]
     fn new(text: &'a [u8]) -> Self {
-        let mut b = [0u8; 16];
-        let n = text.len().min(16);
-        b[..n].copy_from_slice(&text[..n]);
-        DictText { head: u128::from_ne_bytes(b), text }
+        DictText { head: head16(text), text }
     }
+}
+
+/// A text's first 16 bytes as one integer, big-endian and zero-padded: texts whose heads differ
+/// are ordered as their heads are (the rest, and a shorter text's padding against a 0 byte, only
+/// matter when the heads are equal).
+#[inline]
+fn head16(text: &[u8]) -> u128 {
+    let mut b = [0u8; 16];
+    let n = text.len().min(16);
+    b[..n].copy_from_slice(&text[..n]);
+    u128::from_be_bytes(b)
 }
 
 impl std::hash::Hash for DictText<'_> {
@@ -444,13 +452,12 @@ fn code_columns(store: &Store, kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Column
             *all = (all.0.min(r.0), all.1.max(r.1));
         }
     }
-    let mut locals = locals.into_iter();
     gather
         .iter()
         .map(|g| match *g {
             Gather::Text(t) => {
                 let (column, rank) = rank_texts(&texts[t]);
-                let local = locals.next().expect("a text column's codes");
+                let local = std::mem::take(&mut locals[t]);
                 (column, Some(TextRanks { local, batch: batch.clone(), rank }))
             }
             Gather::Int(i, _) => {
@@ -467,18 +474,11 @@ fn code_columns(store: &Store, kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Column
 
 /// One text column's coding from each batch's distinct texts, and each batch's texts' ranks.
 fn rank_texts(batches: &[Vec<&[u8]>]) -> (ColumnCode, Vec<Vec<u32>>) {
-    // Sorted by their first 16 bytes (big-endian, zero-padded: the order of the texts where they
-    // differ), the rest compared only where those tie.
-    let head = |t: &[u8]| {
-        let mut b = [0u8; 16];
-        let n = t.len().min(16);
-        b[..n].copy_from_slice(&t[..n]);
-        u128::from_be_bytes(b)
-    };
+    // Sorted by their heads (see `head16`), the rest compared only where those tie.
     let mut all: Vec<(u128, &[u8], u32, u32)> = batches
         .iter()
         .enumerate()
-        .flat_map(|(b, texts)| texts.iter().enumerate().map(move |(l, &t)| (head(t), t, b as u32, l as u32)))
+        .flat_map(|(b, texts)| texts.iter().enumerate().map(move |(l, &t)| (head16(t), t, b as u32, l as u32)))
         .collect();
     all.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
     let mut rank: Vec<Vec<u32>> = batches.iter().map(|texts| vec![0; texts.len()]).collect();
