@@ -9,6 +9,7 @@
 //! the types in force from there on.
 
 use polars::prelude::*;
+use polars_arrow::bitmap::MutableBitmap;
 
 use crate::input::dialect::{self, Fault};
 use crate::input::value::{Kind, NotDeclaredType, NullValues, Num, declared_mismatch, read_field};
@@ -225,6 +226,21 @@ pub fn read_runs(
 ) -> Result<(Vec<Run>, Vec<Kind>), Fault> {
     // Records are at most the lines: each run's columns sized once (growing them cost a copy each).
     let lines = newlines as usize + 1;
+    match read_columnar(data, rules, start, line_base, lines) {
+        Some(run) => Ok((vec![run], start.to_vec())),
+        None => read_rows(data, rules, start, line_base, lines),
+    }
+}
+
+/// [`read_runs`] a record at a time: every value typed as it comes, a run cut where one widens
+/// its column.
+fn read_rows(
+    data: &[u8],
+    rules: &FieldRules,
+    start: &[Kind],
+    line_base: u64,
+    lines: usize,
+) -> Result<(Vec<Run>, Vec<Kind>), Fault> {
     let mut runs = Vec::new();
     let mut run = Building::new(rules.names, start.to_vec(), lines, None);
     let mut values: Vec<Option<Option<Num>>> = Vec::with_capacity(rules.used.len());
@@ -259,6 +275,168 @@ pub fn read_runs(
     let end = run.kinds.clone();
     runs.push(run.finish()?);
     Ok((runs, end))
+}
+
+/// Rows whose fields are split before their columns are read, in [`read_columnar`]: their
+/// spans stay in the cache while each column is read.
+const BLOCK_ROWS: usize = 4096;
+
+/// Why [`read_columnar`] stopped.
+enum Bail {
+    /// A value its column's type cannot hold, or anything wrong: the row-wise reader reads the
+    /// chunk (and says what is wrong, if anything is).
+    RowWise,
+}
+
+impl From<Fault> for Bail {
+    fn from(_: Fault) -> Bail {
+        Bail::RowWise
+    }
+}
+
+/// A column being read by [`read_columnar`], in its type.
+enum ColumnValues {
+    Int(Vec<i64>, MutableBitmap),
+    Float(Vec<f64>, MutableBitmap),
+    Str(StringChunkedBuilder),
+}
+
+impl ColumnValues {
+    /// Reads the fields `spans` of `data` (one per row of a block), or bails at the first value
+    /// the column's type cannot hold.
+    #[inline]
+    fn extend(
+        &mut self,
+        data: &[u8],
+        spans: impl Iterator<Item = (u32, u32)>,
+        rules: &FieldRules,
+        c: usize,
+        checked: bool,
+    ) -> Result<(), Bail> {
+        let declared = rules.declared[c];
+        let field = |(from, to): (u32, u32)| &data[from as usize..to as usize];
+        match self {
+            ColumnValues::Int(values, valid) => {
+                for raw in spans.map(field) {
+                    match read_field(raw, declared, rules.nulls) {
+                        Ok(Some(Some(Num::Int(i)))) => {
+                            values.push(i);
+                            valid.push(true);
+                        }
+                        Ok(None) => {
+                            values.push(0);
+                            valid.push(false);
+                        }
+                        _ => return Err(Bail::RowWise),
+                    }
+                }
+            }
+            ColumnValues::Float(values, valid) => {
+                for raw in spans.map(field) {
+                    match read_field(raw, declared, rules.nulls) {
+                        Ok(Some(Some(n))) => {
+                            values.push(n.as_f64());
+                            valid.push(true);
+                        }
+                        Ok(None) => {
+                            values.push(0.0);
+                            valid.push(false);
+                        }
+                        _ => return Err(Bail::RowWise),
+                    }
+                }
+            }
+            ColumnValues::Str(builder) => {
+                // Only a declared numeric type could make a field an error; a text column takes
+                // every other field (and the chunk is known to be UTF-8).
+                let numeric = matches!(declared, Some(Kind::Int | Kind::Float));
+                for raw in spans.map(field) {
+                    if rules.nulls.is_null(raw) {
+                        builder.append_null();
+                    } else if numeric || !checked {
+                        return Err(Bail::RowWise);
+                    } else {
+                        // SAFETY: the chunk is UTF-8 and `raw` lies between ASCII separators.
+                        builder.append_value(unsafe { std::str::from_utf8_unchecked(raw) });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, name: &str) -> Column {
+        let name: PlSmallStr = name.into();
+        let validity = |valid: MutableBitmap| (valid.unset_bits() > 0).then(|| valid.freeze());
+        match self {
+            ColumnValues::Int(values, valid) => {
+                Int64Chunked::from_vec_validity(name, values, validity(valid)).into_column()
+            }
+            ColumnValues::Float(values, valid) => {
+                Float64Chunked::from_vec_validity(name, values, validity(valid)).into_column()
+            }
+            ColumnValues::Str(builder) => builder.finish().into_column(),
+        }
+    }
+}
+
+/// The fast path of [`read_runs`]: a chunk without quotes whose every value fits the types in
+/// force (`kinds`) is read a column at a time, a block of rows at a time: the block's fields are
+/// split, then each column's fields are read in a loop of its own type, straight into its
+/// array. `None` when that does not apply (a value that widens its column, a quote, a ragged
+/// record, text that is not UTF-8: whatever the row-wise reader would treat or report), and the
+/// chunk is read row by row instead. The frame is the one [`read_runs`] would make.
+fn read_columnar(data: &[u8], rules: &FieldRules, kinds: &[Kind], line_base: u64, lines: usize) -> Option<Run> {
+    let width = rules.used.len();
+    if width == 0 || u32::try_from(data.len()).is_err() || !dialect::is_simple(data) {
+        return None;
+    }
+    // Text fields are cut at ASCII bytes, so a chunk that is UTF-8 makes every field UTF-8.
+    let has_text = kinds.iter().any(|&k| matches!(k, Kind::Str | Kind::Null));
+    let checked = has_text && std::str::from_utf8(data).is_ok();
+    let mut columns: Vec<ColumnValues> = kinds
+        .iter()
+        .zip(rules.names)
+        .map(|(&k, name)| match k {
+            Kind::Int => ColumnValues::Int(Vec::with_capacity(lines), MutableBitmap::with_capacity(lines)),
+            Kind::Float => ColumnValues::Float(Vec::with_capacity(lines), MutableBitmap::with_capacity(lines)),
+            Kind::Str | Kind::Null => ColumnValues::Str(StringChunkedBuilder::new(name.as_str().into(), lines)),
+        })
+        .collect();
+    let base = data.as_ptr() as usize;
+    let mut spans: Vec<(u32, u32)> = Vec::with_capacity(BLOCK_ROWS * width);
+    let mut first_line = None;
+    let mut rows = 0usize;
+    let mut read_block = |spans: &mut Vec<(u32, u32)>| -> Result<(), Bail> {
+        for (c, column) in columns.iter_mut().enumerate() {
+            let of_column = spans.iter().skip(c).step_by(width).copied();
+            // A column of nulls only (`Kind::Null`) stays so only while its fields are null.
+            if kinds[c] == Kind::Null {
+                let field = |(from, to): (u32, u32)| &data[from as usize..to as usize];
+                if !of_column.clone().map(field).all(|raw| rules.nulls.is_null(raw)) {
+                    return Err(Bail::RowWise);
+                }
+            }
+            column.extend(data, of_column, rules, c, checked)?;
+        }
+        spans.clear();
+        Ok(())
+    };
+    let result = dialect::for_each_record(data, rules.delimiter, rules.width, rules.used, line_base, |fields, line| {
+        first_line.get_or_insert(line);
+        for f in fields {
+            let from = (f.as_ptr() as usize - base) as u32;
+            spans.push((from, from + f.len() as u32));
+        }
+        rows += 1;
+        if spans.len() == BLOCK_ROWS * width { read_block(&mut spans) } else { Ok(()) }
+    });
+    result.ok()?;
+    read_block(&mut spans).ok()?;
+    let line = first_line.unwrap_or(1);
+    let columns = columns.into_iter().zip(rules.names).map(|(c, name)| c.finish(name)).collect();
+    let frame = DataFrame::new(rows, columns).ok()?;
+    Some(Run { frame, line, kinds: kinds.to_vec(), widened: None })
 }
 
 /// The column of a frame for a query that reads no column: it carries the number of rows.
@@ -349,5 +527,71 @@ mod tests {
         assert_eq!((k.kinds, k.records), (vec![Kind::Str, Kind::Int], 2));
         let k = scan_kinds(b"a,1\nb,2\nc,x\n", &r, u64::MAX).unwrap();
         assert_eq!((k.kinds, k.first_text[1].clone()), (vec![Kind::Str, Kind::Str], Some((3, "x".to_string()))));
+    }
+
+    /// The outcome of a read, comparable: each run's frame, line, types and widening, and the
+    /// types after it; or the fault.
+    type Outcome = Result<(Vec<(DataFrame, u64, Vec<Kind>, Option<(usize, u64, String)>)>, Vec<Kind>), (u64, String)>;
+
+    fn outcome(r: Result<(Vec<Run>, Vec<Kind>), Fault>) -> Outcome {
+        r.map(|(runs, end)| (runs.into_iter().map(|r| (r.frame, r.line, r.kinds, r.widened)).collect(), end))
+            .map_err(|f| (f.line, f.message))
+    }
+
+    proptest::proptest! {
+        /// A column at a time or a record at a time, a chunk reads the same: the same frames (the
+        /// same values, nulls and types), runs, widenings and faults, whatever the fields (numbers
+        /// that widen a column, text, nulls, quotes, bytes that are not UTF-8, ragged and blank
+        /// records, CRLF), the starting types, the declared types and the columns used.
+        #[test]
+        fn columns_read_as_records_do(
+            pools in proptest::collection::vec(0usize..4, 3),
+            picks in proptest::collection::vec((proptest::collection::vec(0usize..64, 3), proptest::bool::weighted(0.2)), 0..12),
+            ragged in 0usize..40,
+            start in proptest::collection::vec(
+                proptest::sample::select(vec![Kind::Null, Kind::Int, Kind::Float, Kind::Str]), 2),
+            declared in proptest::collection::vec(
+                proptest::sample::select(vec![None, None, None, Some(Kind::Int), Some(Kind::Float), Some(Kind::Str)]), 2),
+            used in proptest::sample::select(vec![vec![0usize, 1], vec![2, 0], vec![1, 2]]),
+            last_newline: bool,
+        ) {
+            // Each column draws its fields from one pool: integers, numbers, text, or anything.
+            let ints: &[&[u8]] = &[b"1", b"-7", b"007", b"", b"NA", b"42", b"+3"];
+            let numbers: &[&[u8]] = &[b"1", b"2.5", b"1e3", b"", b"-0.0", b"9223372036854775808", b"NA"];
+            let text: &[&[u8]] = &[b"x", b"id3", b"", b"NA", b"\xc3\xa9t\xc3\xa9", b"a b"];
+            let any: &[&[u8]] = &[b"1", b"2.5", b"x", b"", b"NA", b"\xff", b"\"q\"", b"\"a,b\"", b"\"\"", b"7"];
+            let pool = |p: usize| [ints, numbers, text, any][p];
+            let mut data = Vec::new();
+            for (r, (choice, crlf)) in picks.iter().enumerate() {
+                let mut fields: Vec<&[u8]> = (0..3).map(|c| pool(pools[c])[choice[c] % pool(pools[c]).len()]).collect();
+                if r == ragged {
+                    fields.push(b"extra");
+                }
+                data.extend_from_slice(&fields.join(&b","[..]));
+                data.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
+            }
+            if !last_newline && data.last() == Some(&b'\n') {
+                data.pop();
+            }
+            let names = vec!["a".to_string(), "b".to_string()];
+            let nulls = NullValues::parse("NA");
+            let r = FieldRules { delimiter: b',', width: 3, used: &used, names: &names, declared: &declared, nulls: &nulls };
+            let newlines = crate::engine::kernels::count_newlines(&data);
+            let lines = newlines as usize + 1;
+            let by_records = outcome(read_rows(&data, &r, &start, 4, lines));
+            let either = outcome(read_runs(&data, &r, &start, 4, newlines));
+            match (&by_records, &either) {
+                (Ok((a, end_a)), Ok((b, end_b))) => {
+                    proptest::prop_assert_eq!(end_a, end_b);
+                    proptest::prop_assert_eq!(a.len(), b.len());
+                    for (x, y) in a.iter().zip(b) {
+                        proptest::prop_assert!(x.0.equals_missing(&y.0), "{:?} != {:?}", x.0, y.0);
+                        proptest::prop_assert_eq!(x.0.schema(), y.0.schema());
+                        proptest::prop_assert_eq!((x.1, &x.2, &x.3), (y.1, &y.2, &y.3));
+                    }
+                }
+                _ => proptest::prop_assert_eq!(by_records.err(), either.err()),
+            }
+        }
     }
 }
