@@ -24,26 +24,30 @@ pub fn new_store() -> WordStore {
 }
 
 /// Counts the words of one chunk into `store`; returns the chunk's newlines. Words are looked
-/// up a batch at a time, each batch's table slots prefetched first, so that the cache misses of
-/// a batch overlap (a million distinct words outgrow the caches).
+/// up a batch at a time, a batch behind the words being read: when a batch is full its table
+/// slots are prefetched together (each prefetch of a million-word table is mostly a TLB miss,
+/// whose page walk holds back the instructions behind it: issued back to back, the walks
+/// overlap), and the batch before it, prefetched one batch earlier, is looked up.
 pub fn count_into(data: &[u8], ignore_case: bool, lossy: bool, store: &mut WordStore) -> Result<u64, InvalidUtf8> {
     const BATCH: usize = 32;
-    let mut batch = WordBatch::default();
+    let mut filling = WordBatch::default();
+    let mut ready = WordBatch::default();
     let newlines = kernels::for_each_word(data, ignore_case, lossy, |word| {
-        let hash = hash_key(word.as_bytes());
-        store.parts[store.partition_of(hash)].keys.prefetch(hash);
-        batch.bytes.extend_from_slice(word.as_bytes());
-        batch.ends.push(batch.bytes.len());
-        batch.hashes.push(hash);
-        if batch.hashes.len() == BATCH {
-            batch.flush(store);
+        crate::output::number::push_bytes(&mut filling.bytes, word.as_bytes());
+        filling.ends.push(filling.bytes.len());
+        filling.hashes.push(hash_key(word.as_bytes()));
+        if filling.hashes.len() == BATCH {
+            filling.prefetch(store);
+            ready.flush(store);
+            std::mem::swap(&mut ready, &mut filling);
         }
     })?;
-    batch.flush(store);
+    ready.flush(store);
+    filling.flush(store);
     Ok(newlines)
 }
 
-/// Words waiting to be counted, their slots prefetched.
+/// Words waiting to be counted.
 #[derive(Default)]
 struct WordBatch {
     bytes: Vec<u8>,
@@ -54,6 +58,13 @@ struct WordBatch {
 }
 
 impl WordBatch {
+    /// Asks for the table slots of the batch's words.
+    fn prefetch(&self, store: &WordStore) {
+        for &hash in &self.hashes {
+            store.parts[store.partition_of(hash)].keys.prefetch(hash);
+        }
+    }
+
     /// Looks up the batch's words, then adds to the counts of those seen before: their counts
     /// are fetched while the other words are looked up (a word's count is a second cache miss,
     /// which the slot's prefetch cannot cover).
