@@ -62,6 +62,13 @@ pub fn push_f64(out: &mut Vec<u8>, x: f64) {
     // zmij's text, read back as digits d1 d2 ... and the exponent e of d1.d2... x 10^e.
     let mut buf = zmij::Buffer::new();
     let text = buf.format_finite(abs).as_bytes();
+    // Between 1e-4 and 1e16 zmij lays digits out as Rust does (`0.0001`, `6.84302`, `100.0`);
+    // sixteen bytes hold at most fifteen digits, too few for the tie below. Most numbers of a
+    // result are such.
+    if (1e-4..1e16).contains(&abs) && text.len() <= 16 {
+        push_bytes(out, text);
+        return;
+    }
     let (mantissa, exp) = match text.iter().position(|&b| b == b'e') {
         Some(i) => (&text[..i], parse_exp(&text[i + 1..])),
         None => (text, 0),
