@@ -226,10 +226,42 @@ pub fn read_runs(
 ) -> Result<(Vec<Run>, Vec<Kind>), Fault> {
     // Records are at most the lines: each run's columns sized once (growing them cost a copy each).
     let lines = newlines as usize + 1;
-    match read_columnar(data, rules, start, line_base, lines) {
-        Some(run) => Ok((vec![run], start.to_vec())),
+    // A chunk read from declared types (a table read whole) widens them at its first record,
+    // where a run of the wider types starts; the chunk can still be read by columns from there.
+    let (kinds, widened) = match first_widening(data, rules, start, line_base) {
+        Some((kinds, widened)) => (kinds, Some(widened)),
+        None => (start.to_vec(), None),
+    };
+    match read_columnar(data, rules, &kinds, line_base, lines) {
+        Some(run) => Ok((vec![Run { widened, ..run }], kinds)),
         None => read_rows(data, rules, start, line_base, lines),
     }
+}
+
+/// The types after the chunk's first record and the widening it makes, as [`read_rows`] makes
+/// it (the first column it widens, the record's line, the field), if the first record widens
+/// any of the `start` types. `None` too for a first record that is a fault.
+fn first_widening(
+    data: &[u8],
+    rules: &FieldRules,
+    start: &[Kind],
+    line_base: u64,
+) -> Option<(Vec<Kind>, (usize, u64, String))> {
+    let mut found = None;
+    let _ = dialect::for_each_record(data, rules.delimiter, rules.width, rules.used, line_base, |fields, line| {
+        let mut kinds = start.to_vec();
+        let mut wider = None;
+        for (c, raw) in fields.iter().enumerate() {
+            let kind = kind_of(rules.value(c, raw, line).map_err(|_| Bail::RowWise)?);
+            if kind > kinds[c] {
+                wider.get_or_insert((c, String::from_utf8_lossy(raw).into_owned()));
+                kinds[c] = kind;
+            }
+        }
+        found = wider.map(|(c, text)| (kinds, (c, line, text)));
+        Err(Bail::RowWise)
+    });
+    found
 }
 
 /// [`read_runs`] a record at a time: every value typed as it comes, a run cut where one widens
