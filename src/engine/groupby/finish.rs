@@ -811,18 +811,28 @@ fn agg_value(func: AggFn, kind: Kind, state: State) -> Value {
             if vs.is_empty() {
                 return Value::Null;
             }
-            vs.sort_unstable_by(|a, b| a.as_f64().total_cmp(&b.as_f64()));
+            // The values at two neighbouring ranks, found by selection rather than a sort: the
+            // value of rank `k`, then the smallest of those above it.
             let n = vs.len();
+            let order = |a: &Num, b: &Num| a.as_f64().total_cmp(&b.as_f64());
+            let mut ranks = |k: usize| {
+                let (_, &mut at, above) = vs.select_nth_unstable_by(k, order);
+                let next = above.iter().copied().min_by(order).unwrap_or(at);
+                (at.as_f64(), next.as_f64())
+            };
             let m = match func {
                 AggFn::Quantile(p) => {
                     // Linear interpolation between the two nearest ranks, as pandas' default.
                     let at = p.get() * (n - 1) as f64;
                     let (lo, frac) = (at.floor() as usize, at - at.floor());
-                    let (a, b) = (vs[lo].as_f64(), vs[(lo + 1).min(n - 1)].as_f64());
+                    let (a, b) = ranks(lo);
                     if frac == 0.0 { a } else { a + (b - a) * frac }
                 }
-                _ if n % 2 == 1 => vs[n / 2].as_f64(),
-                _ => (vs[n / 2 - 1].as_f64() + vs[n / 2].as_f64()) / 2.0,
+                _ if n % 2 == 1 => ranks(n / 2).0,
+                _ => {
+                    let (a, b) = ranks(n / 2 - 1);
+                    (a + b) / 2.0
+                }
             };
             Value::Float(m)
         }
