@@ -240,15 +240,20 @@ pub fn read_runs(
 
 /// The types after the chunk's first record and the widening it makes, as [`read_rows`] makes
 /// it (the first column it widens, the record's line, the field), if the first record widens
-/// any of the `start` types. `None` too for a first record that is a fault.
+/// any of the `start` types. `None` too for a first record that is a fault, or a first line that
+/// is blank. Used only when the whole chunk is then read by columns, that is when it has no
+/// quotes.
 fn first_widening(
     data: &[u8],
     rules: &FieldRules,
     start: &[Kind],
     line_base: u64,
 ) -> Option<(Vec<Kind>, (usize, u64, String))> {
+    // Only the first line is read (not a scan of the whole chunk for quotes): a chunk that the
+    // columns can read has no quotes, so its first record is its first line.
+    let first = memchr::memchr(b'\n', data).map_or(data, |end| &data[..=end]);
     let mut found = None;
-    let _ = dialect::for_each_record(data, rules.delimiter, rules.width, rules.used, line_base, |fields, line| {
+    let _ = dialect::for_each_record(first, rules.delimiter, rules.width, rules.used, line_base, |fields, line| {
         let mut kinds = start.to_vec();
         let mut wider = None;
         for (c, raw) in fields.iter().enumerate() {
