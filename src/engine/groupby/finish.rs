@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use super::chunk::{ChunkInfo, Layout, Store};
 use super::keys::{self, KeyField, KeyRule};
 use super::spill::{KeyTypes, Merger, Spilled};
+use super::states::head16;
 use super::{GroupByError, GroupByPlan, LineBase};
 use crate::agg::groupby::{AggFn, AggSpec, Kind, Num, State};
 use crate::input::value::KeyNum;
@@ -320,17 +321,6 @@ impl<'a> DictText<'a> {
     fn new(text: &'a [u8]) -> Self {
         DictText { head: head16(text), text }
     }
-}
-
-/// A text's first 16 bytes as one integer, big-endian and zero-padded: texts whose heads differ
-/// are ordered as their heads are (the rest, and a shorter text's padding against a 0 byte, only
-/// matter when the heads are equal).
-#[inline]
-fn head16(text: &[u8]) -> u128 {
-    let mut b = [0u8; 16];
-    let n = text.len().min(16);
-    b[..n].copy_from_slice(&text[..n]);
-    u128::from_be_bytes(b)
 }
 
 impl std::hash::Hash for DictText<'_> {

@@ -350,15 +350,21 @@ impl States {
     }
 }
 
-/// A text's first 8 bytes, big-endian, zero-padded: two texts whose heads differ are ordered as
-/// their heads are (bytes past the 8th, or a shorter text's padding against a 0 byte, only
-/// matter when the heads are equal).
+/// A text's first 16 bytes as one integer, big-endian and zero-padded: texts whose heads differ
+/// are ordered as their heads are (the rest, and a shorter text's padding against a 0 byte, only
+/// matter when the heads are equal). The output's text dictionaries sort by it too.
+#[inline]
+pub(super) fn head16(text: &[u8]) -> u128 {
+    let mut b = [0u8; 16];
+    let n = text.len().min(16);
+    b[..n].copy_from_slice(&text[..n]);
+    u128::from_be_bytes(b)
+}
+
+/// A text's first 8 bytes ([`head16`]'s top half): what a min/max state keeps beside its text.
 #[inline]
 fn head(t: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = t.len().min(8);
-    b[..n].copy_from_slice(&t[..n]);
-    u64::from_be_bytes(b)
+    (head16(t) >> 64) as u64
 }
 
 /// Keeps `t` as a group's extreme text (`text`, whose head is `h`) if it is beyond it: compared
