@@ -4,6 +4,7 @@
 //!
 //!     cargo bench --bench kernels
 //!     cargo bench --bench kernels -- letters     # one group
+//!     cargo bench --bench kernels -- floats      # the output's float formatting
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -57,5 +58,34 @@ fn bench_engines(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_kernels, bench_engines);
+/// Floats written as the output writes them: numbers read from six-decimal text (as the db-benchmark's
+/// `v1`), and doubles of any bits (the general case, no short decimal).
+fn bench_floats(c: &mut Criterion) {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let n = 1 << 20;
+    let decimals: Vec<f64> =
+        (0..n).map(|_| format!("{:.6}", (next() % 100_000_000) as f64 / 1e6).parse().unwrap()).collect();
+    let any: Vec<f64> = (0..n).map(|_| f64::from_bits(next() >> 2)).filter(|x| x.is_finite()).collect();
+    let mut g = c.benchmark_group("floats");
+    let mut out = Vec::with_capacity(n * 24);
+    for (name, values) in [("six_decimals", &decimals), ("any_bits", &any)] {
+        g.throughput(Throughput::Elements(values.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                values.iter().for_each(|&x| pframe::output::number::push_f64(&mut out, x));
+                out.len()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_kernels, bench_engines, bench_floats);
 criterion_main!(benches);

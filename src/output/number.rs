@@ -212,6 +212,14 @@ mod tests {
             2.5e-300,
             1.7976931348623157e308,
             12345678901234567.0,
+            // 15 significant digits, 16 and 17, about the ends of the plain layout.
+            0.0001,
+            0.00010000000000000002,
+            0.000123456789012345,
+            999999999999999.9,
+            999999999999999.0,
+            123456789012345.6,
+            0.1 + 0.7,
             // -34798828965959.8125, a tie between two shortest texts (zmij takes the even digit, 2).
             f64::from_bits(14033117739847010256),
         ];
@@ -233,6 +241,16 @@ mod tests {
             let x: f64 = format!("{m}e{k}").parse().unwrap();
             prop_assert_eq!(ours(x), format!("{x:?}"));
             prop_assert_eq!(ours(-x), format!("{:?}", -x));
+        }
+
+        #[test]
+        fn decimals_of_up_to_17_digits_format_as_debug(digits in 1u32..18, k in -22i32..16, m in any::<u64>()) {
+            // `digits` significant digits at the scale 10^k, and a nearby double (17 digits).
+            let m = m % 10u64.pow(digits).max(1);
+            let x: f64 = format!("{m}e{k}").parse().unwrap();
+            prop_assert_eq!(ours(x), format!("{x:?}"));
+            let y = f64::from_bits(x.to_bits() + 1);
+            prop_assert_eq!(ours(y), format!("{y:?}"));
         }
 
         #[test]

@@ -154,6 +154,82 @@ fn hash_rows(keys: &[Column], hashes: &mut [u64]) -> Option<()> {
     Some(())
 }
 
+/// The hashes' rows (those that are not null, 0) in buckets by their top `bits` bits, rows
+/// ascending in each: the bucket offsets (`1 << bits` of them and the end) and the entries, each
+/// the hash's low 32 bits above the row's number. Sorted by a stable radix sort in two passes, so
+/// that each writes to a few places at once rather than to random ones: each slice of rows into
+/// partitions by the top bits (at most 256), then each partition (the slices' parts of it, in
+/// order) into its buckets (the hashes are dropped between the two), with the slices and then the partitions in parallel on polars' pool
+/// if `parallel`.
+fn bucket_rows(hashes: Vec<u64>, bits: u32, parallel: bool) -> (Vec<u32>, Vec<u64>) {
+    use rayon::prelude::*;
+    let part_bits = bits.min(8);
+    let (parts, sub_bits) = (1usize << part_bits, bits - part_bits);
+    let bucket = |h: u64| (h >> (64 - bits)) as usize;
+    // Pass 1: each slice's rows by partition, with where each partition starts in it.
+    let slice = hashes.len().div_ceil(super::pool().current_num_threads() * 4).max(1 << 16);
+    let partition = |(s, hashes): (usize, &[u64])| -> (Vec<(u64, u32)>, Vec<usize>) {
+        let mut starts = vec![0usize; parts + 1];
+        for &h in hashes.iter().filter(|&&h| h != 0) {
+            starts[(bucket(h) >> sub_bits) + 1] += 1;
+        }
+        for q in 1..=parts {
+            starts[q] += starts[q - 1];
+        }
+        let mut next = starts.clone();
+        let mut out = vec![(0u64, 0u32); starts[parts]];
+        for (i, &h) in hashes.iter().enumerate().filter(|(_, h)| **h != 0) {
+            let at = &mut next[bucket(h) >> sub_bits];
+            out[*at] = (h, (s * slice + i) as u32);
+            *at += 1;
+        }
+        (out, starts)
+    };
+    let slices: Vec<(Vec<(u64, u32)>, Vec<usize>)> = match parallel {
+        true => super::pool().install(|| hashes.par_chunks(slice).enumerate().map(partition).collect()),
+        false => hashes.chunks(slice).enumerate().map(partition).collect(),
+    };
+    drop(hashes);
+    // Pass 2: each partition's rows (the slices' in order: rows ascending) into its buckets.
+    let sizes: Vec<usize> = (0..parts).map(|q| slices.iter().map(|(_, st)| st[q + 1] - st[q]).sum()).collect();
+    let mut offsets = vec![0u32; (1 << bits) + 1];
+    let mut entries = vec![0u64; sizes.iter().sum()];
+    let mut entry_parts: Vec<&mut [u64]> = Vec::with_capacity(parts);
+    let mut rest = &mut entries[..];
+    for &size in &sizes {
+        let (part, tail) = rest.split_at_mut(size);
+        entry_parts.push(part);
+        rest = tail;
+    }
+    let part_firsts: Vec<usize> = sizes.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
+    let sort = |(q, (ends, out)): (usize, (&mut [u32], &mut [u64]))| {
+        // `ends[b]`: the end of the partition's bucket `b`, counted first, then the start of
+        // bucket b + 1 as its rows are placed.
+        let rows_of = || slices.iter().flat_map(|(rows, st)| &rows[st[q]..st[q + 1]]);
+        let sub = |h: u64| bucket(h) & ((1 << sub_bits) - 1);
+        let mut counts = vec![0u32; 1 << sub_bits];
+        rows_of().for_each(|&(h, _)| counts[sub(h)] += 1);
+        let mut at = 0u32;
+        for (end, count) in ends.iter_mut().zip(&mut counts) {
+            let start = at;
+            at += *count;
+            *end = part_firsts[q] as u32 + at;
+            *count = start;
+        }
+        for &(h, row) in rows_of() {
+            let next = &mut counts[sub(h)];
+            out[*next as usize] = (h << 32) | u64::from(row);
+            *next += 1;
+        }
+    };
+    let work = offsets[1..].chunks_mut(1 << sub_bits).zip(entry_parts).enumerate();
+    match parallel {
+        true => super::pool().install(|| work.collect::<Vec<_>>().into_par_iter().for_each(sort)),
+        false => work.for_each(sort),
+    }
+    (offsets, entries)
+}
+
 /// The rows of a table grouped by their keys' hash: bucket `b` (the hash's top bits) holds
 /// `entries[offsets[b]..offsets[b + 1]]`, each the hash's low 32 bits above the row's number,
 /// rows ascending.
@@ -175,20 +251,7 @@ impl JoinIndex {
         }
         let hashes = row_hashes(&columns, parallel)?;
         let bits = rows.next_power_of_two().max(2).trailing_zeros();
-        let mut offsets = vec![0u32; (1 << bits) + 1];
-        for &h in hashes.iter().filter(|&&h| h != 0) {
-            offsets[(h >> (64 - bits)) as usize + 1] += 1;
-        }
-        for b in 1..offsets.len() {
-            offsets[b] += offsets[b - 1];
-        }
-        let mut next = offsets.clone();
-        let mut entries = vec![0u64; offsets[1 << bits] as usize];
-        for (row, &h) in hashes.iter().enumerate().filter(|(_, h)| **h != 0) {
-            let at = &mut next[(h >> (64 - bits)) as usize];
-            entries[*at as usize] = (h << 32) | row as u64;
-            *at += 1;
-        }
+        let (offsets, entries) = bucket_rows(hashes, bits, parallel);
         Some(JoinIndex { classes, rows, bits, offsets, entries })
     }
 
@@ -221,5 +284,39 @@ impl JoinIndex {
             }
         }
         Some(IdxCa::from_vec(PlSmallStr::EMPTY, rows))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index holds each row with a key, once, in the bucket of its hash's top bits, with
+    /// its hash's low bits; rows ascend in each bucket; built the same on the pool and not.
+    #[test]
+    fn rows_are_bucketed_by_hash_in_order() {
+        for rows in [0usize, 1, 5, 3000, 300_000] {
+            let keys: Vec<Option<i64>> =
+                (0..rows).map(|i| (i % 7 != 3).then_some((i as i64 * 7919) % (rows as i64 / 3 + 1))).collect();
+            let table = df!("k" => keys.clone(), "v" => (0..rows as i64).collect::<Vec<_>>()).unwrap();
+            let index = JoinIndex::build(&table, &["k".into()], true).unwrap();
+            let serial = JoinIndex::build(&table, &["k".into()], false).unwrap();
+            assert_eq!((&index.offsets, &index.entries), (&serial.offsets, &serial.entries), "{rows} rows");
+            let hashes = row_hashes(&[table.column("k").unwrap()], false).unwrap();
+            let mut seen = Vec::new();
+            for b in 0..1usize << index.bits {
+                let bucket = &index.entries[index.offsets[b] as usize..index.offsets[b + 1] as usize];
+                let rows_here: Vec<usize> = bucket.iter().map(|&e| e as u32 as usize).collect();
+                assert!(rows_here.windows(2).all(|w| w[0] < w[1]), "bucket {b} of {rows} rows not in order");
+                for (&entry, &row) in bucket.iter().zip(&rows_here) {
+                    let h = hashes[row];
+                    assert_eq!(((h >> (64 - index.bits)) as usize, h as u32), (b, (entry >> 32) as u32));
+                }
+                seen.extend(rows_here);
+            }
+            seen.sort_unstable();
+            let keyed: Vec<usize> = (0..rows).filter(|&i| keys[i].is_some()).collect();
+            assert_eq!(seen, keyed, "{rows} rows");
+        }
     }
 }
