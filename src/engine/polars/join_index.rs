@@ -154,13 +154,16 @@ fn hash_rows(keys: &[Column], hashes: &mut [u64]) -> Option<()> {
     Some(())
 }
 
+/// A slice's (hash, row) pairs by partition, and where each partition starts among them.
+type Partitioned = (Vec<(u64, u32)>, Vec<usize>);
+
 /// The hashes' rows (those that are not null, 0) in buckets by their top `bits` bits, rows
 /// ascending in each: the bucket offsets (`1 << bits` of them and the end) and the entries, each
 /// the hash's low 32 bits above the row's number. Sorted by a stable radix sort in two passes, so
 /// that each writes to a few places at once rather than to random ones: each slice of rows into
 /// partitions by the top bits (at most 256), then each partition (the slices' parts of it, in
-/// order) into its buckets (the hashes are dropped between the two), with the slices and then the partitions in parallel on polars' pool
-/// if `parallel`.
+/// order) into its buckets; the hashes are dropped between the two. The slices and then the
+/// partitions are sorted in parallel on polars' pool if `parallel`.
 fn bucket_rows(hashes: Vec<u64>, bits: u32, parallel: bool) -> (Vec<u32>, Vec<u64>) {
     use rayon::prelude::*;
     let part_bits = bits.min(8);
@@ -168,7 +171,7 @@ fn bucket_rows(hashes: Vec<u64>, bits: u32, parallel: bool) -> (Vec<u32>, Vec<u6
     let bucket = |h: u64| (h >> (64 - bits)) as usize;
     // Pass 1: each slice's rows by partition, with where each partition starts in it.
     let slice = hashes.len().div_ceil(super::pool().current_num_threads() * 4).max(1 << 16);
-    let partition = |(s, hashes): (usize, &[u64])| -> (Vec<(u64, u32)>, Vec<usize>) {
+    let partition = |(s, hashes): (usize, &[u64])| -> Partitioned {
         let mut starts = vec![0usize; parts + 1];
         for &h in hashes.iter().filter(|&&h| h != 0) {
             starts[(bucket(h) >> sub_bits) + 1] += 1;
@@ -185,7 +188,7 @@ fn bucket_rows(hashes: Vec<u64>, bits: u32, parallel: bool) -> (Vec<u32>, Vec<u6
         }
         (out, starts)
     };
-    let slices: Vec<(Vec<(u64, u32)>, Vec<usize>)> = match parallel {
+    let slices: Vec<Partitioned> = match parallel {
         true => super::pool().install(|| hashes.par_chunks(slice).enumerate().map(partition).collect()),
         false => hashes.chunks(slice).enumerate().map(partition).collect(),
     };
