@@ -206,8 +206,9 @@ fn bucket_rows(hashes: Vec<u64>, bits: u32, parallel: bool) -> (Vec<u32>, Vec<u6
     }
     let part_firsts: Vec<usize> = sizes.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
     let sort = |(q, (ends, out)): (usize, (&mut [u32], &mut [u64]))| {
-        // `ends[b]`: the end of the partition's bucket `b`, counted first, then the start of
-        // bucket b + 1 as its rows are placed.
+        // The partition's buckets: `counts[b]` counts bucket b's rows, then becomes where its
+        // next row goes in `out`; `ends[b]` (the index's `offsets` after bucket b's start) is
+        // where the bucket ends among all the entries.
         let rows_of = || slices.iter().flat_map(|(rows, st)| &rows[st[q]..st[q + 1]]);
         let sub = |h: u64| bucket(h) & ((1 << sub_bits) - 1);
         let mut counts = vec![0u32; 1 << sub_bits];
