@@ -75,11 +75,11 @@ pub fn write_delimited(df: &DataFrame, delimiter: u8, out: &mut Vec<u8>) -> io::
         for col in &mut cols {
             match col {
                 Col::Str(a) if a.is_valid(r) => {
-                    // A text of up to 12 bytes is held in its view, after the length.
+                    // A short text is held in its view, after the length.
                     let view = a.views()[r];
-                    match view.length as usize {
-                        n @ 0..=12 => w.short_text(out, (view.as_u128() >> 32).to_le_bytes(), n),
-                        _ => w.text(out, a.value(r).as_bytes()),
+                    match view.is_inline() {
+                        true => w.short_text(out, (view.as_u128() >> 32).to_le_bytes(), view.length as usize),
+                        false => w.text(out, a.value(r).as_bytes()),
                     }
                 }
                 Col::Int(a) if a.is_valid(r) => w.number(out, Number::Int(a.value(r))),

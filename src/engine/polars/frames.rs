@@ -340,6 +340,11 @@ enum ColumnValues {
     Str(Texts),
 }
 
+/// A column's validity: none when every value is valid.
+fn validity(valid: MutableBitmap) -> Option<polars_arrow::bitmap::Bitmap> {
+    (valid.unset_bits() > 0).then(|| valid.freeze())
+}
+
 /// A text column's values as polars' string views: a text of at most 12 bytes is held in its view
 /// itself, a longer one in the column's one buffer (a chunk is under 4 GiB, so every offset fits
 /// the view's `u32`). Built here rather than through polars' builder, whose per-value
@@ -395,7 +400,7 @@ impl Texts {
     }
 
     fn finish(self, name: PlSmallStr) -> StringChunked {
-        let validity = (self.valid.unset_bits() > 0).then(|| self.valid.freeze());
+        let validity = validity(self.valid);
         let buffer_len = self.buffer.len();
         // SAFETY: every view is inline or lies in the one buffer, and every text is UTF-8 (the
         // chunk was checked, and texts are cut at ASCII separators).
@@ -478,7 +483,6 @@ impl ColumnValues {
 
     fn finish(self, name: &str) -> Column {
         let name: PlSmallStr = name.into();
-        let validity = |valid: MutableBitmap| (valid.unset_bits() > 0).then(|| valid.freeze());
         match self {
             ColumnValues::Int(values, valid) => {
                 Int64Chunked::from_vec_validity(name, values, validity(valid)).into_column()
@@ -507,8 +511,7 @@ fn read_columnar(data: &[u8], rules: &FieldRules, kinds: &[Kind], line_base: u64
     let checked = has_text && std::str::from_utf8(data).is_ok();
     let mut columns: Vec<ColumnValues> = kinds
         .iter()
-        .zip(rules.names)
-        .map(|(&k, _)| match k {
+        .map(|&k| match k {
             Kind::Int => ColumnValues::Int(Vec::with_capacity(lines), MutableBitmap::with_capacity(lines)),
             Kind::Float => ColumnValues::Float(Vec::with_capacity(lines), MutableBitmap::with_capacity(lines)),
             Kind::Str | Kind::Null => ColumnValues::Str(Texts::with_capacity(lines)),
