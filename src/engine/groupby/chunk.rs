@@ -112,21 +112,30 @@ impl super::table::Absorb for Part {
         self.keys.len()
     }
 
-    /// Merges every group of `other` into this partition.
-    fn absorb(&mut self, mut other: Part) {
-        // Room for the groups of `other` that are not here, as a sample of them finds: growing
-        // the table once instead of doubling it on the way, without sizing it for all of
-        // `other` when the copies share most of their groups.
+    fn shared(&self, other: &Part) -> f64 {
         let n = other.keys.len();
+        if n == 0 {
+            return 1.0;
+        }
         let step = (n / 256).max(1);
         let sampled = n.div_ceil(step);
-        let new = (0..n)
+        let found = (0..n)
             .step_by(step)
-            .filter(|&oid| self.keys.find(other.keys.hash(oid as u32), other.keys.key(oid as u32)).is_none())
+            .filter(|&oid| self.keys.find(other.keys.hash(oid as u32), other.keys.key(oid as u32)).is_some())
             .count();
-        // Room in the keys' and the states' vectors too: grown by doubling, each would copy
-        // itself (into new pages the kernel zeroes first) on the way.
-        let (additional, bytes) = (n * new / sampled.max(1), other.keys.key_bytes() * new / sampled.max(1));
+        found as f64 / sampled as f64
+    }
+
+    /// Merges every group of `other` into this partition.
+    fn absorb(&mut self, mut other: Part, shared: f64) {
+        // Room for the groups of `other` that are not here, as the sample found: growing the
+        // table once instead of doubling it on the way, without sizing it for all of `other`
+        // when the copies share most of their groups. Room in the keys' and the states' vectors
+        // too: grown by doubling, each would copy itself (into new pages the kernel zeroes
+        // first) on the way.
+        let new = 1.0 - shared;
+        let additional = (other.keys.len() as f64 * new).ceil() as usize;
+        let bytes = (other.keys.key_bytes() as f64 * new).ceil() as usize;
         self.keys.reserve(additional, bytes);
         self.states.reserve(additional);
         for oid in 0..other.keys.len() as u32 {

@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::chunk::{ChunkInfo, Layout, Store};
+use super::chunk::{ChunkInfo, Layout, Part};
 use super::keys::{self, KeyField, KeyRule};
 use super::spill::{KeyTypes, Merger, Spilled};
 use super::states::head16;
@@ -110,9 +110,9 @@ pub(super) fn check_and_finish(
         kinds: layout.agg_cols.iter().map(|c| c.map_or(Kind::Null, |c| acc.kinds[c])).collect(),
     };
     let rows = match groups {
-        Groups::Memory(store) => GroupRows(Rows::Sorted(match pool {
-            Some(pool) => pool.install(|| Sorted::new(layout, &acc, store, aggs)),
-            None => Sorted::new(layout, &acc, store, aggs),
+        Groups::Memory(parts) => GroupRows(Rows::Sorted(match pool {
+            Some(pool) => pool.install(|| Sorted::new(layout, &acc, parts, aggs)),
+            None => Sorted::new(layout, &acc, parts, aggs),
         })),
         Groups::Spilled(spilled) => {
             notes.push(spilled.note.clone());
@@ -132,7 +132,9 @@ pub(super) fn check_and_finish(
 
 /// The groups at the end of a run: in memory, or spilled to files.
 pub(super) enum Groups {
-    Memory(Store),
+    /// Partitions of groups; a key may be in several of them (copies of a partition that shared
+    /// few of their groups are kept apart), whose groups the sort brings together.
+    Memory(Vec<Part>),
     Spilled(Spilled),
 }
 
@@ -361,7 +363,7 @@ enum Gather {
 /// are sorted together, equal texts side by side taking one rank. A column of a few texts sorts a
 /// few per thread; one of a text per group each text once; one of many groups per text (an id
 /// under several keys) its distinct texts once per thread, not once per partition.
-fn code_columns(store: &Store, kinds: &[Kind], rules: &[KeyRule]) -> Vec<(ColumnCode, Option<TextRanks>)> {
+fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(ColumnCode, Option<TextRanks>)> {
     let (mut n_text, mut n_int) = (0, 0);
     let gather: Vec<Gather> = kinds
         .iter()
@@ -374,7 +376,7 @@ fn code_columns(store: &Store, kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Column
         .collect();
     // Fields past the last column that gathers anything are not read.
     let fields = gather.iter().rposition(|g| !matches!(g, Gather::Float)).map_or(0, |last| last + 1);
-    let per_batch = store.parts.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let per_batch = parts.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
     // Per batch: per text column, its distinct texts, and per partition its groups' local codes;
     // per integer column, its range.
     struct Batch<'a> {
@@ -382,8 +384,7 @@ fn code_columns(store: &Store, kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Column
         locals: Vec<Vec<Vec<u32>>>,
         ranges: Vec<(i64, i64)>,
     }
-    let batches: Vec<Batch> = store
-        .parts
+    let batches: Vec<Batch> = parts
         .par_chunks(per_batch)
         .map(|parts| {
             let mut dicts: Vec<DictMap> = (0..n_text).map(|_| DictMap::default()).collect();
@@ -424,7 +425,7 @@ fn code_columns(store: &Store, kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Column
             Batch { texts, locals, ranges }
         })
         .collect();
-    let batch: Vec<usize> = (0..store.parts.len()).map(|p| p / per_batch).collect();
+    let batch: Vec<usize> = (0..parts.len()).map(|p| p / per_batch).collect();
     // By column: each batch's texts, each partition's local codes; each integer column's range.
     let mut texts: Vec<Vec<Vec<&[u8]>>> = vec![Vec::new(); n_text];
     let mut locals: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n_text];
@@ -548,9 +549,8 @@ impl Order {
 }
 
 /// Every group's packed codes, partition and id (in parallel over the partitions), sorted.
-fn packed_order<K: Ord + Copy + Send>(store: &Store, pack: impl Fn(usize, u32) -> K + Sync) -> Vec<(K, u32, u32)> {
-    let mut order: Vec<(K, u32, u32)> = store
-        .parts
+fn packed_order<K: Ord + Copy + Send>(parts: &[Part], pack: impl Fn(usize, u32) -> K + Sync) -> Vec<(K, u32, u32)> {
+    let mut order: Vec<(K, u32, u32)> = parts
         .par_iter()
         .enumerate()
         .flat_map_iter(|(p, part)| {
@@ -564,19 +564,19 @@ fn packed_order<K: Ord + Copy + Send>(store: &Store, pack: impl Fn(usize, u32) -
 
 /// The groups of a run in memory, in key order.
 struct Sorted {
-    store: Store,
+    parts: Vec<Part>,
     columns: Vec<ColumnCode>,
     order: Order,
     aggs: Aggs,
 }
 
 impl Sorted {
-    fn new(layout: &Layout, info: &ChunkInfo, mut store: Store, aggs: Aggs) -> Sorted {
+    fn new(layout: &Layout, info: &ChunkInfo, mut parts: Vec<Part>, aggs: Aggs) -> Sorted {
         // The groups are only read from here: their tables go before the order is made.
-        store.parts.iter_mut().for_each(|p| p.keys.drop_table());
+        parts.iter_mut().for_each(|p| p.keys.drop_table());
         let kinds: Vec<Kind> = layout.keys.iter().map(|&k| info.kinds[k]).collect();
         let (columns, ranks): (Vec<ColumnCode>, Vec<Option<TextRanks>>) =
-            code_columns(&store, &kinds, &layout.key_rules).into_iter().unzip();
+            code_columns(&parts, &kinds, &layout.key_rules).into_iter().unzip();
         let total: u32 = columns.iter().map(|c| c.width).sum();
         // A key field's code (a null's is its column's null code); a text's is its rank.
         let code = |c: usize, raw: Option<&[u8]>, p: usize, id: u32| match &ranks[c] {
@@ -587,20 +587,20 @@ impl Sorted {
             },
         };
         let pack = |p: usize, id: u32| {
-            keys::raw_fields(store.parts[p].keys.key(id))
+            keys::raw_fields(parts[p].keys.key(id))
                 .enumerate()
                 .fold(0u128, |acc, (c, raw)| acc << columns[c].width | u128::from(code(c, raw, p, id)))
         };
         let order = if total <= 64 {
-            Order::Narrow(packed_order(&store, |p, id| pack(p, id) as u64))
+            Order::Narrow(packed_order(&parts, |p, id| pack(p, id) as u64))
         } else if total <= 128 {
-            Order::Packed(packed_order(&store, pack))
+            Order::Packed(packed_order(&parts, pack))
         } else {
             // Too wide to pack: sort indices into a table of codes.
             let n = columns.len();
             let mut table = Vec::new();
             let mut order = Vec::new();
-            for (p, part) in store.parts.iter().enumerate() {
+            for (p, part) in parts.iter().enumerate() {
                 for id in 0..part.keys.len() as u32 {
                     order.push((order.len() as u64, p as u32, id));
                     table.extend(keys::raw_fields(part.keys.key(id)).enumerate().map(|(c, raw)| code(c, raw, p, id)));
@@ -613,7 +613,7 @@ impl Sorted {
             Order::Wide { order, table, n }
         };
         drop(ranks);
-        Sorted { store, columns, order, aggs }
+        Sorted { parts, columns, order, aggs }
     }
 
     /// The order cut into blocks of about `max` groups (never splitting groups with equal typed
@@ -647,18 +647,18 @@ impl Sorted {
                 let to = (at + 48).min(self.order.len());
                 for i in fetched.max(at)..to {
                     let (p, id) = self.order.group(i).expect("a group of the order");
-                    self.store.parts[p as usize].states.prefetch(id);
+                    self.parts[p as usize].states.prefetch(id);
                 }
                 fetched = to;
             }
             let (p, id) = self.order.group(at).expect("a group in the block");
-            let states = &self.store.parts[p as usize].states;
+            let states = &self.parts[p as usize].states;
             merged.clear();
             merged.extend((0..self.aggs.funcs.len()).map(|agg| states.state(agg, id)));
             let mut end = at + 1;
             while end < block.end && self.order.same(at, end) {
                 let (p2, id2) = self.order.group(end).expect("a group in the block");
-                let other = &self.store.parts[p2 as usize].states;
+                let other = &self.parts[p2 as usize].states;
                 for (agg, state) in merged.iter_mut().enumerate() {
                     state.merge(other.state(agg, id2));
                 }

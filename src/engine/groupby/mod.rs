@@ -29,6 +29,7 @@ use crate::input::{
 use chunk::{ChunkInfo, Layout, Store};
 use finish::Groups;
 use std::sync::Mutex;
+use table::Merge;
 
 /// A validated group-by query.
 #[derive(Debug, Clone)]
@@ -108,7 +109,7 @@ impl GroupByError {
 pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Grouped, GroupByError> {
     check_engine(plan, sources)?;
     let plan = &with_workers(plan);
-    let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)))?;
+    let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)), Merge::Shared)?;
     finish::check_and_finish(plan, &run.layout, run.info, run.groups, &run.first_text_source, pool_of(plan))
 }
 
@@ -322,7 +323,7 @@ pub fn group_by_opened(plan: &GroupByPlan, input: OpenedInput<'_>) -> Result<Gro
         Some(_) => plan.clone(),
         None => with_workers(plan),
     };
-    let run = aggregate_opened(plan, std::iter::once(Ok(input)))?;
+    let run = aggregate_opened(plan, std::iter::once(Ok(input)), Merge::Shared)?;
     finish::check_and_finish(plan, &run.layout, run.info, run.groups, &run.first_text_source, pool_of(plan))
 }
 
@@ -396,10 +397,12 @@ fn attach<'t>(
     }
 }
 
-/// Aggregates the inputs in order, each opened when the one before is done.
+/// Aggregates the inputs in order, each opened when the one before is done; the workers' groups
+/// merged as `how` says.
 fn aggregate_opened<'a>(
     plan: &GroupByPlan,
     inputs: impl Iterator<Item = Result<OpenedInput<'a>, GroupByError>>,
+    how: Merge,
 ) -> Result<Run, GroupByError> {
     let plan = &match plan.read.workers {
         Some(_) => plan.clone(),
@@ -522,7 +525,7 @@ fn aggregate_opened<'a>(
             .map_err(|e| GroupByError::Query { name: "spilling groups".into(), message: e.to_string() })?;
         Groups::Spilled(spilled)
     } else {
-        Groups::Memory(Store::merge(stores, pool))
+        Groups::Memory(Store::merge(stores, pool, how))
     };
     Ok(Run { header: first_header, layout, info, groups, first_text_source, shard_span })
 }
@@ -563,10 +566,11 @@ pub fn group_by_state(
     check_engine(plan, sources)?;
     // A partial file holds every group: they are kept in memory, never spilled.
     let plan = &GroupByPlan { memory_limit: Some(u64::MAX), ..with_workers(plan) };
-    let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)))?;
-    let Groups::Memory(store) = run.groups else { unreachable!("no memory limit") };
+    // Each group once, so that the state lists every key once.
+    let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)), Merge::Whole)?;
+    let Groups::Memory(parts) = run.groups else { unreachable!("no memory limit") };
     let mut groups: Vec<(Vec<u8>, Vec<State>)> = Vec::new();
-    for part in &store.parts {
+    for part in &parts {
         for id in 0..part.keys.len() as u32 {
             let states = (0..plan.aggs.len()).map(|agg| part.states.state(agg, id)).collect();
             groups.push((part.keys.key(id).to_vec(), states));
@@ -625,5 +629,5 @@ pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) 
         acc.merge(info, lines_before);
         lines_before += n;
     }
-    finish::check_and_finish(plan, &layout, acc, Groups::Memory(store), &first_text_source, None)
+    finish::check_and_finish(plan, &layout, acc, Groups::Memory(store.parts), &first_text_source, None)
 }

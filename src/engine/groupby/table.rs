@@ -253,10 +253,22 @@ pub(crate) fn prefetch<T>(v: &[T], i: usize) {
 
 /// A partition that can take in another copy of itself (the same partition of another worker's
 /// store).
-pub trait Absorb: Send {
+pub trait Absorb: Send + Sized {
     /// Its number of groups (the largest copy is the one merged into).
     fn groups(&self) -> usize;
-    fn absorb(&mut self, other: Self);
+    /// About the share of `other`'s groups that are here too (from a sample of them); 1 when
+    /// `other` has none.
+    fn shared(&self, other: &Self) -> f64;
+    /// Merges every group of `other` in; `shared` is [`Absorb::shared`]'s answer for it.
+    fn absorb(&mut self, other: Self, shared: f64);
+}
+
+/// How the copies of a partition are merged: all into one, or only those that share most of
+/// their groups (see [`Partitioned::merge`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    Whole,
+    Shared,
 }
 
 /// A group-by's keys in `2^bits` partitions.
@@ -282,8 +294,13 @@ impl<P> Partitioned<P> {
 
     /// Merges the stores of several workers, partition by partition (in parallel on `pool`): each
     /// partition into the largest of its copies, so that no partition is merged twice and every
-    /// thread merges partitions of its own.
-    pub fn merge(stores: Vec<Self>, pool: Option<&rayon::ThreadPool>) -> Self
+    /// thread merges partitions of its own. With [`Merge::Shared`], a copy that shares less than
+    /// half of its groups with the largest is kept apart instead: absorbing it would insert most
+    /// of its groups anew (a probe, a key and states copied, a table grown per group) only to
+    /// save the final sort, which brings equal keys together anyway, a few entries. So the
+    /// partitions returned are `2^bits` (one per partition) for [`Merge::Whole`], and may be more
+    /// for [`Merge::Shared`], whose keys then repeat across them.
+    pub fn merge(stores: Vec<Self>, pool: Option<&rayon::ThreadPool>, how: Merge) -> Vec<P>
     where
         P: Absorb,
     {
@@ -298,22 +315,24 @@ impl<P> Partitioned<P> {
                 column.push(part);
             }
         }
-        if columns[0].len() == 1 {
-            return Partitioned { bits, parts: columns.into_iter().flatten().collect() };
-        }
-        let merge = |mut copies: Vec<P>| {
+        let merge = |mut copies: Vec<P>| -> Vec<P> {
             let at = (0..copies.len()).max_by_key(|&i| copies[i].groups()).expect("a copy");
-            let mut into = copies.swap_remove(at);
+            let mut into = vec![copies.swap_remove(at)];
             for other in copies {
-                into.absorb(other);
+                let shared = into[0].shared(&other);
+                if how == Merge::Shared && shared < 0.5 {
+                    into.push(other);
+                } else {
+                    into[0].absorb(other, shared);
+                }
             }
             into
         };
-        let parts = match pool {
+        let parts: Vec<Vec<P>> = match pool {
             Some(pool) => pool.install(|| columns.into_par_iter().map(merge).collect()),
             None => columns.into_iter().map(merge).collect(),
         };
-        Partitioned { bits, parts }
+        parts.into_iter().flatten().collect()
     }
 
     /// Partitions made elsewhere (as many as `bits` says).
@@ -407,6 +426,43 @@ mod tests {
             assert_eq!(keys.find(hash_key(w.as_bytes()), w.as_bytes()), Some(i as u32), "{w}");
         }
         assert_eq!(Keys::default().find(hash_key(b"a"), b"a"), None);
+    }
+
+    /// A partition's keys, for merging.
+    struct Set(std::collections::BTreeSet<u32>);
+
+    impl Absorb for Set {
+        fn groups(&self) -> usize {
+            self.0.len()
+        }
+        fn shared(&self, other: &Set) -> f64 {
+            if other.0.is_empty() { 1.0 } else { other.0.intersection(&self.0).count() as f64 / other.0.len() as f64 }
+        }
+        fn absorb(&mut self, other: Set, _shared: f64) {
+            self.0.extend(other.0);
+        }
+    }
+
+    /// Whole merges every partition's copies into one; Shared keeps apart the copies that share
+    /// less than half of their keys with the largest, and merges the others.
+    #[test]
+    fn copies_that_share_few_groups_are_kept_apart() {
+        let set = |r: std::ops::Range<u32>| Set(r.collect());
+        let stores = || {
+            let a = Partitioned { bits: 2, parts: vec![set(0..100), set(0..100), set(0..101), set(0..0)] };
+            // Shares all, 60%, 41% and none (of an empty copy) of its keys with `a`'s copies.
+            let b = Partitioned { bits: 2, parts: vec![set(0..50), set(40..140), set(60..160), set(0..0)] };
+            vec![a, b]
+        };
+        let whole: Vec<Vec<u32>> =
+            Partitioned::merge(stores(), None, Merge::Whole).into_iter().map(|s| s.0.into_iter().collect()).collect();
+        let want: Vec<Vec<u32>> = vec![(0..100).collect(), (0..140).collect(), (0..160).collect(), vec![]];
+        assert_eq!(whole, want);
+        let shared: Vec<Vec<u32>> =
+            Partitioned::merge(stores(), None, Merge::Shared).into_iter().map(|s| s.0.into_iter().collect()).collect();
+        let want: Vec<Vec<u32>> =
+            vec![(0..100).collect(), (0..140).collect(), (0..101).collect(), (60..160).collect(), vec![]];
+        assert_eq!(shared, want);
     }
 
     #[test]
