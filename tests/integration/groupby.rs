@@ -689,3 +689,26 @@ fn spill_files_do_not_outlive_the_process() {
         }
     }
 }
+
+/// A key column's type is learnt from every group's field, whichever comes first in a chunk:
+/// integers then a float make float keys; integers, null markers and then a text make text keys
+/// (sorted as text); digits among texts stay text. One chunk (where a field that cannot change
+/// the column's type is not typed again) and a chunk per record agree, and on the literal answer.
+#[test]
+fn key_types_widen_whatever_comes_first_in_a_chunk() {
+    let cases = [
+        ("k,v\n10,1\n9,2\n007,3\n2.5,4\n10,5\n", "k,count,sum_v\n2.5,1,4\n7.0,1,3\n9.0,1,2\n10.0,2,6\n"),
+        ("k,v\n10,1\nNA,2\n9,3\nx,4\n10,5\n", "k,count,sum_v\n10,2,6\n9,1,3\nNA,1,2\nx,1,4\n"),
+        ("k,v\nb,1\n12,2\na,3\n3,4\n", "k,count,sum_v\n12,1,2\n3,1,4\na,1,3\nb,1,1\n"),
+    ];
+    for (data, want) in cases {
+        let (_d, path) = temp_file("k.csv", data.as_bytes());
+        for size in ["1", "1MiB"] {
+            for engine in ["serial", "parallel"] {
+                let args = ["groupby", "-e", engine, "--chunk-size", size, "-b", "k", "-a", "count,sum(v)"];
+                let out = run(&[&args[..], &[path_str(&path)]].concat(), None);
+                assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{engine} {size}: {data:?}");
+            }
+        }
+    }
+}

@@ -374,8 +374,24 @@ impl<'a> Aggregator<'a> {
             let line = b.lines[r];
             for (field, &k) in keys::raw_fields(b.key(r)).zip(&layout.keys) {
                 let raw = field.unwrap_or_default();
-                std::str::from_utf8(raw).map_err(|_| invalid_utf8(layout, k, line))?;
-                type_field(&mut self.info, layout, &self.plan.null_values, k, raw, line)?;
+                if !raw.is_ascii() {
+                    std::str::from_utf8(raw).map_err(|_| invalid_utf8(layout, k, line))?;
+                }
+                // With a group per row, typing every key field was a tenth of the run; a field
+                // that cannot change what the chunk knows of its column is not typed: any field
+                // of a column that holds text other than null markers, and an integer's digits
+                // in a column numeric already.
+                let (kind, sans) = (self.info.kinds[k], self.info.kinds_sans_nullish[k]);
+                let settled = match kind {
+                    Kind::Str => sans == Kind::Str,
+                    Kind::Int | Kind::Float => {
+                        sans >= Kind::Int && is_digits(raw) && !self.plan.null_values.is_null(raw)
+                    }
+                    Kind::Null => false,
+                };
+                if !settled {
+                    type_field(&mut self.info, layout, &self.plan.null_values, k, raw, line)?;
+                }
             }
         }
         for &(p, id, _) in &b.groups {
@@ -437,6 +453,12 @@ fn type_field(
     part.kinds[c] = part.kinds[c].max(kind);
     part.kinds_sans_nullish[c] = part.kinds_sans_nullish[c].max(sans);
     Ok(value.flatten())
+}
+
+/// Whether a field is an integer's digits alone, as [`type_field`] reads as an integer.
+#[inline]
+fn is_digits(raw: &[u8]) -> bool {
+    (1..=18).contains(&raw.len()) && raw.iter().all(u8::is_ascii_digit)
 }
 
 fn invalid_utf8(layout: &Layout, c: usize, line: u64) -> Fault {
