@@ -259,9 +259,8 @@ pub fn sql_stream<R: Send>(
             }
         };
         grouped.notes.iter().for_each(|n| notify(n));
-        let table = prepared.run_over_groups(grouped.into_table()?).map_err(|e| query_error(&e))?;
-        emit(&table.headers, render(&table.headers, Rows::Values(table.rows))?)?;
-        return Ok(());
+        let (headers, result) = prepared.run_over_groups(grouped.into_table()?).map_err(|e| query_error(&e))?;
+        return emit_frame(&headers, &result, render, emit);
     }
     if prepared.row_wise {
         return row_wise(plan, &cols, &prepared, &kinds, rest, render, emit);
@@ -279,6 +278,24 @@ pub fn sql_stream<R: Send>(
     };
     let table = whole_input(plan, source, &cols, &prepared, spool.as_ref().map(|s| s.path()))?;
     emit(&table.headers, render(&table.headers, Rows::Values(table.rows))?)?;
+    Ok(())
+}
+
+/// Emits a query's result frame a slice at a time, each written from its columns (with millions
+/// of groups, turning the frame into rows of values first cost more than the query).
+fn emit_frame<R>(
+    headers: &[String],
+    result: &polars::prelude::DataFrame,
+    render: impl Fn(&[String], Rows<'_>) -> std::io::Result<R>,
+    mut emit: impl FnMut(&[String], R) -> std::io::Result<()>,
+) -> Result<(), SqlError> {
+    if result.height() == 0 {
+        emit(headers, render(headers, Rows::Values(Vec::new()))?)?;
+    }
+    for at in (0..result.height()).step_by(RENDER_ROWS) {
+        let slice = result.slice(at as i64, RENDER_ROWS);
+        emit(headers, render(headers, Rows::Frame(&slice))?)?;
+    }
     Ok(())
 }
 
@@ -358,9 +375,8 @@ fn sql_table<R: Send>(
         let group_by = group_by_plan(plan, &og.by, &og.aggs);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let table = prepared.run_over_groups(grouped.into_table()?).map_err(|e| polars_error(&e))?;
-        emit(&table.headers, render(&table.headers, Rows::Values(table.rows))?)?;
-        return Ok(());
+        let (headers, result) = prepared.run_over_groups(grouped.into_table()?).map_err(|e| polars_error(&e))?;
+        return emit_frame(&headers, &result, render, emit);
     }
     if !prepared.row_wise {
         let result = prepared.run_scan(table.scan().map_err(|e| polars_error(&e))?).map_err(|e| polars_error(&e))?;

@@ -712,3 +712,25 @@ fn key_types_widen_whatever_comes_first_in_a_chunk() {
         }
     }
 }
+
+/// A query over the groups whose result is empty (its header alone), and one whose result is
+/// longer than a slice of rendered rows (written a slice at a time from the result's columns),
+/// give the whole-input path's answers.
+#[test]
+fn sql_over_groups_empty_and_long_results() {
+    let data = run_ok(&["gen", "csv", "--rows", "200000", "--groups", "2", "--seed", "4"], None);
+    let (_d, path) = temp_file("g.csv", data.as_bytes());
+    let p = path_str(&path);
+    for (query, min_rows) in [
+        ("SELECT id3, max(v1) - min(v2) AS r, min(id6) AS m FROM t GROUP BY id3 ORDER BY id3", 70_000),
+        ("SELECT id3, max(v1) - min(v2) AS r FROM t GROUP BY id3 HAVING count(*) > 1000000", 0),
+    ] {
+        let whole = run_ok(&["sql", &query.replacen(" GROUP BY", " WHERE TRUE GROUP BY", 1), p], None);
+        let ours = run_ok(&["sql", query, p], None);
+        assert!(ours.lines().count() > min_rows, "{query}: {} lines", ours.lines().count());
+        assert_same_table(&ours, &whole);
+        if min_rows == 0 {
+            assert_eq!(ours, "id3,r\n", "{query}");
+        }
+    }
+}

@@ -221,7 +221,7 @@ impl Prepared {
     /// Runs the query over the groups: the engine's `table` of keys and aggregates, read as
     /// [`super::over_groups::OverGroups::columns`] say, queried by its outer query, named as
     /// the query's own result.
-    pub fn run_over_groups(&self, table: Table) -> PolarsResult<Table> {
+    pub fn run_over_groups(&self, table: Table) -> PolarsResult<(Vec<String>, DataFrame)> {
         let og = self.over_groups.as_ref().expect("a query over groups");
         let groups = Table {
             headers: og.columns.iter().map(|c| c.name.clone()).collect(),
@@ -229,11 +229,13 @@ impl Prepared {
             json: table.json,
         };
         let df = crate::output::table_frame(&groups).map_err(|e| polars_err!(ComputeError: "{e}"))?;
-        let mut result = frame_to_table(&self.tables.lazy(&og.outer, df.lazy())?.collect()?)?;
-        if result.headers.len() == self.headers.len() {
-            result.headers = self.headers.clone();
-        }
-        Ok(result)
+        let result = self.tables.lazy(&og.outer, df.lazy())?.collect()?;
+        let headers = if result.width() == self.headers.len() {
+            self.headers.clone()
+        } else {
+            result.get_column_names().iter().map(|s| s.to_string()).collect()
+        };
+        Ok((headers, result))
     }
 
     /// Runs the query on one frame of the input's (used) columns. A join of the input keeps
