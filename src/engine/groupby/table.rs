@@ -297,9 +297,10 @@ impl<P> Partitioned<P> {
     /// thread merges partitions of its own. With [`Merge::Shared`], a copy that shares less than
     /// half of its groups with the largest is kept apart instead: absorbing it would insert most
     /// of its groups anew (a probe, a key and states copied, a table grown per group) only to
-    /// save the final sort, which brings equal keys together anyway, a few entries. So the
-    /// partitions returned are `2^bits` (one per partition) for [`Merge::Whole`], and may be more
-    /// for [`Merge::Shared`], whose keys then repeat across them.
+    /// spare the final sort a few entries, and the sort brings equal keys together anyway (their
+    /// states are merged as they are read out). So the partitions returned are `2^bits` (one per
+    /// partition) for [`Merge::Whole`], and may be more for [`Merge::Shared`], whose keys then
+    /// repeat across them.
     pub fn merge(stores: Vec<Self>, pool: Option<&rayon::ThreadPool>, how: Merge) -> Vec<P>
     where
         P: Absorb,
