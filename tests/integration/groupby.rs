@@ -734,3 +734,20 @@ fn sql_over_groups_empty_and_long_results() {
         }
     }
 }
+
+/// A column of the table of groups with no value at all (an aggregate over nulls only, or no
+/// groups) has the type the query was planned with (`--schema`), on the engine's path as on the
+/// whole-input path.
+#[test]
+fn sql_over_groups_types_a_column_without_values_as_planned() {
+    let query = "SELECT a, max(v) - min(v) AS r, count(v) AS n FROM t GROUP BY a ORDER BY a";
+    for (data, want) in [("a,v\nx,\ny,\n", "a,r,n\nx,,0\ny,,0\n"), ("a,v\n", "a,r,n\n")] {
+        let (_d, path) = temp_file("n.csv", data.as_bytes());
+        let whole = query.replacen(" GROUP BY", " WHERE TRUE GROUP BY", 1);
+        for q in [query, &whole] {
+            let out = run(&["sql", "--schema", "v:float", q, path_str(&path)], None);
+            assert!(out.status.success(), "{q}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{q} over {data:?}");
+        }
+    }
+}

@@ -74,6 +74,10 @@ pub struct OverGroups {
     /// grouped (its columns the keys `__pframe_key_i` and aggregated `__pframe_arg_j`), run on
     /// each chunk of the input.
     pub pre: Option<String>,
+    /// The types the query over the groups was planned with, a column's each (set when it is
+    /// planned): a column of the table of groups with no value at all takes its type from here,
+    /// not from its values.
+    pub dtypes: Vec<polars::prelude::DataType>,
 }
 
 /// The name of the `i`th key's column in a pre-query's rows.
@@ -296,7 +300,7 @@ pub fn over_groups(query: &str, names: &[String], table: &str) -> Option<OverGro
         });
     }
     aggs.extend(counts.into_iter().map(|(_, c)| c));
-    Some(OverGroups { by, aggs, columns, outer, pre })
+    Some(OverGroups { by, aggs, columns, outer, pre, dtypes: Vec::new() })
 }
 
 /// The names a select list gives its items (`expr AS name`).

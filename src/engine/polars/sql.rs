@@ -141,6 +141,7 @@ impl Prepared {
         let og = super::over_groups::over_groups(query, &names, &tables.input)?;
         let (pre, schema) = Prepared::pre_query(og.pre.as_deref()?, &empty, tables)?;
         let headers = outer_headers(&og, &schema, tables)?;
+        let og = super::over_groups::OverGroups { dtypes: group_dtypes(&og, &schema), ..og };
         Some(Prepared {
             query: query.to_string(),
             tables: tables.clone(),
@@ -184,6 +185,7 @@ impl Prepared {
                     None => (None, schema.clone()),
                     Some(sql) => Prepared::pre_query(sql, &empty, tables).map(|(pre, schema)| (Some(pre), schema))?,
                 };
+                let og = super::over_groups::OverGroups { dtypes: group_dtypes(&og, &schema), ..og };
                 (outer_headers(&og, &schema, tables)?.len() == headers.len()).then_some((og, pre))
             });
         let (over_groups, pre) = split.map_or((None, None), |(og, pre)| (Some(og), pre));
@@ -228,7 +230,17 @@ impl Prepared {
             rows: sql_cells(&og.columns, table.rows),
             json: table.json,
         };
-        let df = crate::output::table_frame(&groups).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+        let mut df = crate::output::table_frame(&groups).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+        // A column with no value at all (no groups, or an aggregate of nulls only) is typed as
+        // the query was planned (by `--schema` or the input's types), not as text.
+        let (height, names) = (df.height(), df.get_column_names_owned());
+        for (name, dtype) in names.iter().zip(&og.dtypes) {
+            let column = df.column(name)?;
+            if column.null_count() == height && column.dtype() != dtype {
+                let typed = column.cast(dtype)?;
+                df.with_column(typed)?;
+            }
+        }
         let result = self.tables.lazy(&og.outer, df.lazy())?.collect()?;
         let headers = if result.width() == self.headers.len() {
             self.headers.clone()
@@ -302,16 +314,13 @@ pub fn sql_cells(columns: &[SqlColumn], rows: Vec<Vec<crate::output::Value>>) ->
         .collect()
 }
 
-/// The columns of a rewritten query over the table of groups (keys of their input types,
-/// aggregates as floats), if polars plans it: a query it would not plan so stays on the
-/// whole-input path, whose answer or message is polars' own.
-fn outer_headers(og: &super::over_groups::OverGroups, schema: &Schema, tables: &Tables) -> Option<Vec<String>> {
-    let columns: Vec<Column> = og
-        .columns
+/// The types of the table of groups' columns: a key keeps its type; min and max of a column have
+/// its type, counts are integers, other aggregates floats.
+fn group_dtypes(og: &super::over_groups::OverGroups, schema: &Schema) -> Vec<DataType> {
+    use crate::agg::groupby::AggFn;
+    og.columns
         .iter()
         .map(|c| {
-            use crate::agg::groupby::AggFn;
-            // A key keeps its type; min and max of a column have its type, counts are integers.
             let agg = c.index.checked_sub(og.by.len()).map(|i| &og.aggs[i]);
             let dtype = match agg {
                 None => schema.get(c.name.as_str()).cloned(),
@@ -321,8 +330,17 @@ fn outer_headers(og: &super::over_groups::OverGroups, schema: &Schema, tables: &
                     _ => None,
                 },
             };
-            Column::new_empty(c.name.as_str().into(), &dtype.unwrap_or(DataType::Float64))
+            dtype.unwrap_or(DataType::Float64)
         })
+        .collect()
+}
+
+/// The columns of a rewritten query over the table of groups (keys of their input types,
+/// aggregates as floats), if polars plans it: a query it would not plan so stays on the
+/// whole-input path, whose answer or message is polars' own.
+fn outer_headers(og: &super::over_groups::OverGroups, schema: &Schema, tables: &Tables) -> Option<Vec<String>> {
+    let columns: Vec<Column> = (og.columns.iter().zip(group_dtypes(og, schema)))
+        .map(|(c, dtype)| Column::new_empty(c.name.as_str().into(), &dtype))
         .collect();
     DataFrame::new_infer_height(columns)
         .and_then(|df| tables.lazy(&og.outer, df.lazy()))
