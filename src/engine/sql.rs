@@ -292,11 +292,15 @@ fn emit_frame<R>(
     if result.height() == 0 {
         emit(headers, render(headers, Rows::Values(Vec::new()))?)?;
     }
-    for at in (0..result.height()).step_by(RENDER_ROWS) {
-        let slice = result.slice(at as i64, RENDER_ROWS);
+    for slice in slices(result) {
         emit(headers, render(headers, Rows::Frame(&slice))?)?;
     }
     Ok(())
+}
+
+/// A result frame in slices of [`RENDER_ROWS`] rows, to be rendered one at a time.
+fn slices(df: &polars::prelude::DataFrame) -> impl Iterator<Item = polars::prelude::DataFrame> + '_ {
+    (0..df.height()).step_by(RENDER_ROWS).map(|at| df.slice(at as i64, RENDER_ROWS))
 }
 
 /// Whether the typing and reading passes over the whole input can open `source` again: a
@@ -429,8 +433,7 @@ fn row_wise<R: Send>(
         let mut parts = Vec::new();
         for (result, line) in results {
             // Rendered a slice at a time: a join can make a chunk's rows many times larger.
-            for at in (0..result.height()).step_by(RENDER_ROWS) {
-                let slice = result.slice(at as i64, RENDER_ROWS);
+            for slice in slices(&result) {
                 let part = render(headers, Rows::Frame(&slice));
                 parts.push(part.map_err(|e| Fault { line, message: format!("cannot format the result: {e}") })?);
             }

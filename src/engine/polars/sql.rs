@@ -140,8 +140,8 @@ impl Prepared {
         let names: Vec<String> = empty.get_column_names().iter().map(|n| n.to_string()).collect();
         let og = super::over_groups::over_groups(query, &names, &tables.input)?;
         let (pre, schema) = Prepared::pre_query(og.pre.as_deref()?, &empty, tables)?;
-        let headers = outer_headers(&og, &schema, tables)?;
         let og = super::over_groups::OverGroups { dtypes: group_dtypes(&og, &schema), ..og };
+        let headers = outer_headers(&og, tables)?;
         Some(Prepared {
             query: query.to_string(),
             tables: tables.clone(),
@@ -186,7 +186,7 @@ impl Prepared {
                     Some(sql) => Prepared::pre_query(sql, &empty, tables).map(|(pre, schema)| (Some(pre), schema))?,
                 };
                 let og = super::over_groups::OverGroups { dtypes: group_dtypes(&og, &schema), ..og };
-                (outer_headers(&og, &schema, tables)?.len() == headers.len()).then_some((og, pre))
+                (outer_headers(&og, tables)?.len() == headers.len()).then_some((og, pre))
             });
         let (over_groups, pre) = split.map_or((None, None), |(og, pre)| (Some(og), pre));
         Ok(Prepared {
@@ -338,9 +338,9 @@ fn group_dtypes(og: &super::over_groups::OverGroups, schema: &Schema) -> Vec<Dat
 /// The columns of a rewritten query over the table of groups (keys of their input types,
 /// aggregates as floats), if polars plans it: a query it would not plan so stays on the
 /// whole-input path, whose answer or message is polars' own.
-fn outer_headers(og: &super::over_groups::OverGroups, schema: &Schema, tables: &Tables) -> Option<Vec<String>> {
-    let columns: Vec<Column> = (og.columns.iter().zip(group_dtypes(og, schema)))
-        .map(|(c, dtype)| Column::new_empty(c.name.as_str().into(), &dtype))
+fn outer_headers(og: &super::over_groups::OverGroups, tables: &Tables) -> Option<Vec<String>> {
+    let columns: Vec<Column> = (og.columns.iter().zip(&og.dtypes))
+        .map(|(c, dtype)| Column::new_empty(c.name.as_str().into(), dtype))
         .collect();
     DataFrame::new_infer_height(columns)
         .and_then(|df| tables.lazy(&og.outer, df.lazy()))
