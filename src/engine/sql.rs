@@ -220,11 +220,12 @@ pub fn sql_stream<R: Send>(
         chunks.set_chunk_size(INDEXED_JOIN_CHUNK.max(others));
     }
     prepared.build_indexes();
+    let end = chunks.len_hint().map(|len| chunks.start() + len);
     let rest = head.into_iter().map(Ok).chain(chunks);
     if let Some(gb) = prepared.group_by.as_ref().filter(|_| !prepared.row_wise) {
         // An aggregation pframe's group-by answers: partial states per chunk, merged.
         let group_by = group_by_plan(plan, &gb.by, &gb.aggs);
-        let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest);
+        let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest).ending_at(end);
         let grouped = group_by_opened(&group_by, input)?;
         grouped.notes.iter().for_each(|n| notify(n));
         let (headers, rows) = sql_rows(gb, grouped.into_table()?);
@@ -240,7 +241,10 @@ pub fn sql_stream<R: Send>(
         // Groups on the engine, the rest of the query over them.
         let mut group_by = group_by_plan(plan, &og.by, &og.aggs);
         let grouped = match &prepared.pre {
-            None => group_by_opened(&group_by, OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest))?,
+            None => {
+                let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest).ending_at(end);
+                group_by_opened(&group_by, input)?
+            }
             Some(pre) => {
                 // Each chunk's rows to group: the pre-query's (a join, a filter) over them.
                 let used = &pre.used;
@@ -254,7 +258,7 @@ pub fn sql_stream<R: Send>(
                 };
                 // The pre-query's columns are typed by their values.
                 group_by.schema.clear();
-                let input = OpenedInput::mapped(&cols.name, pre.headers.clone(), cols.lines, rest, &map);
+                let input = OpenedInput::mapped(&cols.name, pre.headers.clone(), cols.lines, rest, &map).ending_at(end);
                 group_by_opened(&group_by, input)?
             }
         };

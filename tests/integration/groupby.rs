@@ -577,6 +577,25 @@ fn keys_of_every_code_width_sort_and_keep_their_nulls() {
     assert!(run_ok(&["groupby", "-b", "c", "-a", "sum(v)", p], None).ends_with(",9\n"));
 }
 
+/// A file's size is known before it is read, so a store headed for a group per row is sized
+/// ahead for the rows left (see `engine::groupby::estimate`); from stdin it grows as it goes.
+/// Enough groups for every partition of both workers to be sized: the same rows either way, and
+/// on the serial engine.
+#[test]
+fn stores_sized_ahead_give_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("g.csv");
+    run_ok(&["gen", "csv", "--rows", "400000", "--groups", "400000", "-o", path_str(&data)], None);
+    let bytes = std::fs::read(&data).unwrap();
+    let query = ["groupby", "-b", "id1,id2,id3,id4,id5,id6", "-a", "sum(v3),count,max(v1)"];
+    let from_stdin = run_ok(&[&query[..], &["-e", "parallel", "-"]].concat(), Some(&bytes));
+    assert!(from_stdin.lines().count() > 390_000, "a group per row, about");
+    for engine in ["parallel", "serial"] {
+        let out = run_ok(&[&query[..], &["-e", engine, path_str(&data)]].concat(), None);
+        assert!(out == from_stdin, "{engine}");
+    }
+}
+
 /// A group-by whose groups pass `--memory-limit` spills them to temporary files and merges them
 /// back: the same bytes as in memory, from a file and from stdin, in every format, said on stderr.
 #[test]

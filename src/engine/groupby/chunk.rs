@@ -105,6 +105,14 @@ impl Part {
     pub fn bytes(&self) -> usize {
         self.keys.bytes() + self.states.bytes()
     }
+
+    /// Makes room for `additional` more groups (their keys as long as those here on average)
+    /// with no growing on the way.
+    pub fn reserve(&mut self, additional: usize) {
+        let bytes = self.keys.key_bytes().div_ceil(self.keys.len().max(1)) * additional;
+        self.keys.reserve(additional, bytes);
+        self.states.reserve(additional);
+    }
 }
 
 impl super::table::Absorb for Part {

@@ -10,6 +10,7 @@
 //! instead, where polars reads them as the dialect does (see `chunk::aggregate_chunk_polars`).
 
 mod chunk;
+mod estimate;
 mod finish;
 pub mod keys;
 mod spill;
@@ -199,6 +200,9 @@ pub struct OpenedInput<'a> {
     name: String,
     base: LineBase,
     shard_span: Option<(u64, u64)>,
+    /// Where its bytes end, when that is known before reading them (a file mapped): how much of
+    /// it is left after a chunk, for [`estimate`].
+    end: Option<u64>,
     body: Body<'a>,
 }
 
@@ -238,6 +242,7 @@ impl<'a> OpenedInput<'a> {
             name: name.to_string(),
             base: LineBase::default(),
             shard_span: None,
+            end: None,
             body: Body::Chunks { header: HeaderAt::Read(names, lines), chunks: Box::new(chunks) },
         }
     }
@@ -255,8 +260,14 @@ impl<'a> OpenedInput<'a> {
             name: name.to_string(),
             base: LineBase::default(),
             shard_span: None,
+            end: None,
             body: Body::Mapped { names, lines, chunks: Box::new(chunks), map },
         }
+    }
+
+    /// The same input, whose bytes end at offset `end` when that is known (a file mapped).
+    pub fn ending_at(self, end: Option<u64>) -> Self {
+        OpenedInput { end, ..self }
     }
 
     /// A table file (Parquet, Arrow IPC), or the pieces of it that a shard reads.
@@ -276,7 +287,7 @@ impl<'a> OpenedInput<'a> {
             None => (0..table.len(), None),
         };
         let base = LineBase { rows: true, ..LineBase::default() };
-        Ok(OpenedInput { name, base, shard_span, body: Body::Table { table, pieces } })
+        Ok(OpenedInput { name, base, shard_span, end: None, body: Body::Table { table, pieces } })
     }
 
     fn open(plan: &GroupByPlan, source: &Source) -> Result<OpenedInput<'static>, GroupByError> {
@@ -313,7 +324,8 @@ impl<'a> OpenedInput<'a> {
             rows: false,
         };
         let shard_span = chunks.shard_span();
-        Ok(OpenedInput { name, base, shard_span, body: Body::Chunks { header, chunks: Box::new(chunks) } })
+        let end = chunks.len_hint().map(|len| chunks.start() + len);
+        Ok(OpenedInput { name, base, shard_span, end, body: Body::Chunks { header, chunks: Box::new(chunks) } })
     }
 }
 
@@ -415,10 +427,17 @@ fn aggregate_opened<'a>(
     let slot_index = || rayon::current_thread_index().unwrap_or(slots.len() - 1).min(slots.len() - 1);
     let slot = || &slots[slot_index()];
     let spill = spill::Spill::new(plan.memory_limit.unwrap_or_else(default_memory_limit), slots.len());
-    // After each chunk its worker's store is measured, and spilled if the stores are too big.
-    let measure = |info: Result<ChunkInfo, Fault>| -> Result<ChunkInfo, Stop> {
+    let workers = pool.map_or(1, rayon::ThreadPool::current_num_threads);
+    let estimate = estimate::Estimate::new(slots.len(), workers, spill.budget());
+    // After each chunk its worker's store is sized for the groups it is expected to end with
+    // (when the input's size is known), measured, and spilled if the stores are too big.
+    let measure = |info: Result<ChunkInfo, Fault>, progress: Option<estimate::Progress>| {
         let info = info.map_err(Stop::Fault)?;
         let i = slot_index();
+        if let Some(progress) = progress {
+            let chunk = estimate::Progress { rows: info.newlines, ..progress };
+            estimate.after_chunk(i, &mut slots[i].lock().expect("a worker's store"), chunk);
+        }
         spill.check(i, &slots[i], plan).map_err(Stop::Spill)?;
         Ok(info)
     };
@@ -427,7 +446,7 @@ fn aggregate_opened<'a>(
     let mut first_header: Vec<String> = Vec::new();
     let mut shard_span = None;
     for (input_index, input) in inputs.enumerate() {
-        let OpenedInput { name, base, shard_span: span, body } = input?;
+        let OpenedInput { name, base, shard_span: span, end, body } = input?;
         shard_span = shard_span.or(span);
         // What the input says before its data: its columns, and the lines its messages skip.
         let mut frame_map = None;
@@ -484,7 +503,7 @@ fn aggregate_opened<'a>(
         if let Some((table, pieces)) = table {
             let work = |&i: &usize| {
                 let pos = RowPos::new(input_index, i as u64, 0);
-                measure(chunk::aggregate_piece(&table, i, input_plan, layout, slot(), pos))
+                measure(chunk::aggregate_piece(&table, i, input_plan, layout, slot(), pos), None)
             };
             let mut sink = sink;
             let sink = |r, _piece: usize| sink(r);
@@ -498,16 +517,22 @@ fn aggregate_opened<'a>(
         let parse = if plan.engine == Engine::Polars { chunk::aggregate_chunk_polars } else { chunk::aggregate_chunk };
         let work = |chunk: &Chunk| -> Result<ChunkInfo, Stop> {
             let pos = RowPos::new(input_index, chunk.offset, 0);
-            measure(if let Some(map) = frame_map {
-                map(chunk).and_then(|frames| {
-                    let newlines = crate::engine::kernels::count_newlines(chunk);
-                    chunk::aggregate_frames(&frames, newlines, plan, layout, slot(), pos)
-                })
-            } else if ndjson {
-                chunk::aggregate_ndjson_chunk(chunk, plan, layout, slot(), pos)
-            } else {
-                parse(chunk, plan, layout, slot(), 0, pos)
-            })
+            let after = chunk.offset + chunk.len() as u64;
+            let progress =
+                end.map(|end| estimate::Progress { rows: 0, bytes: chunk.len(), left: end.saturating_sub(after) });
+            measure(
+                if let Some(map) = frame_map {
+                    map(chunk).and_then(|frames| {
+                        let newlines = crate::engine::kernels::count_newlines(chunk);
+                        chunk::aggregate_frames(&frames, newlines, plan, layout, slot(), pos)
+                    })
+                } else if ndjson {
+                    chunk::aggregate_ndjson_chunk(chunk, plan, layout, slot(), pos)
+                } else {
+                    parse(chunk, plan, layout, slot(), 0, pos)
+                },
+                progress,
+            )
         };
         let mut sink = sink;
         let sink = |r, _chunk: Chunk| sink(r);

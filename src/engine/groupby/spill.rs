@@ -110,6 +110,11 @@ impl Spill {
         }
     }
 
+    /// The bytes the workers' stores may take together before they spill.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
     pub fn has_spilled(&self) -> bool {
         self.spills.load(Ordering::Relaxed) > 0
     }

@@ -172,6 +172,11 @@ impl Keys {
         self.bytes.reserve(bytes);
     }
 
+    /// The keys the table takes before it grows.
+    pub fn room(&self) -> usize {
+        (self.slots.len() * 3 / 4).saturating_sub(1)
+    }
+
     /// The bytes of all the keys.
     pub fn key_bytes(&self) -> usize {
         self.bytes.len()
