@@ -577,6 +577,48 @@ fn keys_of_every_code_width_sort_and_keep_their_nulls() {
     assert!(run_ok(&["groupby", "-b", "c", "-a", "sum(v)", p], None).ends_with(",9\n"));
 }
 
+/// Counts, sums and means are written straight from a group's row of states when they are all
+/// the query asks for; with another aggregation beside them they go through the general states:
+/// the same fields either way, for sums past i64, sums of values far apart in magnitude (past the
+/// 128-bit window), means of nothing, and keys spelled two ways (whose groups merge).
+#[test]
+fn counts_sums_and_means_read_the_same_from_rows_and_from_states() {
+    let mut data = String::from("k,n,i,f\n");
+    let awkward = [
+        ("a", "1", "9223372036854775807", "1e300"),
+        ("a", "1", "9223372036854775807", "1e-300"),
+        ("a", "1", "-3", "-1e300"),
+        ("b", "2", "", ""),
+        ("7", "7", "1", "0.1"),
+        ("07", "07", "2", "0.2"),
+        ("c", "3", "-9223372036854775808", "-0.0"),
+        ("c", "3", "-1", "5e-324"),
+    ];
+    for (k, n, i, f) in awkward {
+        data.push_str(&format!("{k},{n},{i},{f}\n"));
+    }
+    for r in 0..5000u64 {
+        let x = r.wrapping_mul(2654435761) % 1000;
+        data.push_str(&format!("g{},{},{},{}.{:03}\n", x % 700, 100 + x % 50, x as i64 - 500, x, r % 997));
+    }
+    let (_d, path) = temp_file("scalar.csv", data.as_bytes());
+    let p = path_str(&path);
+    let aggs = "count,count(f),sum(i),sum(f),mean(f),mean(i)";
+    for by in ["k", "n", "k,n"] {
+        let scalar = run_ok(&["groupby", "-b", by, "-a", aggs, p], None);
+        let general = run_ok(&["groupby", "-b", by, "-a", &format!("{aggs},max(f)"), p], None);
+        let without_max: String = general.lines().map(|l| format!("{}\n", &l[..l.rfind(',').unwrap()])).collect();
+        assert_eq!(scalar, without_max, "by {by}");
+        assert!(scalar.lines().count() > 50, "by {by}");
+    }
+    let by_k = run_ok(&["groupby", "-b", "k", "-a", aggs, p], None);
+    assert!(by_k.contains("\na,3,3,1.8446744073709552e19,1e-300,3.3333333333333334e-301,"), "{by_k}");
+    assert!(by_k.contains("\nb,1,0,0,0.0,,\n"), "{by_k}");
+    // 7 and 07 are one number: their groups merge.
+    let by_n = run_ok(&["groupby", "-b", "n", "-a", aggs, p], None);
+    assert!(by_n.contains("\n7,2,2,3,0.30000000000000004,0.15000000000000002,1.5\n"), "{by_n}");
+}
+
 /// A file's size is known before it is read, so a store headed for a group per row is sized
 /// ahead for the rows left (see `engine::groupby::estimate`); from stdin it grows as it goes.
 /// Enough groups for every partition of both workers to be sized: the same rows either way, and

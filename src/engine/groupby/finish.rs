@@ -18,9 +18,9 @@ use rayon::prelude::*;
 use super::chunk::{ChunkInfo, Layout, Part};
 use super::keys::{self, KeyField, KeyRule};
 use super::spill::{KeyTypes, Merger, Spilled};
-use super::states::head16;
+use super::states::{Scalar, States, head16};
 use super::{GroupByError, GroupByPlan, LineBase};
-use crate::agg::groupby::{AggFn, AggSpec, Kind, Num, State};
+use crate::agg::groupby::{AggFn, AggSpec, Kind, Moments, Num, State};
 use crate::input::value::KeyNum;
 use crate::output::delimited::Delimited;
 use crate::output::number::Number;
@@ -105,10 +105,10 @@ pub(super) fn check_and_finish(
     }
     let mut headers = plan.by.clone();
     headers.extend(plan.aggs.iter().map(AggSpec::output_name));
-    let aggs = Aggs {
-        funcs: plan.aggs.iter().map(|a| a.func).collect(),
-        kinds: layout.agg_cols.iter().map(|c| c.map_or(Kind::Null, |c| acc.kinds[c])).collect(),
-    };
+    let aggs = Aggs::new(
+        plan.aggs.iter().map(|a| a.func).collect(),
+        layout.agg_cols.iter().map(|c| c.map_or(Kind::Null, |c| acc.kinds[c])).collect(),
+    );
     let rows = match groups {
         Groups::Memory(parts) => GroupRows(Rows::Sorted(match pool {
             Some(pool) => pool.install(|| Sorted::new(layout, &acc, parts, aggs)),
@@ -203,6 +203,39 @@ impl GroupRows {
 struct Aggs {
     funcs: Vec<AggFn>,
     kinds: Vec<Kind>,
+    /// Whether every aggregation is a count, a sum or a mean (see [`States::scalar`]).
+    scalar: bool,
+}
+
+impl Aggs {
+    fn new(funcs: Vec<AggFn>, kinds: Vec<Kind>) -> Aggs {
+        let scalar = funcs.iter().all(|f| matches!(f, AggFn::Count | AggFn::Rows | AggFn::Sum | AggFn::Mean));
+        Aggs { funcs, kinds, scalar }
+    }
+}
+
+/// A group as [`Sorted::each_group`] hands it out: where its states are, or (for a group whose
+/// copies were brought together by equal typed keys) their merge.
+enum GroupStates<'s> {
+    One(&'s States, u32),
+    Merged(&'s mut Vec<State>),
+}
+
+impl<'s> GroupStates<'s> {
+    /// The group's states, read into `buf` for a group with no copy.
+    fn states<'b>(self, n_aggs: usize, buf: &'b mut Vec<State>) -> &'b mut Vec<State>
+    where
+        's: 'b,
+    {
+        match self {
+            GroupStates::One(states, id) => {
+                buf.clear();
+                buf.extend((0..n_aggs).map(|agg| states.state(agg, id)));
+                buf
+            }
+            GroupStates::Merged(merged) => merged,
+        }
+    }
 }
 
 /// How one key column's fields are coded for sorting.
@@ -216,18 +249,71 @@ enum Coding {
 }
 
 /// A text key column's distinct texts in order, back to back, and which of them no CSV or TSV
-/// field quotes.
+/// field quotes; and each text again in an entry of its own, which holds the whole of a short
+/// text and whether it is plain, so that writing one out reads one place (a column of a text per
+/// group reads its texts at random, each mostly a cache miss, three of them from the vectors).
 struct Texts {
     bytes: Vec<u8>,
     ends: Vec<usize>,
     plain: Vec<bool>,
+    entries: Vec<TextEntry>,
+}
+
+/// A text of at most 15 bytes, zero-padded, and in its last byte its length, with the top bit set
+/// for a plain text; a last byte of [`TextEntry::LONG`] for a longer text.
+#[derive(Clone, Copy)]
+#[repr(align(16))]
+struct TextEntry([u8; 16]);
+
+impl TextEntry {
+    const LONG: u8 = 0xff;
+
+    fn new(text: &[u8], plain: bool) -> TextEntry {
+        let mut e = [0u8; 16];
+        if text.len() < 16 {
+            e[..text.len()].copy_from_slice(text);
+            e[15] = text.len() as u8 | if plain { 0x80 } else { 0 };
+        } else {
+            e[15] = TextEntry::LONG;
+        }
+        TextEntry(e)
+    }
 }
 
 impl Texts {
     fn get(&self, i: usize) -> &[u8] {
         &self.bytes[if i == 0 { 0 } else { self.ends[i - 1] }..self.ends[i]]
     }
+
+    fn push(&mut self, text: &[u8]) {
+        self.bytes.extend_from_slice(text);
+        self.ends.push(self.bytes.len());
+        // Texts with none of the bytes CSV or TSV quote for are written as they are.
+        let plain = !text.iter().any(|b| b",\t\"\n\r".contains(b));
+        self.plain.push(plain);
+        self.entries.push(TextEntry::new(text, plain));
+    }
+
+    /// Text `i`, and whether it is plain.
+    #[inline]
+    fn text(&self, i: usize) -> (&[u8], bool) {
+        let e = &self.entries[i].0;
+        match e[15] {
+            TextEntry::LONG => (self.get(i), self.plain[i]),
+            tag => (&e[..usize::from(tag & 0x7f)], tag & 0x80 != 0),
+        }
+    }
+
+    /// Asks the CPU to bring text `i`'s entry into the cache.
+    #[inline]
+    fn prefetch(&self, i: usize) {
+        super::table::prefetch(&self.entries, i);
+    }
 }
+
+/// Text columns of more texts than this (a few hundred KiB of entries) have their texts fetched
+/// ahead when rows are written; smaller ones stay in the caches.
+const BIG_TEXTS: usize = 1 << 14;
 
 /// The code of a null: above every value's.
 const NULL_CODE: u64 = u64::MAX;
@@ -271,10 +357,10 @@ impl ColumnCode {
         match &self.coding {
             Coding::Int { min } => w.number(out, Number::Int(min.wrapping_add(code as i64))),
             Coding::Float => w.number(out, Number::Float(from_ordered_bits(code))),
-            Coding::Text(texts) => {
-                let text = texts.get(code as usize);
-                if texts.plain[code as usize] { w.plain(out, text) } else { w.text(out, text) }
-            }
+            Coding::Text(texts) => match texts.text(code as usize) {
+                (text, true) => w.plain(out, text),
+                (text, false) => w.text(out, text),
+            },
         }
     }
 
@@ -473,13 +559,10 @@ fn rank_texts(batches: &[Vec<&[u8]>]) -> (ColumnCode, Vec<Vec<u32>>) {
         .collect();
     all.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
     let mut rank: Vec<Vec<u32>> = batches.iter().map(|texts| vec![0; texts.len()]).collect();
-    let mut texts = Texts { bytes: Vec::new(), ends: Vec::new(), plain: Vec::new() };
+    let mut texts = Texts { bytes: Vec::new(), ends: Vec::new(), plain: Vec::new(), entries: Vec::new() };
     for (i, &(_, t, b, l)) in all.iter().enumerate() {
         if i == 0 || all[i - 1].1 != t {
-            texts.bytes.extend_from_slice(t);
-            texts.ends.push(texts.bytes.len());
-            // Texts with none of the bytes CSV or TSV quote for are written as they are.
-            texts.plain.push(!t.iter().any(|b| b",\t\"\n\r".contains(b)));
+            texts.push(t);
         }
         rank[b as usize][l as usize] = u32::try_from(texts.ends.len() - 1).expect("fewer than 2^32 texts");
     }
@@ -568,6 +651,9 @@ struct Sorted {
     columns: Vec<ColumnCode>,
     order: Order,
     aggs: Aggs,
+    /// The text columns of more texts than the caches keep, whose texts are fetched ahead as the
+    /// groups' states are.
+    big_texts: Vec<usize>,
 }
 
 impl Sorted {
@@ -613,7 +699,11 @@ impl Sorted {
             Order::Wide { order, table, n }
         };
         drop(ranks);
-        Sorted { parts, columns, order, aggs }
+        let big_texts = (columns.iter().enumerate())
+            .filter(|(_, c)| matches!(&c.coding, Coding::Text(t) if t.entries.len() > BIG_TEXTS))
+            .map(|(i, _)| i)
+            .collect();
+        Sorted { parts, columns, order, aggs, big_texts }
     }
 
     /// The order cut into blocks of about `max` groups (never splitting groups with equal typed
@@ -634,7 +724,7 @@ impl Sorted {
 
     /// Calls `f` with each group at `block` of the order (one of [`Sorted::blocks`]): its key's
     /// codes and its states (merged over its copies, for groups whose typed keys are equal).
-    fn each_group(&self, block: Range<usize>, mut f: impl FnMut(&[u64], &mut Vec<State>)) {
+    fn each_group(&self, block: Range<usize>, mut f: impl FnMut(&[u64], GroupStates<'_>)) {
         // A group's codes and merged states, in buffers kept across the block's groups.
         let (mut codes, mut merged) = (Vec::new(), Vec::new());
         let mut at = block.start;
@@ -642,17 +732,32 @@ impl Sorted {
         // time, so that the prefetches (each mostly a TLB miss, whose page walk holds the
         // instruction back) are in flight together rather than one after each row's work.
         let mut fetched = at;
+        let mut ahead = Vec::new();
         while at < block.end {
             if at + 16 >= fetched {
                 let to = (at + 48).min(self.order.len());
                 for i in fetched.max(at)..to {
                     let (p, id) = self.order.group(i).expect("a group of the order");
                     self.parts[p as usize].states.prefetch(id);
+                    if !self.big_texts.is_empty() {
+                        self.order.codes(i, &self.columns, &mut ahead);
+                        for &c in &self.big_texts {
+                            if let Coding::Text(texts) = &self.columns[c].coding {
+                                texts.prefetch(ahead[c] as usize);
+                            }
+                        }
+                    }
                 }
                 fetched = to;
             }
             let (p, id) = self.order.group(at).expect("a group in the block");
             let states = &self.parts[p as usize].states;
+            self.order.codes(at, &self.columns, &mut codes);
+            if at + 1 == block.end || !self.order.same(at, at + 1) {
+                at += 1;
+                f(&codes, GroupStates::One(states, id));
+                continue;
+            }
             merged.clear();
             merged.extend((0..self.aggs.funcs.len()).map(|agg| states.state(agg, id)));
             let mut end = at + 1;
@@ -664,18 +769,18 @@ impl Sorted {
                 }
                 end += 1;
             }
-            self.order.codes(at, &self.columns, &mut codes);
             at = end;
-            f(&codes, &mut merged);
+            f(&codes, GroupStates::Merged(&mut merged));
         }
     }
 
     /// The rows of the groups at `block` of the order (one of [`Sorted::blocks`]).
     fn rows_of(&self, block: Range<usize>) -> Vec<Vec<Value>> {
         let mut rows = Vec::with_capacity(block.len());
-        self.each_group(block, |codes, merged| {
+        let mut buf = Vec::new();
+        self.each_group(block, |codes, group| {
             let keys = codes.iter().zip(&self.columns).map(|(&c, col)| col.value(c)).collect();
-            self.aggs.push_rows(keys, merged, &mut rows);
+            self.aggs.push_rows(keys, group.states(self.aggs.funcs.len(), &mut buf), &mut rows);
         });
         rows
     }
@@ -688,8 +793,22 @@ impl Sorted {
         // About a dozen bytes a field, so that a block's buffer seldom grows (and is copied).
         let mut out = Vec::with_capacity(block.len() * 12 * (self.columns.len() + self.aggs.funcs.len()));
         let mut aggs = Vec::new();
-        self.each_group(block, |codes, merged| {
-            let list = self.aggs.values(merged, &mut aggs);
+        let mut buf = Vec::new();
+        self.each_group(block, |codes, group| {
+            // Counts, sums and means of a group with no copy: written from its row of states.
+            if let (GroupStates::One(states, id), true) = (&group, self.aggs.scalar) {
+                for (&c, col) in codes.iter().zip(&self.columns) {
+                    col.write(&mut w, &mut out, c);
+                }
+                for (agg, (&func, &kind)) in self.aggs.funcs.iter().zip(&self.aggs.kinds).enumerate() {
+                    match states.scalar(agg, *id).expect("a count, sum or mean") {
+                        Scalar::Count(n) => w.number(&mut out, Number::UInt(n)),
+                        Scalar::Moments(m) => w.value(&mut out, &moments_value(func, kind, &m)),
+                    }
+                }
+                return w.end(&mut out);
+            }
+            let list = self.aggs.values(group.states(self.aggs.funcs.len(), &mut buf), &mut aggs);
             let mut record = |listed: Option<(usize, &Value)>| {
                 for (&c, col) in codes.iter().zip(&self.columns) {
                     col.write(&mut w, &mut out, c);
@@ -773,22 +892,28 @@ fn num_value(n: Num, kind: Kind) -> Value {
     }
 }
 
+/// The value of a sum, mean, variance or standard deviation from its moments.
+fn moments_value(func: AggFn, kind: Kind, m: &Moments) -> Value {
+    let opt_f = |x: Option<f64>| x.map_or(Value::Null, Value::Float);
+    match func {
+        // An integer sum beyond i64 (or beyond 128 bits, then held as an exact float sum) prints
+        // as a float, correctly rounded.
+        AggFn::Sum if kind == Kind::Int || kind == Kind::Null => match i64::try_from(m.int_sum) {
+            Ok(i) if m.sum.is_zero() => Value::Int(i),
+            _ => Value::Float(m.float_sum()),
+        },
+        AggFn::Sum => Value::Float(m.float_sum()),
+        AggFn::Mean => opt_f(m.mean()),
+        AggFn::Var => opt_f(m.var()),
+        _ => opt_f(m.var().map(f64::sqrt)),
+    }
+}
+
 fn agg_value(func: AggFn, kind: Kind, state: State) -> Value {
     let opt_f = |x: Option<f64>| x.map_or(Value::Null, Value::Float);
     match state {
         State::Rows(n) | State::Count(n) => Value::UInt(n),
-        State::Moments(m) => match func {
-            // An integer sum beyond i64 (or beyond 128 bits, then held as an exact float sum)
-            // prints as a float, correctly rounded.
-            AggFn::Sum if kind == Kind::Int || kind == Kind::Null => match i64::try_from(m.int_sum) {
-                Ok(i) if m.sum.is_zero() => Value::Int(i),
-                _ => Value::Float(m.float_sum()),
-            },
-            AggFn::Sum => Value::Float(m.float_sum()),
-            AggFn::Mean => opt_f(m.mean()),
-            AggFn::Var => opt_f(m.var()),
-            _ => opt_f(m.var().map(f64::sqrt)),
-        },
+        State::Moments(m) => moments_value(func, kind, &m),
         State::Extreme { num, text, .. } => match kind {
             Kind::Int | Kind::Float => num.map_or(Value::Null, |n| num_value(n, kind)),
             _ => text.map_or(Value::Null, |t| Value::Str(t.into())),

@@ -222,10 +222,12 @@ impl States {
         let i = id as usize;
         if self.stride > 0 {
             let words = self.words();
-            prefetch(words, i * self.stride);
-            if self.stride > 8 {
-                // A row of more than a line: its last line too (rare).
-                prefetch(words, (i + 1) * self.stride - 1);
+            let (first, last) = (i * self.stride, (i + 1) * self.stride - 1);
+            prefetch(words, first);
+            if last / 8 != first / 8 {
+                // A row across two lines (rows are back to back: one of five words does every
+                // other time), or wider than one: its last line too.
+                prefetch(words, last);
             }
         }
         for col in &self.cols {
@@ -326,18 +328,7 @@ impl States {
                 let n = self.row(i)[at];
                 if rows { State::Rows(n) } else { State::Count(n) }
             }
-            &Column::Sum { at } => {
-                let (n, sum) = Sum::of(&self.row(i)[at..at + Sum::WORDS], &self.bigs);
-                // A sum of integers (a window at 2^0 or above) is the integer sum a sum of an
-                // integer column is read from.
-                let (int_sum, sum) = match sum {
-                    FloatSum::Small { acc, exp } if exp >= 0 && acc.unsigned_abs().leading_zeros() > exp as u32 => {
-                        (acc << exp, FloatSum::default())
-                    }
-                    sum => (0, sum),
-                };
-                State::Moments(Moments::of_sum(n, int_sum, sum))
-            }
+            &Column::Sum { at } => State::Moments(self.moments_at(at, i)),
             Column::Extremes { max, groups } => {
                 State::Extreme { num: groups[i].num, text: groups[i].text.clone(), max: *max }
             }
@@ -348,6 +339,41 @@ impl States {
             Column::Other(v) => v[i].clone(),
         }
     }
+}
+
+impl States {
+    /// The moments of the sum or mean whose words start at `at` in group `i`'s row.
+    #[inline]
+    fn moments_at(&self, at: usize, i: usize) -> Moments {
+        let (n, sum) = Sum::of(&self.row(i)[at..at + Sum::WORDS], &self.bigs);
+        // A sum of integers (a window at 2^0 or above) is the integer sum a sum of an integer
+        // column is read from.
+        let (int_sum, sum) = match sum {
+            FloatSum::Small { acc, exp } if exp >= 0 && acc.unsigned_abs().leading_zeros() > exp as u32 => {
+                (acc << exp, FloatSum::default())
+            }
+            sum => (0, sum),
+        };
+        Moments::of_sum(n, int_sum, sum)
+    }
+
+    /// Aggregation `agg` of group `id` when it is a count or a sum or mean (kept in the group's
+    /// row): the count, or the moments, read from the row as [`States::state`] reads them but
+    /// with no general state made. `None` for the other aggregations.
+    #[inline]
+    pub fn scalar(&self, agg: usize, id: u32) -> Option<Scalar> {
+        match self.cols[agg] {
+            Column::Count { at, .. } => Some(Scalar::Count(self.row(id as usize)[at])),
+            Column::Sum { at } => Some(Scalar::Moments(self.moments_at(at, id as usize))),
+            _ => None,
+        }
+    }
+}
+
+/// A count, or the moments of a sum or mean: see [`States::scalar`].
+pub enum Scalar {
+    Count(u64),
+    Moments(Moments),
 }
 
 /// A text's first 16 bytes as one integer, big-endian and zero-padded: texts whose heads differ
