@@ -21,7 +21,6 @@ use super::spill::{KeyTypes, Merger, Spilled};
 use super::states::{Scalar, States, head16};
 use super::{GroupByError, GroupByPlan, LineBase};
 use crate::agg::groupby::{AggFn, AggSpec, Kind, Moments, Num, State};
-use crate::input::value::KeyNum;
 use crate::output::delimited::Delimited;
 use crate::output::number::Number;
 use crate::output::{JsonShape, Table, Value};
@@ -494,9 +493,7 @@ fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Colum
                                     local[t].push(code);
                                 }
                                 (Gather::Int(i, rule), Some(raw)) => {
-                                    if let KeyField::Num(KeyNum::Int(v)) | KeyField::NumText(KeyNum::Int(v), _) =
-                                        KeyField::read(Some(raw), rule)
-                                    {
+                                    if let Some(v) = KeyField::int(raw, rule) {
                                         let r = &mut ranges[i];
                                         *r = (r.0.min(v), r.1.max(v));
                                     }
@@ -873,9 +870,9 @@ impl Aggs {
 fn group_code(col: &ColumnCode, raw: Option<&[u8]>, rule: KeyRule) -> u64 {
     let Some(raw) = raw else { return NULL_CODE };
     match &col.coding {
-        Coding::Int { min } => match KeyField::read(Some(raw), rule) {
-            KeyField::Num(KeyNum::Int(i)) | KeyField::NumText(KeyNum::Int(i), _) => i.wrapping_sub(*min) as u64,
-            _ => unreachable!("an integer column holds integers"),
+        Coding::Int { min } => match KeyField::int(raw, rule) {
+            Some(i) => i.wrapping_sub(*min) as u64,
+            None => unreachable!("an integer column holds integers"),
         },
         Coding::Float => match KeyField::read(Some(raw), rule) {
             KeyField::Num(n) | KeyField::NumText(n, _) => ordered_bits(n.num().as_f64()),
