@@ -411,8 +411,15 @@ impl<'a> DictText<'a> {
 }
 
 impl std::hash::Hash for DictText<'_> {
+    /// A text of at most 16 bytes is its head and length: two words to hash, not its bytes.
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write(self.text);
+        if self.text.len() <= 16 {
+            state.write_u128(self.head);
+            state.write_usize(self.text.len());
+        } else {
+            state.write(self.text);
+        }
     }
 }
 
