@@ -13,7 +13,7 @@
 //! the workers will share most of their groups, their copies of a partition are merged at the end
 //! (see [`super::table::Merge`]), so room is made for the groups of all of them. Sizing waits for
 //! partitions of a few thousand groups (a query of a few groups never sizes anything), and stays
-//! within the worker's share of the memory budget (it never makes a store spill).
+//! within half the worker's share of the memory budget (it never makes a store spill).
 
 use std::sync::Mutex;
 
@@ -35,7 +35,9 @@ pub(super) struct Estimate {
     seen: Vec<Mutex<Seen>>,
     /// The workers that share the rows left.
     workers: usize,
-    /// The bytes a store may take (its share of the memory budget).
+    /// The bytes a store may be sized for: half its share of the memory budget, so that room
+    /// made ahead (counted as the store's size, with its table rounded up to a power of two)
+    /// never passes the budget by itself and spills groups that are not there.
     share: usize,
 }
 
@@ -52,7 +54,7 @@ impl Estimate {
         Estimate {
             seen: (0..stores).map(|_| Mutex::new(Seen::default())).collect(),
             workers: workers.max(1),
-            share: budget / stores.max(1),
+            share: budget / stores.max(1) / 2,
         }
     }
 
@@ -71,7 +73,7 @@ impl Estimate {
         let left = chunk.left as f64 * chunk.rows as f64 / chunk.bytes as f64 / self.workers as f64;
         let n = seen.rows as f64 - chunk.rows as f64 / 2.0;
         let mut total = final_groups(groups as f64, n, rate, left, self.workers as f64);
-        // Never more than the worker's share of the memory budget, at the bytes per group of the
+        // Never more than half the worker's share of the memory budget, at the bytes per group of the
         // room the store has (its tables and vectors, which room made ahead inflates).
         let bytes: usize = store.parts.iter().map(super::chunk::Part::bytes).sum();
         let room: usize = store.parts.iter().map(|p| p.keys.len().max(p.keys.room())).sum();

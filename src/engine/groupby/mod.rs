@@ -2,7 +2,8 @@
 //! row groups of a table file) -> each chunk split into records by the input layer's dialect,
 //! touching only the columns the query needs (see `input::dialect`), and aggregated into its
 //! worker's store: keys in a partitioned hash table ([`table`], [`keys`]) and their states, a
-//! column per aggregation ([`states`]) -> what each chunk taught about the columns merged in input
+//! column per aggregation ([`states`]), sized ahead for the groups it is expected to end with
+//! ([`estimate`]) -> what each chunk taught about the columns merged in input
 //! order ([`chunk::ChunkInfo`]) -> the workers' stores merged partition by partition, in parallel
 //! (states merge in any order: first/last carry their rows' positions) -> keys typed over the
 //! whole input, sorted by typed codes, groups of one number spelled several ways merged, and rows

@@ -22,7 +22,7 @@ enum Column {
     /// `slots` (values, then empty slots), with no allocation per group.
     Top { largest: bool, k: usize, slots: Vec<Option<Num>> },
     /// `median` and `quantile`: every numeric value of each group.
-    Values(Vec<Vec<Num>>),
+    Values(Vec<Vec<f64>>),
     /// Every other aggregation.
     Other(Vec<State>),
 }
@@ -165,13 +165,13 @@ impl States {
                 Column::Count { .. } | Column::Sum { .. } => 0,
                 Column::Extremes { groups, .. } => groups.capacity() * (size_of::<Extreme>() + HEAP),
                 Column::Top { slots, .. } => slots.capacity() * size_of::<Option<Num>>(),
-                Column::Values(v) => v.capacity() * size_of::<Vec<Num>>(),
+                Column::Values(v) => v.capacity() * size_of::<Vec<f64>>(),
                 Column::Other(v) => v.capacity() * (size_of::<State>() + HEAP),
             })
             .sum();
         cols + self.lines.capacity() * size_of::<Line>()
             + self.bigs.capacity() * (size_of::<FloatSum>() + 8 * HEAP)
-            + self.values * size_of::<Num>()
+            + self.values * size_of::<f64>()
     }
 
     /// Whether aggregation `agg` reads its field's text (the others need only its number).
@@ -207,7 +207,7 @@ impl States {
             }
             Column::Values(v) => {
                 if let Some((_, Some(x))) = field {
-                    v[i].push(x);
+                    v[i].push(x.as_f64());
                     self.values += 1;
                 }
             }
@@ -312,7 +312,7 @@ impl States {
             }
             (Column::Values(v), State::Median(vals)) => {
                 self.values += vals.len();
-                v[i].extend(vals);
+                v[i].extend(vals.iter().map(|x| x.as_f64()));
             }
             (Column::Other(v), s) => v[i].merge(s),
             (_, s) => panic!("a partial state {s:?} of another aggregation"),
@@ -335,7 +335,9 @@ impl States {
             &Column::Top { largest, k, ref slots } => {
                 State::Top { largest, k: k as u32, vals: slots[i * k..(i + 1) * k].iter().flatten().copied().collect() }
             }
-            Column::Values(v) => State::Median(v[i].clone()),
+            // Kept as floats: a median or quantile is computed from the values' floats (see
+            // `finish::agg_value`), so an integer's float is all it needs, in half the memory.
+            Column::Values(v) => State::Median(v[i].iter().map(|&x| Num::Float(x)).collect()),
             Column::Other(v) => v[i].clone(),
         }
     }
