@@ -619,6 +619,27 @@ fn counts_sums_and_means_read_the_same_from_rows_and_from_states() {
     assert!(by_n.contains("\n7,2,2,3,0.30000000000000004,0.15000000000000002,1.5\n"), "{by_n}");
 }
 
+/// A text key column of nearly a text per group is coded without a dictionary (see
+/// `finish::TextGather`): its texts are sorted as they come, equal ones together, so a key the
+/// workers both hold (two copies of its group) is still one row, in order.
+#[test]
+fn a_text_per_group_is_one_row_per_text_in_order() {
+    let n = 200_000u64;
+    let mut data = String::from("k,v\n");
+    for round in 0..2 {
+        for i in 0..n {
+            data.push_str(&format!("t{:07},{round}\n", i * 7919 % n));
+        }
+    }
+    let (_d, path) = temp_file("texts.csv", data.as_bytes());
+    let expected: String =
+        std::iter::once("k,count,sum_v\n".to_string()).chain((0..n).map(|i| format!("t{i:07},2,1\n"))).collect();
+    for args in [&["-j", "2", "--chunk-size", "64KiB"][..], &["-e", "serial"], &["-j", "2"]] {
+        let out = run_ok(&[&["groupby", "-b", "k", "-a", "count,sum(v)"][..], args, &[path_str(&path)]].concat(), None);
+        assert!(out == expected, "{args:?}: {} lines", out.lines().count());
+    }
+}
+
 /// A file's size is known before it is read, so a store headed for a group per row is sized
 /// ahead for the rows left (see `engine::groupby::estimate`); from stdin it grows as it goes.
 /// Enough groups for every partition of both workers to be sized: the same rows either way, and

@@ -94,7 +94,7 @@ impl Estimate {
 /// groups coming at `rate` per row; and, when the workers' copies of a partition will share most
 /// of their groups (so that they are merged, see [`super::table::Merge`]), the groups of all
 /// `workers` together, which the copy merged into needs room for.
-fn final_groups(groups: f64, n: f64, rate: f64, left: f64, workers: f64) -> f64 {
+pub(super) fn final_groups(groups: f64, n: f64, rate: f64, left: f64, workers: f64) -> f64 {
     let linear = groups + rate * left;
     if rate >= 0.999 || n <= 0.0 {
         return linear;

@@ -437,6 +437,64 @@ impl Eq for DictText<'_> {}
 /// A batch's dictionary of a column's texts, hashed as the group tables hash keys (foldhash).
 type DictMap<'a> = std::collections::HashMap<DictText<'a>, u32, foldhash::fast::FixedState>;
 
+/// A batch's texts of one text column, and each group's local code: each distinct text once,
+/// through a dictionary, while the column repeats its texts; each group's text as it comes once
+/// the dictionary is seen to grow by nearly a text per group (with a text per group, hashing each
+/// into a dictionary as large as the groups was most of the coding), the sort of every batch's
+/// texts bringing equal ones together either way (see [`rank_texts`]).
+struct TextGather<'a> {
+    dict: DictMap<'a>,
+    texts: Vec<&'a [u8]>,
+    /// Whether the dictionary is skipped.
+    direct: bool,
+    /// The texts seen, and the dictionary's size at the last check.
+    seen: usize,
+    checked: usize,
+    /// The batch's groups.
+    groups: usize,
+}
+
+impl<'a> TextGather<'a> {
+    /// Texts between checks of how fast the dictionary grows.
+    const WINDOW: usize = 1 << 16;
+
+    fn new(groups: usize) -> Self {
+        TextGather { dict: DictMap::default(), texts: Vec::new(), direct: false, seen: 0, checked: 0, groups }
+    }
+
+    /// The local code of a group's text.
+    #[inline]
+    fn code(&mut self, raw: &'a [u8]) -> u32 {
+        self.seen += 1;
+        if self.seen % Self::WINDOW == 0 && !self.direct {
+            self.check();
+        }
+        let texts = &mut self.texts;
+        let mut push = || {
+            texts.push(raw);
+            u32::try_from(texts.len() - 1).expect("fewer than 2^32 texts")
+        };
+        if self.direct { push() } else { *self.dict.entry(DictText::new(raw)).or_insert_with(push) }
+    }
+
+    /// Skips the dictionary from here if the column is expected to end with more distinct texts
+    /// than 70% of the batch's groups (as [`super::estimate`] expects groups, from the rate at
+    /// which new texts came over the last window).
+    #[cold]
+    fn check(&mut self) {
+        let new = self.dict.len() - self.checked;
+        self.checked = self.dict.len();
+        let rate = new as f64 / Self::WINDOW as f64;
+        let n = (self.seen - Self::WINDOW / 2) as f64;
+        let left = self.groups.saturating_sub(self.seen) as f64;
+        let distinct = super::estimate::final_groups(self.dict.len() as f64, n, rate, left, 1.0);
+        if distinct > 0.7 * self.groups as f64 {
+            self.direct = true;
+            self.dict = DictMap::default();
+        }
+    }
+}
+
 /// How one key column is coded: what a walk over the groups' keys gathers of it.
 #[derive(Clone, Copy)]
 enum Gather {
@@ -479,8 +537,8 @@ fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Colum
     let batches: Vec<Batch> = parts
         .par_chunks(per_batch)
         .map(|parts| {
-            let mut dicts: Vec<DictMap> = (0..n_text).map(|_| DictMap::default()).collect();
-            let mut texts: Vec<Vec<&[u8]>> = vec![Vec::new(); n_text];
+            let groups = parts.iter().map(|p| p.keys.len()).sum();
+            let mut texts: Vec<TextGather> = (0..n_text).map(|_| TextGather::new(groups)).collect();
             let mut ranges = vec![(i64::MAX, i64::MIN); n_int];
             let locals = parts
                 .iter()
@@ -491,14 +549,7 @@ fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Colum
                         for (raw, g) in keys::raw_fields(part.keys.key(id)).zip(&gather).take(fields) {
                             match (*g, raw) {
                                 (Gather::Text(t), None) => local[t].push(u32::MAX),
-                                (Gather::Text(t), Some(raw)) => {
-                                    let texts = &mut texts[t];
-                                    let code = *dicts[t].entry(DictText::new(raw)).or_insert_with(|| {
-                                        texts.push(raw);
-                                        u32::try_from(texts.len() - 1).expect("fewer than 2^32 texts")
-                                    });
-                                    local[t].push(code);
-                                }
+                                (Gather::Text(t), Some(raw)) => local[t].push(texts[t].code(raw)),
                                 (Gather::Int(i, rule), Some(raw)) => {
                                     if let Some(v) = KeyField::int(raw, rule) {
                                         let r = &mut ranges[i];
@@ -512,7 +563,7 @@ fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Colum
                     local
                 })
                 .collect();
-            Batch { texts, locals, ranges }
+            Batch { texts: texts.into_iter().map(|t| t.texts).collect(), locals, ranges }
         })
         .collect();
     let batch: Vec<usize> = (0..parts.len()).map(|p| p / per_batch).collect();
