@@ -813,8 +813,7 @@ impl Sorted {
                 f(&codes, GroupStates::One(states, id));
                 continue;
             }
-            merged.clear();
-            merged.extend((0..self.aggs.funcs.len()).map(|agg| states.state(agg, id)));
+            GroupStates::One(states, id).states(self.aggs.funcs.len(), &mut merged);
             let mut end = at + 1;
             while end < block.end && self.order.same(at, end) {
                 let (p2, id2) = self.order.group(end).expect("a group in the block");
@@ -840,6 +839,14 @@ impl Sorted {
         rows
     }
 
+    /// Writes a group's key fields from their codes.
+    #[inline]
+    fn write_keys(&self, w: &mut Delimited, out: &mut Vec<u8>, codes: &[u64]) {
+        for (&c, col) in codes.iter().zip(&self.columns) {
+            col.write(w, out, c);
+        }
+    }
+
     /// The rows of the groups at `block` as CSV (or TSV, by `delimiter`) records, written from
     /// the codes and states with no value made per key field (the same bytes as writing
     /// [`Sorted::rows_of`]'s rows).
@@ -852,9 +859,7 @@ impl Sorted {
         self.each_group(block, |codes, group| {
             // Counts, sums and means of a group with no copy: written from its row of states.
             if let (GroupStates::One(states, id), true) = (&group, self.aggs.scalar) {
-                for (&c, col) in codes.iter().zip(&self.columns) {
-                    col.write(&mut w, &mut out, c);
-                }
+                self.write_keys(&mut w, &mut out, codes);
                 for (agg, (&func, &kind)) in self.aggs.funcs.iter().zip(&self.aggs.kinds).enumerate() {
                     match states.scalar(agg, *id).expect("a count, sum or mean") {
                         Scalar::Count(n) => w.number(&mut out, Number::UInt(n)),
@@ -865,9 +870,7 @@ impl Sorted {
             }
             let list = self.aggs.values(group.states(self.aggs.funcs.len(), &mut buf), &mut aggs);
             let mut record = |listed: Option<(usize, &Value)>| {
-                for (&c, col) in codes.iter().zip(&self.columns) {
-                    col.write(&mut w, &mut out, c);
-                }
+                self.write_keys(&mut w, &mut out, codes);
                 for (i, v) in aggs.iter().enumerate() {
                     match listed {
                         Some((at, listed)) if at == i => w.value(&mut out, listed),
