@@ -329,7 +329,9 @@ impl<'a> Aggregator<'a> {
                     let from = b.texts.len() as u32;
                     if self.needs_text[agg] && layout.agg_cols2[agg].is_none() {
                         let raw = fields[c];
-                        std::str::from_utf8(raw).map_err(|_| invalid_utf8(layout, c, line))?;
+                        if !raw.is_ascii() {
+                            std::str::from_utf8(raw).map_err(|_| invalid_utf8(layout, c, line))?;
+                        }
                         b.texts.extend_from_slice(raw);
                     }
                     Some((from, b.texts.len() as u32))
