@@ -22,13 +22,13 @@ use crate::agg::groupby::Kind;
 use crate::engine::groupby::{GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened};
 use crate::engine::pipeline;
 use crate::engine::polars::frames::{ColumnKinds, FieldRules, Run, read_runs, scan_kinds};
-use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared, Tables};
+use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared, Tables, sql_cells};
 use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, kernels};
 use crate::input::dialect::{self, Fault, StartError};
 use crate::input::value::{NullValues, looks_null};
 use crate::input::{Chunk, Chunker, CsvBoundary, InputError, ReadOptions, Source, TableFormat, Workers};
-use crate::output::{Rows, Table, Value};
+use crate::output::{Rows, Table};
 
 /// The most rows of a chunk's result rendered at once.
 const RENDER_ROWS: usize = 1 << 16;
@@ -228,9 +228,9 @@ pub fn sql_stream<R: Send>(
         let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest).ending_at(end);
         let grouped = group_by_opened(&group_by, input)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let (headers, rows) = sql_rows(gb, grouped.into_table()?);
-        emit(&headers, render(&headers, Rows::Values(rows))?)?;
-        return Ok(());
+        let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
+        let groups = grouped.into_frame(&headers, |rows| sql_cells(&gb.columns, rows))?;
+        return emit_frame(&headers, &groups, render, emit);
     }
     // A plain file is read twice by the whole-input path at no cost in memory, and polars filters
     // and joins its typed columns at least as fast as a pre-query's rows reach the engine (see
@@ -263,7 +263,8 @@ pub fn sql_stream<R: Send>(
             }
         };
         grouped.notes.iter().for_each(|n| notify(n));
-        let (headers, result) = prepared.run_over_groups(grouped.into_table()?).map_err(|e| query_error(&e))?;
+        let groups = prepared.groups_frame(grouped)?;
+        let (headers, result) = prepared.run_over_groups(groups).map_err(|e| query_error(&e))?;
         return emit_frame(&headers, &result, render, emit);
     }
     if prepared.row_wise {
@@ -332,12 +333,6 @@ fn open_spool(plan: &SqlPlan, path: &std::path::Path) -> Result<Chunker<CsvBound
     Chunker::open_with(&Source::File(path.to_path_buf()), read, CsvBoundary::new(plan.delimiter, dialect::QUOTE))
 }
 
-/// Turns a grouped result into the SQL query's columns (SQL's NULL for the sum of no values).
-fn sql_rows(gb: &crate::engine::polars::sql::SqlGroupBy, table: Table) -> (Vec<String>, Vec<Vec<Value>>) {
-    let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
-    (headers, crate::engine::polars::sql::sql_cells(&gb.columns, table.rows))
-}
-
 /// The group-by of an aggregating query.
 fn group_by_plan(plan: &SqlPlan, by: &[String], aggs: &[crate::agg::groupby::AggSpec]) -> GroupByPlan {
     GroupByPlan {
@@ -374,16 +369,17 @@ fn sql_table<R: Send>(
         let group_by = group_by_plan(plan, &gb.by, &gb.aggs);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let (headers, rows) = sql_rows(gb, grouped.into_table()?);
-        emit(&headers, render(&headers, Rows::Values(rows))?)?;
-        return Ok(());
+        let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
+        let groups = grouped.into_frame(&headers, |rows| sql_cells(&gb.columns, rows))?;
+        return emit_frame(&headers, &groups, render, emit);
     }
     // (A join or filter before grouping: polars' scan below.)
     if let Some(og) = prepared.over_groups.as_ref().filter(|_| prepared.pre.is_none()) {
         let group_by = group_by_plan(plan, &og.by, &og.aggs);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let (headers, result) = prepared.run_over_groups(grouped.into_table()?).map_err(|e| polars_error(&e))?;
+        let groups = prepared.groups_frame(grouped)?;
+        let (headers, result) = prepared.run_over_groups(groups).map_err(|e| polars_error(&e))?;
         return emit_frame(&headers, &result, render, emit);
     }
     if !prepared.row_wise {

@@ -10,7 +10,7 @@ mod frame;
 pub mod number;
 mod parquet;
 
-pub use parquet::frame as table_frame;
+pub use parquet::{frame as table_frame, frame_of_blocks};
 mod sink;
 
 pub use sink::{Destination, OutputSink};

@@ -817,6 +817,43 @@ fn sql_over_groups_empty_and_long_results() {
     }
 }
 
+/// A table of groups longer than the blocks it is made in (16,384 groups) takes each column's
+/// type from every block: a column null in the first blocks and integers after, one of integers
+/// with a float in the last block only. Plain GROUP BYs and queries over the groups give the
+/// whole-input path's answers, as CSV and as one Parquet file (each column of one type through
+/// every slice written).
+#[test]
+fn sql_groups_typed_over_every_block() {
+    use std::fmt::Write as _;
+    let mut data = String::from("k,v,w\n");
+    for k in 0..40_000 {
+        let v = if k < 30_000 { String::new() } else { (k % 7).to_string() };
+        let w = if k == 39_999 { "2.5".to_string() } else { (k % 11).to_string() };
+        writeln!(data, "{k},{v},{w}").unwrap();
+    }
+    let (dir, path) = temp_file("g.csv", data.as_bytes());
+    let p = path_str(&path);
+    // (`v` declared: the whole-input path types a column by a sample, where `v` is empty.)
+    for query in [
+        "SELECT k, max(v) AS mv, min(w) AS mw, count(*) AS n FROM t GROUP BY k",
+        "SELECT k, max(v) - min(w) AS d, count(v) AS n FROM t GROUP BY k ORDER BY k",
+    ] {
+        let whole_query = query.replacen(" GROUP BY", " WHERE TRUE GROUP BY", 1);
+        let whole = run_ok(&["sql", "--schema", "v:int", &whole_query, p], None);
+        let ours = run_ok(&["sql", "--schema", "v:int", query, p], None);
+        assert_eq!(ours.lines().count(), 40_001, "{query}");
+        // The last group's float (2.5, or 1 - 2.5) in a column of integers until then.
+        assert!(ours.lines().last().unwrap().contains(".5"), "{query}: {}", ours.lines().last().unwrap());
+        assert_same_table(&ours, &whole);
+        let (a, b) = (dir.path().join("ours.parquet"), dir.path().join("whole.parquet"));
+        run_ok(&["sql", "--schema", "v:int", query, p, "-o", path_str(&a)], None);
+        run_ok(&["sql", "--schema", "v:int", &whole_query, p, "-o", path_str(&b)], None);
+        let read = |f: &std::path::Path| run_ok(&["sql", "SELECT * FROM t", path_str(f)], None);
+        assert_eq!(read(&a), ours, "{query}: the Parquet file reads back as the CSV");
+        assert_same_table(&read(&b), &whole);
+    }
+}
+
 /// A column of the table of groups with no value at all (an aggregate over nulls only, or no
 /// groups) has the type the query was planned with (`--schema`), on the engine's path as on the
 /// whole-input path.

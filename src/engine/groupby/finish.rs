@@ -41,16 +41,45 @@ impl Grouped {
     /// Every row, as one table; the rows of groups sorted in memory are made on `threads`
     /// threads, a block each at a time.
     pub fn into_table(self) -> std::io::Result<Table> {
-        let blocks: Vec<Block> = self.rows.blocks(1 << 14).collect::<std::io::Result<_>>()?;
-        let rows_of = |block| self.rows.rows_of(block);
-        let pool = (self.threads > 1 && blocks.len() > 1)
-            .then(|| rayon::ThreadPoolBuilder::new().num_threads(self.threads).build().ok())
-            .flatten();
-        let parts: Vec<Vec<Vec<Value>>> = match pool {
-            Some(pool) => pool.install(|| blocks.into_par_iter().map(rows_of).collect()),
-            None => blocks.into_iter().map(rows_of).collect(),
-        };
+        let pool = (self.threads > 1).then(|| self.pool()).flatten();
+        let parts = self.map_blocks(pool.as_ref(), |rows| rows)?;
         Ok(Table { headers: self.headers, rows: parts.into_iter().flatten().collect(), json: JsonShape::Records })
+    }
+
+    /// The rows as one polars frame of columns `headers`, each block's rows turned by `cells`
+    /// into that frame's, the blocks made and converted on the run's threads (see
+    /// [`crate::output::frame_of_blocks`]).
+    pub fn into_frame(
+        self,
+        headers: &[String],
+        cells: impl Fn(Vec<Vec<Value>>) -> Vec<Vec<Value>> + Sync,
+    ) -> std::io::Result<polars::prelude::DataFrame> {
+        let pool = self.pool();
+        let blocks = self.map_blocks(pool.as_ref(), cells)?;
+        let frame = || crate::output::frame_of_blocks(headers, blocks);
+        match &pool {
+            Some(pool) => pool.install(frame),
+            None => frame(),
+        }
+    }
+
+    /// Each block's rows through `f`, in order: on `pool`'s threads when there is one.
+    fn map_blocks<T: Send>(
+        &self,
+        pool: Option<&rayon::ThreadPool>,
+        f: impl Fn(Vec<Vec<Value>>) -> T + Sync,
+    ) -> std::io::Result<Vec<T>> {
+        let blocks: Vec<Block> = self.rows.blocks(1 << 14).collect::<std::io::Result<_>>()?;
+        let each = |block| f(self.rows.rows_of(block));
+        Ok(match pool.filter(|_| blocks.len() > 1) {
+            Some(pool) => pool.install(|| blocks.into_par_iter().map(each).collect()),
+            None => blocks.into_iter().map(each).collect(),
+        })
+    }
+
+    /// A pool of the run's threads.
+    fn pool(&self) -> Option<rayon::ThreadPool> {
+        rayon::ThreadPoolBuilder::new().num_threads(self.threads.max(1)).build().ok()
     }
 }
 

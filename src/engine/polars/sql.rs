@@ -220,17 +220,18 @@ impl Prepared {
         }
     }
 
-    /// Runs the query over the groups: the engine's `table` of keys and aggregates, read as
-    /// [`super::over_groups::OverGroups::columns`] say, queried by its outer query, named as
-    /// the query's own result.
-    pub fn run_over_groups(&self, table: Table) -> PolarsResult<(Vec<String>, DataFrame)> {
+    /// The engine's groups as the frame the query over them reads: its keys and aggregates as
+    /// [`super::over_groups::OverGroups::columns`] say (see [`Prepared::run_over_groups`]).
+    pub fn groups_frame(&self, grouped: crate::engine::groupby::Grouped) -> std::io::Result<DataFrame> {
         let og = self.over_groups.as_ref().expect("a query over groups");
-        let groups = Table {
-            headers: og.columns.iter().map(|c| c.name.clone()).collect(),
-            rows: sql_cells(&og.columns, table.rows),
-            json: table.json,
-        };
-        let mut df = crate::output::table_frame(&groups).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+        let headers: Vec<String> = og.columns.iter().map(|c| c.name.clone()).collect();
+        grouped.into_frame(&headers, |rows| sql_cells(&og.columns, rows))
+    }
+
+    /// Runs the query over the groups (their frame from [`Prepared::groups_frame`]) by its outer
+    /// query, named as the query's own result.
+    pub fn run_over_groups(&self, mut df: DataFrame) -> PolarsResult<(Vec<String>, DataFrame)> {
+        let og = self.over_groups.as_ref().expect("a query over groups");
         // A column with no value at all (no groups, or an aggregate of nulls only) is typed as
         // the query was planned (by `--schema` or the input's types), not as text.
         let (height, names) = (df.height(), df.get_column_names_owned());
