@@ -588,7 +588,7 @@ fn one_pass_table(
         return Ok(None);
     }
     let polars_error = |e: PolarsError| SqlError::Query { name: cols.name.clone(), message: first_line(&e) };
-    let mut df = crate::engine::polars::frames::empty_frame(&cols.names, &kinds);
+    let mut df = crate::engine::polars::frames::empty_frame(&cols.names, &kinds, polars::prelude::DataType::String);
     for run in runs {
         let mut frame = run.frame;
         for (c, (r, k)) in run.kinds.iter().zip(&kinds).enumerate() {
@@ -716,7 +716,10 @@ fn load_table(plan: &SqlPlan, spec: &TableSpec) -> Result<polars::prelude::DataF
     let mut empty = None;
     typed_frames(&plan, &spec.source, &cols, &all, spool.as_ref().map(|s| s.path()), |names, kinds, df| {
         match df {
-            None => empty = Some(crate::engine::polars::frames::empty_frame(names, kinds)),
+            None => {
+                empty =
+                    Some(crate::engine::polars::frames::empty_frame(names, kinds, polars::prelude::DataType::String))
+            }
             Some(df) => frames.push(df),
         }
         Ok(())

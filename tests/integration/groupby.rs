@@ -854,6 +854,38 @@ fn sql_groups_typed_over_every_block() {
     }
 }
 
+/// A column with no value in the rows the query is planned from (the first 10,000) is planned as
+/// text, and again as of no type when the query needs a number of it: sums, arithmetic and
+/// comparisons of a numeric column that starts empty run on every path (the whole input, groups
+/// under a filter, row by row), from a file and from stdin; a text column that starts empty still
+/// takes text functions.
+#[test]
+fn sql_plans_a_column_empty_in_the_sample() {
+    use std::fmt::Write as _;
+    let mut data = String::from("k,v,w,t\n");
+    for k in 0..12_000 {
+        let (v, t) = if k < 11_000 { (String::new(), "") } else { ((k % 7).to_string(), "ab") };
+        writeln!(data, "{k},{v},{},{t}", k % 11).unwrap();
+    }
+    let (_d, path) = temp_file("e.csv", data.as_bytes());
+    // v: 11000..12000 mod 7, sum 3001, max 6; w's min 0; t "ab" from row 11000.
+    let want = [
+        ("SELECT max(v) - min(w) AS d, sum(v) AS s FROM t", "d,s\n6,3001\n"),
+        ("SELECT sum(v) AS s FROM t WHERE k > 5", "s\n3001\n"),
+        ("SELECT k, v + 1 AS x FROM t WHERE k >= 10999 AND k < 11002", "k,x\n10999,\n11000,4\n11001,5\n"),
+        ("SELECT k, v * 2 AS x FROM t WHERE v > 5 AND k < 11020", "k,x\n11003,12\n11010,12\n11017,12\n"),
+        ("SELECT max(v) + 1 AS m FROM t WHERE w = 3 GROUP BY w", "m\n7\n"),
+        ("SELECT upper(t) AS u FROM t WHERE k = 11000", "u\nAB\n"),
+    ];
+    for (query, expected) in want {
+        for input in [path_str(&path), "-"] {
+            let out = run(&["sql", query, input], Some(data.as_bytes()));
+            assert!(out.status.success(), "{query} < {input}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{query} < {input}");
+        }
+    }
+}
+
 /// A column of the table of groups with no value at all (an aggregate over nulls only, or no
 /// groups) has the type the query was planned with (`--schema`), on the engine's path as on the
 /// whole-input path.

@@ -563,12 +563,12 @@ fn rows_only(height: usize) -> DataFrame {
 
 /// An empty frame with the columns `names` of types `kinds`: what a query is planned against.
 /// Without columns, the rows-only frame of [`read_runs`].
-pub fn empty_frame(names: &[String], kinds: &[Kind]) -> DataFrame {
+pub fn empty_frame(names: &[String], kinds: &[Kind], null: DataType) -> DataFrame {
     if names.is_empty() {
         return rows_only(0);
     }
-    let schema =
-        Schema::from_iter(names.iter().zip(kinds).map(|(n, &k)| Field::new(n.as_str().into(), super::dtype(k))));
+    let dtype = |k: Kind| if k == Kind::Null { null.clone() } else { super::dtype(k) };
+    let schema = Schema::from_iter(names.iter().zip(kinds).map(|(n, &k)| Field::new(n.as_str().into(), dtype(k))));
     DataFrame::empty_with_schema(&schema)
 }
 

@@ -108,6 +108,10 @@ pub struct Prepared {
     /// elementwise expressions only): then running it on each chunk and concatenating the results
     /// in order is running it on the whole input.
     pub row_wise: bool,
+    /// The columns planned with no type (no value in the rows planned from, and a query that
+    /// needs a number of them): a chunk's column of nulls only, text as read, is made of no type
+    /// too before the query runs on it.
+    untyped: Vec<PlSmallStr>,
 }
 
 impl Prepared {
@@ -118,7 +122,16 @@ impl Prepared {
         kinds: &[crate::input::value::Kind],
         tables: &Tables,
     ) -> PolarsResult<Prepared> {
-        Prepared::over(query, super::frames::empty_frame(names, kinds), tables)
+        Prepared::over(query, super::frames::empty_frame(names, kinds, DataType::String), tables).or_else(|e| {
+            // A column with no value in the sampled rows is planned as text; a query that needs a
+            // number of it (a sum, arithmetic) is planned again with no type for it, which polars
+            // lets any operation take. The query runs on the values' own types either way.
+            if kinds.contains(&crate::input::value::Kind::Null) {
+                Prepared::over(query, super::frames::empty_frame(names, kinds, DataType::Null), tables).map_err(|_| e)
+            } else {
+                Err(e)
+            }
+        })
     }
 
     /// Plans `query` over a table of `schema` (a table file's).
@@ -153,6 +166,7 @@ impl Prepared {
             plans_whole: false,
             row_wise: false,
             reduction: None,
+            untyped: untyped(&empty),
         })
     }
 
@@ -200,6 +214,7 @@ impl Prepared {
             plans_whole: true,
             row_wise,
             reduction,
+            untyped: untyped(&empty),
         })
     }
 
@@ -259,7 +274,16 @@ impl Prepared {
     }
 
     /// [`Prepared::run`], the result as a frame.
-    pub fn run_frame(&self, df: DataFrame) -> PolarsResult<DataFrame> {
+    pub fn run_frame(&self, mut df: DataFrame) -> PolarsResult<DataFrame> {
+        for name in &self.untyped {
+            if let Ok(c) = df.column(name)
+                && c.dtype() == &DataType::String
+                && c.null_count() == c.len()
+            {
+                let nulls = Column::full_null(name.clone(), c.len(), &DataType::Null);
+                df.with_column(nulls)?;
+            }
+        }
         let reduced = self.reduction.as_ref().and_then(|r| {
             let (_, other) = &self.tables.others[r.table];
             r.reduce(&df, other).map(|df| (r.table, df))
@@ -284,6 +308,11 @@ impl Prepared {
         let df = self.tables.lazy(&self.query, scan)?.collect_with_engine(Engine::Streaming)?.unwrap_single();
         frame_to_table(&df)
     }
+}
+
+/// The columns of `empty` (a frame a query is planned over) of no type.
+fn untyped(empty: &DataFrame) -> Vec<PlSmallStr> {
+    empty.columns().iter().filter(|c| c.dtype() == &DataType::Null).map(|c| c.name().clone()).collect()
 }
 
 /// The cells of `columns` from a group-by's result rows: SQL's NULL for the sum of a group without
@@ -396,7 +425,7 @@ impl IpcSpool {
         names: &[String],
         kinds: &[crate::input::value::Kind],
     ) -> PolarsResult<IpcSpool> {
-        let schema = super::frames::empty_frame(names, kinds).schema().as_ref().clone();
+        let schema = super::frames::empty_frame(names, kinds, DataType::String).schema().as_ref().clone();
         let arrow = schema.to_arrow(CompatLevel::newest());
         let fields = polars_arrow::io::ipc::write::default_ipc_fields(arrow.iter_values());
         let writer = polars::io::ipc::IpcWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))
