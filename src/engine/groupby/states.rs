@@ -30,20 +30,71 @@ enum Column {
 /// A group's `min` or `max`: the extreme number and the extreme text (a column's type, and so
 /// which one is the answer, is known only at the end), and the text's first bytes as an integer
 /// ([`head`]), which decides most comparisons without reading the text; side by side, so that a
-/// row's update reads one place.
+/// row's update reads one place. A text of up to 8 bytes is its head and length, with no
+/// allocation (with a group per row or two, allocating every group's first text was most of a
+/// min's or max's cost).
 #[derive(Default)]
 struct Extreme {
     num: Option<Num>,
     head: u64,
-    text: Option<Box<str>>,
+    /// The text's length plus one when it is at most 8 bytes (its bytes are `head`'s); 0 when it
+    /// is longer (in `long`) or there is none.
+    short: u8,
+    long: Option<Box<str>>,
 }
 
 impl Extreme {
     fn update(&mut self, max: bool, num: Option<Num>, text: Option<&str>) {
         extreme_num_update(max, &mut self.num, num);
         if let Some(t) = text {
-            text_update(max, &mut self.text, &mut self.head, t);
+            self.text_update(max, t);
         }
+    }
+
+    /// The extreme text, if any: its bytes in `buf` when it is short.
+    fn text<'a>(&'a self, buf: &'a mut [u8; 8]) -> Option<&'a str> {
+        if self.short > 0 {
+            *buf = self.head.to_be_bytes();
+            // SAFETY: the bytes are those of a `str` of this length (see `text_update`).
+            Some(unsafe { std::str::from_utf8_unchecked(&buf[..usize::from(self.short - 1)]) })
+        } else {
+            self.long.as_deref()
+        }
+    }
+
+    /// Keeps `t` as the extreme text if it is beyond it: compared by heads, and by bytes only
+    /// when the heads are equal (as `extreme_update` orders texts).
+    #[inline]
+    fn text_update(&mut self, max: bool, t: &str) {
+        let th = head(t.as_bytes());
+        let mut buf = [0; 8];
+        let beyond = match self.text(&mut buf) {
+            None => true,
+            Some(cur) => {
+                // Equal heads of texts of one length up to 8 bytes: equal texts (the common tie
+                // of a repeated extreme), with no byte compare.
+                let o = th.cmp(&self.head).then_with(|| match t.len() <= 8 && t.len() == cur.len() {
+                    true => std::cmp::Ordering::Equal,
+                    false => t.cmp(cur),
+                });
+                if max { o == std::cmp::Ordering::Greater } else { o == std::cmp::Ordering::Less }
+            }
+        };
+        if beyond {
+            self.head = th;
+            if t.len() <= 8 {
+                self.short = t.len() as u8 + 1;
+                self.long = None;
+            } else {
+                self.short = 0;
+                self.long = Some(t.into());
+            }
+        }
+    }
+
+    /// The extreme text, owned.
+    fn text_owned(&self) -> Option<Box<str>> {
+        self.text(&mut [0; 8]).map(Box::from)
     }
 }
 
@@ -264,7 +315,7 @@ impl States {
                     Sum(&mut line_words_mut(&mut self.lines)[mine + at..][..Sum::WORDS]).merge(n, &sum, &mut self.bigs);
                 }
                 (Column::Extremes { max, groups }, Column::Extremes { groups: theirs, .. }) => {
-                    groups[i].update(*max, theirs[o].num, theirs[o].text.as_deref());
+                    groups[i].update(*max, theirs[o].num, theirs[o].text(&mut [0; 8]));
                 }
                 (&mut Column::Top { largest, k, ref mut slots }, Column::Top { slots: theirs, .. }) => {
                     for &v in theirs[o * k..(o + 1) * k].iter().flatten() {
@@ -330,7 +381,7 @@ impl States {
             }
             &Column::Sum { at } => State::Moments(self.moments_at(at, i)),
             Column::Extremes { max, groups } => {
-                State::Extreme { num: groups[i].num, text: groups[i].text.clone(), max: *max }
+                State::Extreme { num: groups[i].num, text: groups[i].text_owned(), max: *max }
             }
             &Column::Top { largest, k, ref slots } => {
                 State::Top { largest, k: k as u32, vals: slots[i * k..(i + 1) * k].iter().flatten().copied().collect() }
@@ -410,29 +461,6 @@ pub(super) fn head16(text: &[u8]) -> u128 {
 #[inline]
 fn head(t: &[u8]) -> u64 {
     (head16(t) >> 64) as u64
-}
-
-/// Keeps `t` as a group's extreme text (`text`, whose head is `h`) if it is beyond it: compared
-/// by heads, and by bytes only when the heads are equal (as `extreme_update` orders texts).
-#[inline]
-fn text_update(max: bool, text: &mut Option<Box<str>>, h: &mut u64, t: &str) {
-    let th = head(t.as_bytes());
-    let beyond = match text.as_deref() {
-        None => true,
-        Some(cur) => {
-            // Equal heads of texts of one length up to 8 bytes: equal texts (the common tie of
-            // a repeated extreme), with no byte compare.
-            let o = th.cmp(h).then_with(|| match t.len() <= 8 && t.len() == cur.len() {
-                true => std::cmp::Ordering::Equal,
-                false => t.cmp(cur),
-            });
-            if max { o == std::cmp::Ordering::Greater } else { o == std::cmp::Ordering::Less }
-        }
-    };
-    if beyond {
-        *text = Some(t.into());
-        *h = th;
-    }
 }
 
 /// The words of a row store's lines.
@@ -657,17 +685,26 @@ mod tests {
 
     proptest! {
         /// min and max of texts by heads first give the texts `extreme_update` gives: texts
-        /// sharing 8-byte prefixes, shorter than 8 bytes, with 0 bytes, non-ASCII.
+        /// sharing 8-byte prefixes, shorter than 8 bytes (kept in the head), of 8 and 9 bytes,
+        /// empty, with 0 bytes, non-ASCII; merged from another state as from a row.
         #[test]
         fn text_extremes_by_heads_are_byte_order(texts in prop::collection::vec("[ab\\x00é]{0,11}", 1..40)) {
             for max in [false, true] {
-                let (mut want, mut got, mut h) = (None, None, 0u64);
+                let (mut want, mut got) = (None, Extreme::default());
                 for t in &texts {
                     extreme_update(max, &mut None, &mut want, None, Some(t));
-                    text_update(max, &mut got, &mut h, t);
-                    prop_assert_eq!(&got, &want);
-                    prop_assert_eq!(h, head(got.as_deref().unwrap().as_bytes()));
+                    got.text_update(max, t);
+                    prop_assert_eq!(&got.text_owned(), &want);
+                    prop_assert_eq!(got.head, head(want.as_deref().unwrap().as_bytes()));
                 }
+                let mut merged = Extreme::default();
+                let (first, second) = texts.split_at(texts.len() / 2);
+                for part in [first, second] {
+                    let mut e = Extreme::default();
+                    part.iter().for_each(|t| e.text_update(max, t));
+                    merged.update(max, None, e.text(&mut [0; 8]));
+                }
+                prop_assert_eq!(&merged.text_owned(), &want);
             }
         }
     }
