@@ -250,8 +250,11 @@ pub(crate) fn prefetch<T>(v: &[T], i: usize) {
     if let Some(x) = v.get(i) {
         let start = std::ptr::from_ref(x).cast::<u8>();
         prefetch_byte(start);
+        // Known at compile time for most types: an element whose alignment is its size, a divisor
+        // of 64 (a slot, a count), lies within one line.
+        let within_one = 64 % size_of::<T>().max(1) == 0 && align_of::<T>() >= size_of::<T>();
         let last = size_of::<T>().saturating_sub(1);
-        if (start as usize & 63) + last > 63 {
+        if !within_one && (start as usize & 63) + last > 63 {
             prefetch_byte(start.wrapping_add(last));
         }
     }
