@@ -22,7 +22,7 @@ use crate::agg::groupby::Kind;
 use crate::engine::groupby::{GroupByError, GroupByPlan, InputFormat, OpenedInput, group_by_opened};
 use crate::engine::pipeline;
 use crate::engine::polars::frames::{ColumnKinds, FieldRules, Run, read_runs, scan_kinds};
-use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared, Tables, sql_cells};
+use crate::engine::polars::sql::{INFER_ROWS, IpcSpool, Prepared, Tables, groups_frame};
 use crate::engine::polars::table::TableInput;
 use crate::engine::{Engine, kernels};
 use crate::input::dialect::{self, Fault, StartError};
@@ -228,8 +228,7 @@ pub fn sql_stream<R: Send>(
         let input = OpenedInput::started(&cols.name, cols.names.clone(), cols.lines, rest).ending_at(end);
         let grouped = group_by_opened(&group_by, input)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
-        let groups = grouped.into_frame(&headers, |rows| sql_cells(&gb.columns, rows))?;
+        let (headers, groups) = groups_frame(grouped, &gb.columns)?;
         return emit_frame(&headers, &groups, render, emit);
     }
     // A plain file is read twice by the whole-input path at no cost in memory, and polars filters
@@ -369,8 +368,7 @@ fn sql_table<R: Send>(
         let group_by = group_by_plan(plan, &gb.by, &gb.aggs);
         let grouped = group_by_opened(&group_by, OpenedInput::table(&group_by, path, format)?)?;
         grouped.notes.iter().for_each(|n| notify(n));
-        let headers: Vec<String> = gb.columns.iter().map(|c| c.name.clone()).collect();
-        let groups = grouped.into_frame(&headers, |rows| sql_cells(&gb.columns, rows))?;
+        let (headers, groups) = groups_frame(grouped, &gb.columns)?;
         return emit_frame(&headers, &groups, render, emit);
     }
     // (A join or filter before grouping: polars' scan below.)

@@ -239,8 +239,7 @@ impl Prepared {
     /// [`super::over_groups::OverGroups::columns`] say (see [`Prepared::run_over_groups`]).
     pub fn groups_frame(&self, grouped: crate::engine::groupby::Grouped) -> std::io::Result<DataFrame> {
         let og = self.over_groups.as_ref().expect("a query over groups");
-        let headers: Vec<String> = og.columns.iter().map(|c| c.name.clone()).collect();
-        grouped.into_frame(&headers, |rows| sql_cells(&og.columns, rows))
+        Ok(groups_frame(grouped, &og.columns)?.1)
     }
 
     /// Runs the query over the groups (their frame from [`Prepared::groups_frame`]) by its outer
@@ -315,9 +314,20 @@ fn untyped(empty: &DataFrame) -> Vec<PlSmallStr> {
     empty.columns().iter().filter(|c| c.dtype() == &DataType::Null).map(|c| c.name().clone()).collect()
 }
 
+/// The engine's groups as a frame of the SQL columns `columns` (a plain group-by's, or those a
+/// query over groups reads), with those columns' names.
+pub fn groups_frame(
+    grouped: crate::engine::groupby::Grouped,
+    columns: &[SqlColumn],
+) -> std::io::Result<(Vec<String>, DataFrame)> {
+    let headers: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    let df = grouped.into_frame(&headers, |rows| sql_cells(columns, rows))?;
+    Ok((headers, df))
+}
+
 /// The cells of `columns` from a group-by's result rows: SQL's NULL for the sum of a group without
 /// values (where its hidden count is 0).
-pub fn sql_cells(columns: &[SqlColumn], rows: Vec<Vec<crate::output::Value>>) -> Vec<Vec<crate::output::Value>> {
+fn sql_cells(columns: &[SqlColumn], rows: Vec<Vec<crate::output::Value>>) -> Vec<Vec<crate::output::Value>> {
     use crate::output::Value;
     // A cell is moved out of its row unless a later column reads it too (or as its zero count).
     let read_later: Vec<bool> = (0..columns.len())
