@@ -436,6 +436,7 @@ struct TextDict {
 }
 
 #[derive(Clone, Copy)]
+#[repr(C, align(32))]
 struct DictSlot {
     head: u128,
     len: u32,
@@ -463,16 +464,24 @@ impl TextDict {
         (m as u64) ^ ((m >> 64) as u64)
     }
 
-    /// The local code of `text`, which is pushed to `texts` (and given the next code) if new.
+    /// Prefetches the slot where the probe for a text hashed `hash` starts.
     #[inline]
-    fn code<'a>(&mut self, text: &'a [u8], texts: &mut Vec<&'a [u8]>) -> u32 {
+    fn prefetch(&self, hash: u64) {
+        if !self.slots.is_empty() {
+            super::table::prefetch(&self.slots, hash as usize & (self.slots.len() - 1));
+        }
+    }
+
+    /// The local code of `text` (whose head and hash are `head` and `hash`), which is pushed to
+    /// `texts` (and given the next code) if new.
+    #[inline]
+    fn code<'a>(&mut self, text: &'a [u8], (head, hash): (u128, u64), texts: &mut Vec<&'a [u8]>) -> u32 {
         if 2 * (self.len + 1) > self.slots.len() {
             self.grow(texts);
         }
-        let head = head16(text);
         let len = u32::try_from(text.len()).expect("a text shorter than 4 GiB");
         let mask = self.slots.len() - 1;
-        let mut i = Self::hash(head, text) as usize & mask;
+        let mut i = hash as usize & mask;
         loop {
             let slot = self.slots[i];
             if slot.code == u32::MAX {
@@ -530,9 +539,21 @@ impl<'a> TextGather<'a> {
         TextGather { dict: TextDict::default(), texts: Vec::new(), direct: false, seen: 0, checked: 0, groups }
     }
 
-    /// The local code of a group's text.
+    /// A group's text's head and hash, its dictionary slot fetched ahead of [`TextGather::code`].
     #[inline]
-    fn code(&mut self, raw: &'a [u8]) -> u32 {
+    fn hash(&self, raw: &[u8]) -> Option<(u128, u64)> {
+        if self.direct {
+            return None;
+        }
+        let head = head16(raw);
+        let hash = TextDict::hash(head, raw);
+        self.dict.prefetch(hash);
+        Some((head, hash))
+    }
+
+    /// The local code of a group's text, hashed by [`TextGather::hash`].
+    #[inline]
+    fn code(&mut self, raw: &'a [u8], hashed: Option<(u128, u64)>) -> u32 {
         self.seen += 1;
         if self.seen % Self::WINDOW == 0 && !self.direct {
             self.check();
@@ -541,7 +562,9 @@ impl<'a> TextGather<'a> {
             self.texts.push(raw);
             u32::try_from(self.texts.len() - 1).expect("fewer than 2^32 texts")
         } else {
-            self.dict.code(raw, &mut self.texts)
+            // Hashed while the dictionary was skipped: never (it is not taken up again).
+            let hashed = hashed.unwrap_or_else(|| (head16(raw), TextDict::hash(head16(raw), raw)));
+            self.dict.code(raw, hashed, &mut self.texts)
         }
     }
 
@@ -562,6 +585,10 @@ impl<'a> TextGather<'a> {
         }
     }
 }
+
+/// A text key field waiting for its dictionary lookup: its column (among the text columns), its
+/// text (none for a null), and its head and hash (see [`TextGather::hash`]).
+type PendingText<'a> = (usize, Option<&'a [u8]>, Option<(u128, u64)>);
 
 /// How one key column is coded: what a walk over the groups' keys gathers of it.
 #[derive(Clone, Copy)]
@@ -613,19 +640,29 @@ fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Colum
                 .map(|part| {
                     let n = part.keys.len();
                     let mut local: Vec<Vec<u32>> = (0..n_text).map(|_| Vec::with_capacity(n)).collect();
-                    for id in 0..n as u32 {
-                        for (raw, g) in keys::raw_fields(part.keys.key(id)).zip(&gather).take(fields) {
-                            match (*g, raw) {
-                                (Gather::Text(t), None) => local[t].push(u32::MAX),
-                                (Gather::Text(t), Some(raw)) => local[t].push(texts[t].code(raw)),
-                                (Gather::Int(i, rule), Some(raw)) => {
-                                    if let Some(v) = KeyField::int(raw, rule) {
-                                        let r = &mut ranges[i];
-                                        *r = (r.0.min(v), r.1.max(v));
+                    // Groups a block at a time: each text hashed and its dictionary slot fetched
+                    // ahead, then looked up (a dictionary of 1e5 texts outgrows the caches: its
+                    // probes were most of the walk's time).
+                    let mut pending: Vec<PendingText> = Vec::new();
+                    for start in (0..n as u32).step_by(32) {
+                        for id in start..(start + 32).min(n as u32) {
+                            for (raw, g) in keys::raw_fields(part.keys.key(id)).zip(&gather).take(fields) {
+                                match (*g, raw) {
+                                    (Gather::Text(t), raw) => {
+                                        pending.push((t, raw, raw.and_then(|r| texts[t].hash(r))))
                                     }
+                                    (Gather::Int(i, rule), Some(raw)) => {
+                                        if let Some(v) = KeyField::int(raw, rule) {
+                                            let r = &mut ranges[i];
+                                            *r = (r.0.min(v), r.1.max(v));
+                                        }
+                                    }
+                                    (Gather::Int(..), None) | (Gather::Float, _) => {}
                                 }
-                                (Gather::Int(..), None) | (Gather::Float, _) => {}
                             }
+                        }
+                        for (t, raw, hashed) in pending.drain(..) {
+                            local[t].push(raw.map_or(u32::MAX, |raw| texts[t].code(raw, hashed)));
                         }
                     }
                     local
@@ -1110,7 +1147,7 @@ mod tests {
         let mut expected = std::collections::HashMap::new();
         for round in 0..2 {
             for t in &owned {
-                let code = dict.code(t, &mut texts);
+                let code = dict.code(t, (head16(t), TextDict::hash(head16(t), t)), &mut texts);
                 let first = *expected.entry(t.as_slice()).or_insert(code);
                 assert_eq!(code, first, "round {round}: {t:?}");
                 assert_eq!(texts[code as usize], t.as_slice());
