@@ -455,11 +455,14 @@ impl TextDict {
     /// group tables' hash of its bytes when it is longer.
     #[inline]
     fn hash(head: u128, text: &[u8]) -> u64 {
-        if text.len() > 16 {
-            return super::table::hash_key(text);
-        }
+        if text.len() > 16 { super::table::hash_key(text) } else { Self::hash_short(head, text.len()) }
+    }
+
+    /// The hash of a text of up to 16 bytes, from its head and length alone.
+    #[inline]
+    fn hash_short(head: u128, len: usize) -> u64 {
         let (lo, hi) = (head as u64, (head >> 64) as u64);
-        let len = (text.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let len = (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let m = u128::from(lo ^ 0x243f_6a88_85a3_08d3) * u128::from(hi ^ len ^ 0x1319_8a2e_0370_7344);
         (m as u64) ^ ((m >> 64) as u64)
     }
@@ -505,7 +508,13 @@ impl TextDict {
         let old = std::mem::replace(&mut self.slots, vec![VACANT_TEXT; size]);
         let mask = self.slots.len() - 1;
         for slot in old.into_iter().filter(|s| s.code != u32::MAX) {
-            let mut i = Self::hash(slot.head, texts[slot.code as usize]) as usize & mask;
+            // A short text's hash needs no read of the text (the dictionaries of a column of
+            // millions of texts grew at a cache miss a text).
+            let hash = match slot.len {
+                0..=16 => Self::hash_short(slot.head, slot.len as usize),
+                _ => super::table::hash_key(texts[slot.code as usize]),
+            };
+            let mut i = hash as usize & mask;
             while self.slots[i].code != u32::MAX {
                 i = (i + 1) & mask;
             }
@@ -717,7 +726,15 @@ fn rank_texts(batches: &[Vec<&[u8]>]) -> (ColumnCode, Vec<Vec<u32>>) {
         .enumerate()
         .flat_map(|(b, texts)| texts.iter().enumerate().map(move |(l, &t)| (head16(t), t, b as u32, l as u32)))
         .collect();
-    all.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+    // Where heads tie, the texts' first 16 bytes are equal but for the NULs that pad a shorter
+    // one: a shorter text comes first (it is a prefix), two longer ones go by their tails. The
+    // texts are read only there (equal texts of several batches tie: with a text per group, a
+    // read of each at random was most of this sort).
+    let tie = |a: &[u8], b: &[u8]| match a.len().min(b.len()) {
+        0..=16 => a.len().cmp(&b.len()),
+        _ => a[16..].cmp(&b[16..]),
+    };
+    all.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| tie(a.1, b.1)));
     let mut rank: Vec<Vec<u32>> = batches.iter().map(|texts| vec![0; texts.len()]).collect();
     let mut texts = Texts { bytes: Vec::new(), ends: Vec::new(), plain: Vec::new(), entries: Vec::new() };
     // Texts of up to 16 bytes are equal when their heads and lengths are: their bytes (mostly a
