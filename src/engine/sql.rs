@@ -132,6 +132,35 @@ impl Columns {
     }
 }
 
+/// Why a query that failed to plan did: a column read as text only because of a text among
+/// numbers in the rows sampled, which the query uses as a number (`sum(v)`, `v + 1`): the query
+/// plans with that column numeric. Named by its first text and that text's line, as the group-by
+/// names a text in a numeric aggregation, rather than by polars' "operation not supported for
+/// dtype `str`".
+fn text_as_number(
+    plan: &SqlPlan,
+    cols: &Columns,
+    kinds: &[Kind],
+    sample: &ColumnKinds,
+    tables: &Tables,
+) -> Option<SqlError> {
+    (0..kinds.len()).find_map(|c| {
+        let (line, text) = sample.first_text[c].as_ref()?;
+        if kinds[c] != Kind::Str || cols.declared[c].is_some() {
+            return None;
+        }
+        let mut numeric = kinds.to_vec();
+        numeric[c] = Kind::Float;
+        Prepared::new(&plan.query, &cols.names, &numeric, tables).ok()?;
+        let message = format!(
+            "column {}: cannot parse {text:?} as a number (the query uses it as one){}",
+            cols.names[c],
+            null_hint(text)
+        );
+        Some(cols.data_error(*line, message))
+    })
+}
+
 fn start_error(name: &str, e: StartError) -> SqlError {
     match e {
         StartError::Input(e) => SqlError::Input(e),
@@ -212,7 +241,8 @@ pub fn sql_stream<R: Send>(
     }
     let kinds: Vec<Kind> = sample.kinds.iter().zip(&cols.declared).map(|(k, d)| d.unwrap_or(*k)).collect();
     let query_error = |e: &dyn std::fmt::Display| SqlError::Query { name: cols.name.clone(), message: first_line(e) };
-    let prepared = Prepared::new(&plan.query, &cols.names, &kinds, &tables).map_err(|e| query_error(&e))?;
+    let prepared = Prepared::new(&plan.query, &cols.names, &kinds, &tables)
+        .map_err(|e| text_as_number(plan, &cols, &kinds, &sample, &tables).unwrap_or_else(|| query_error(&e)))?;
     if let Some(indexed) = prepared.indexed_table().filter(|_| !plan.chunk_size_given) {
         // A chunk joins the indexed table's rows that its keys can match, not all of them: it
         // needs to be no larger than the other tables.

@@ -397,6 +397,37 @@ fn sql_streams_row_wise_queries_on_stdin() {
     }
 }
 
+/// A text among the first rows of a column that a query uses as a number (a sum, arithmetic),
+/// from a file or stdin, with and without GROUP BY: an error naming its line, column and value
+/// (with the hint for a missing-value marker), not polars' "not supported for dtype `str`".
+#[test]
+fn sql_names_a_text_in_a_numeric_column_of_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv");
+    std::fs::write(&path, "a,v\nx,1\n\ny,oops\nx,3\n").unwrap();
+    let file = path.to_str().unwrap();
+    for query in ["SELECT sum(v) FROM t", "SELECT a, sum(v) FROM t GROUP BY a", "SELECT a, v + 1 AS w FROM t"] {
+        for (input, name) in [(file, file.to_string()), ("-", "<stdin>".to_string())] {
+            let data = std::fs::read(&path).unwrap();
+            let out = run(&["sql", query, input], (input == "-").then_some(&data[..]));
+            assert_eq!(out.status.code(), Some(1), "{query}");
+            let err = String::from_utf8(out.stderr).unwrap();
+            let want = format!(
+                "pframe: {name}: line 4: column v: cannot parse \"oops\" as a number (the query uses it as one)\n"
+            );
+            assert_eq!(err, want, "{query}");
+        }
+    }
+    let out = run(&["sql", "SELECT sum(v) FROM t", "-"], Some(b"a,v\nx,NA\ny,2\n"));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("pframe: <stdin>: line 2: column v: cannot parse \"NA\""), "{err}");
+    assert!(err.contains("--null-values 'NA'"), "{err}");
+    // A column the query reads as text is not blamed: the error stays polars'.
+    let out = run(&["sql", "SELECT sum(b) FROM t", file], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("unable to find column \"b\""));
+}
+
 /// On stdin, column types come from the first rows; a later value that does not parse as its
 /// column's type widens it, and a query that needs the column's old type is an error naming the
 /// value's line, column and value.
