@@ -1196,7 +1196,8 @@ mod tests {
             b"abcdefgh",
             b"abcdefghi",
         ];
-        let batches: Vec<Vec<&[u8]>> = vec![words.clone(), words.iter().rev().copied().collect(), words[3..7].to_vec()];
+        let batches: Vec<Vec<&[u8]>> =
+            vec![words.clone(), vec![], words.iter().rev().copied().collect(), vec![], words[3..7].to_vec()];
         let (column, rank) = rank_texts(&batches);
         let Coding::Text(texts) = &column.coding else { panic!("a text column") };
         let mut sorted = words.clone();
