@@ -424,7 +424,7 @@ impl TextRanks {
 }
 
 /// A batch's dictionary of one text column's texts, to their local codes: open addressing
-/// (linear probing, at most half full) over slots that hold a text's first 16 bytes and its
+/// (linear probing, at most 3/4 full) over slots that hold a text's first 16 bytes and its
 /// length, so that a probe of a text of up to 16 bytes (most key texts: ids, codes, words)
 /// compares two registers and reads no text (among millions of groups' keys, mostly a cache
 /// miss); only a longer text's tail is compared where it lies. (A std map of those heads, hashed
@@ -435,16 +435,23 @@ struct TextDict {
     len: usize,
 }
 
+/// 24 bytes: the head as two words, so that a slot is aligned to 8 and not padded to 32 (a
+/// dictionary of millions of texts is a table of millions of slots).
 #[derive(Clone, Copy)]
-#[repr(C, align(32))]
 struct DictSlot {
-    head: u128,
+    head: [u64; 2],
     len: u32,
     /// The text's local code; `u32::MAX` for a vacant slot.
     code: u32,
 }
 
-const VACANT_TEXT: DictSlot = DictSlot { head: 0, len: 0, code: u32::MAX };
+/// A head as two words, high first.
+#[inline]
+fn split(head: u128) -> [u64; 2] {
+    [(head >> 64) as u64, head as u64]
+}
+
+const VACANT_TEXT: DictSlot = DictSlot { head: [0; 2], len: 0, code: u32::MAX };
 
 impl TextDict {
     fn len(&self) -> usize {
@@ -479,7 +486,7 @@ impl TextDict {
     /// `texts` (and given the next code) if new.
     #[inline]
     fn code<'a>(&mut self, text: &'a [u8], (head, hash): (u128, u64), texts: &mut Vec<&'a [u8]>) -> u32 {
-        if 2 * (self.len + 1) > self.slots.len() {
+        if 4 * (self.len + 1) > 3 * self.slots.len() {
             self.grow(texts);
         }
         let len = u32::try_from(text.len()).expect("a text shorter than 4 GiB");
@@ -490,11 +497,14 @@ impl TextDict {
             if slot.code == u32::MAX {
                 let code = u32::try_from(texts.len()).expect("fewer than 2^32 texts");
                 texts.push(text);
-                self.slots[i] = DictSlot { head, len, code };
+                self.slots[i] = DictSlot { head: split(head), len, code };
                 self.len += 1;
                 return code;
             }
-            if slot.head == head && slot.len == len && (len <= 16 || texts[slot.code as usize][16..] == text[16..]) {
+            if slot.head == split(head)
+                && slot.len == len
+                && (len <= 16 || texts[slot.code as usize][16..] == text[16..])
+            {
                 return slot.code;
             }
             i = (i + 1) & mask;
@@ -511,7 +521,9 @@ impl TextDict {
             // A short text's hash needs no read of the text (the dictionaries of a column of
             // millions of texts grew at a cache miss a text).
             let hash = match slot.len {
-                0..=16 => Self::hash_short(slot.head, slot.len as usize),
+                0..=16 => {
+                    Self::hash_short(u128::from(slot.head[0]) << 64 | u128::from(slot.head[1]), slot.len as usize)
+                }
                 _ => super::table::hash_key(texts[slot.code as usize]),
             };
             let mut i = hash as usize & mask;
