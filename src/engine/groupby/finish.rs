@@ -458,11 +458,13 @@ impl TextDict {
         self.len
     }
 
-    /// A text's hash: its head and length folded by one multiply when that is all of it, the
-    /// group tables' hash of its bytes when it is longer.
+    /// A text's head (see `head16`) and hash: its head and length folded by one multiply when
+    /// that is all of it, the group tables' hash of its bytes when it is longer.
     #[inline]
-    fn hash(head: u128, text: &[u8]) -> u64 {
-        if text.len() > 16 { super::table::hash_key(text) } else { Self::hash_short(head, text.len()) }
+    fn hashed(text: &[u8]) -> (u128, u64) {
+        let head = head16(text);
+        let hash = if text.len() > 16 { super::table::hash_key(text) } else { Self::hash_short(head, text.len()) };
+        (head, hash)
     }
 
     /// The hash of a text of up to 16 bytes, from its head and length alone.
@@ -490,6 +492,7 @@ impl TextDict {
             self.grow(texts);
         }
         let len = u32::try_from(text.len()).expect("a text shorter than 4 GiB");
+        let head = split(head);
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         loop {
@@ -497,14 +500,11 @@ impl TextDict {
             if slot.code == u32::MAX {
                 let code = u32::try_from(texts.len()).expect("fewer than 2^32 texts");
                 texts.push(text);
-                self.slots[i] = DictSlot { head: split(head), len, code };
+                self.slots[i] = DictSlot { head, len, code };
                 self.len += 1;
                 return code;
             }
-            if slot.head == split(head)
-                && slot.len == len
-                && (len <= 16 || texts[slot.code as usize][16..] == text[16..])
-            {
+            if slot.head == head && slot.len == len && (len <= 16 || texts[slot.code as usize][16..] == text[16..]) {
                 return slot.code;
             }
             i = (i + 1) & mask;
@@ -566,10 +566,9 @@ impl<'a> TextGather<'a> {
         if self.direct {
             return None;
         }
-        let head = head16(raw);
-        let hash = TextDict::hash(head, raw);
-        self.dict.prefetch(hash);
-        Some((head, hash))
+        let hashed = TextDict::hashed(raw);
+        self.dict.prefetch(hashed.1);
+        Some(hashed)
     }
 
     /// The local code of a group's text, hashed by [`TextGather::hash`].
@@ -585,7 +584,7 @@ impl<'a> TextGather<'a> {
         } else {
             // `hashed` is none only if the dictionary was skipped when the text was hashed, and
             // it stays skipped: hashed here only so as not to rely on that.
-            let hashed = hashed.unwrap_or_else(|| (head16(raw), TextDict::hash(head16(raw), raw)));
+            let hashed = hashed.unwrap_or_else(|| TextDict::hashed(raw));
             self.dict.code(raw, hashed, &mut self.texts)
         }
     }
@@ -750,13 +749,9 @@ fn rank_texts(batches: &[Vec<&[u8]>]) -> (ColumnCode, Vec<Vec<u32>>) {
     all.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| tie(a.1, b.1)));
     let mut rank: Vec<Vec<u32>> = batches.iter().map(|texts| vec![0; texts.len()]).collect();
     let mut texts = Texts { bytes: Vec::new(), ends: Vec::new(), plain: Vec::new(), entries: Vec::new() };
-    // Texts of up to 16 bytes are equal when their heads and lengths are: their bytes (mostly a
-    // cache miss each, in the groups' keys) are read only for longer texts whose heads tie.
-    let same = |a: &(u128, &[u8], u32, u32), b: &(u128, &[u8], u32, u32)| {
-        a.0 == b.0 && a.1.len() == b.1.len() && (a.1.len() <= 16 || a.1[16..] == b.1[16..])
-    };
-    for (i, &(_, t, b, l)) in all.iter().enumerate() {
-        if i == 0 || !same(&all[i - 1], &all[i]) {
+    // Equal texts are those the sort's order ties: the same head, then `tie`.
+    for (i, &(head, t, b, l)) in all.iter().enumerate() {
+        if i == 0 || all[i - 1].0 != head || tie(all[i - 1].1, t).is_ne() {
             texts.push(t);
         }
         rank[b as usize][l as usize] = u32::try_from(texts.ends.len() - 1).expect("fewer than 2^32 texts");
@@ -1182,7 +1177,7 @@ mod tests {
         let mut expected = std::collections::HashMap::new();
         for round in 0..2 {
             for t in &owned {
-                let code = dict.code(t, (head16(t), TextDict::hash(head16(t), t)), &mut texts);
+                let code = dict.code(t, TextDict::hashed(t), &mut texts);
                 let first = *expected.entry(t.as_slice()).or_insert(code);
                 assert_eq!(code, first, "round {round}: {t:?}");
                 assert_eq!(texts[code as usize], t.as_slice());
