@@ -170,6 +170,26 @@ impl States {
         &self.words()[i * self.stride..(i + 1) * self.stride]
     }
 
+    /// The words of a group's row of fixed-size states (counts, sums and means): none when the
+    /// aggregations keep no such state.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Group `id`'s row of fixed-size states, which a copy may stand in for when its states are
+    /// read (see [`States::state_in`], [`States::drop_rows`]).
+    #[inline]
+    pub fn row_of(&self, id: u32) -> &[u64] {
+        self.row(id as usize)
+    }
+
+    /// Frees the groups' rows, once they have been copied (their states are then read from the
+    /// copies: [`States::state_in`] and [`States::scalar`]; a big sum's row in a copy still
+    /// refers to these states' list of big sums, which stays).
+    pub fn drop_rows(&mut self) {
+        self.lines = Vec::new();
+    }
+
     /// Makes room for `additional` more groups with no growing on the way.
     pub fn reserve(&mut self, additional: usize) {
         for col in &mut self.cols {
@@ -373,13 +393,18 @@ impl States {
     /// The state of aggregation `agg` of group `id`, as partial files carry it and the result is
     /// read from it.
     pub fn state(&self, agg: usize, id: u32) -> State {
+        self.state_in(agg, id, self.row(id as usize))
+    }
+
+    /// [`States::state`], with the group's counts and sums read from `row` (its row, or a copy).
+    pub fn state_in(&self, agg: usize, id: u32, row: &[u64]) -> State {
         let i = id as usize;
         match &self.cols[agg] {
             &Column::Count { rows, at } => {
-                let n = self.row(i)[at];
+                let n = row[at];
                 if rows { State::Rows(n) } else { State::Count(n) }
             }
-            &Column::Sum { at } => State::Moments(self.moments_at(at, i)),
+            &Column::Sum { at } => State::Moments(self.moments_in(&row[at..at + Sum::WORDS])),
             Column::Extremes { max, groups } => {
                 State::Extreme { num: groups[i].num, text: groups[i].text_owned(), max: *max }
             }
@@ -395,10 +420,10 @@ impl States {
 }
 
 impl States {
-    /// The moments of the sum or mean whose words start at `at` in group `i`'s row.
+    /// The moments of the sum or mean whose words are `words` (of a group's row).
     #[inline]
-    fn moments_at(&self, at: usize, i: usize) -> Moments {
-        let (n, sum) = Sum::of(&self.row(i)[at..at + Sum::WORDS], &self.bigs);
+    fn moments_in(&self, words: &[u64]) -> Moments {
+        let (n, sum) = Sum::of(words, &self.bigs);
         // A sum of integers (a window at 2^0 or above) is the integer sum a sum of an integer
         // column is read from.
         let (int_sum, sum) = match sum {
@@ -410,14 +435,14 @@ impl States {
         Moments::of_sum(n, int_sum, sum)
     }
 
-    /// Aggregation `agg` of group `id` when it is a count or a sum or mean (kept in the group's
-    /// row): the count, or the moments, read from the row as [`States::state`] reads them but
+    /// Aggregation `agg` of a group when it is a count or a sum or mean, read from `row` (the
+    /// group's row, or a copy): the count, or the moments, as [`States::state`] reads them but
     /// with no general state made. `None` for the other aggregations.
     #[inline]
-    pub fn scalar(&self, agg: usize, id: u32) -> Option<Scalar> {
+    pub fn scalar(&self, agg: usize, row: &[u64]) -> Option<Scalar> {
         match self.cols[agg] {
-            Column::Count { at, .. } => Some(Scalar::Count(self.row(id as usize)[at])),
-            Column::Sum { at } => Some(Scalar::Moments(self.moments_at(at, id as usize))),
+            Column::Count { at, .. } => Some(Scalar::Count(row[at])),
+            Column::Sum { at } => Some(Scalar::Moments(self.moments_in(&row[at..at + Sum::WORDS]))),
             _ => None,
         }
     }
