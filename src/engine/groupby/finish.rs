@@ -843,11 +843,11 @@ const BUCKET: usize = 8192;
 ///
 /// Writing the groups out reads them in key order: with a row read at random per group (a TLB
 /// miss each, with millions of groups), that reading was about half of writing them out (q10 of
-/// the db-benchmark, 1e7 groups: 1 s of 2). Here the rows are read in their own order instead. A radix partition and a sort per bucket: the codes'
-/// top bits cut the groups into buckets of a few thousand, one pass over each partition's groups
-/// (reading its codes and rows in order, writing each to its bucket's next place) fills the
-/// buckets, and each bucket is sorted in cache. Equal codes (equal typed keys of different
-/// partitions) keep the partitions' order.
+/// the db-benchmark, 1e7 groups: 1 s of 2). Here the rows are read in their own order instead.
+/// A radix partition and a sort per bucket: the codes' top bits cut the groups into buckets of a
+/// few thousand, one pass over each partition's groups (reading its codes and rows in order,
+/// writing each to its bucket's next place) fills the buckets, and each bucket is sorted in
+/// cache. Equal codes (equal typed keys of different partitions) keep the partitions' order.
 fn sort_by_codes<K>(codes: Vec<K>, parts: &mut [Part], lens: &[usize], total: u32) -> (Vec<(K, u32, u32)>, Vec<u64>)
 where
     K: Copy + Ord + Send + Sync + Into<u128>,
@@ -1352,13 +1352,8 @@ mod tests {
     fn sort_by_codes_carries_rows() {
         let aggs = crate::agg::groupby::parse_aggs("count,sum(v),count(v)").unwrap();
         let pos = crate::agg::groupby::RowPos::new(0, 0, 0);
-        let mut seed = 7u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(7);
+        let mut next = move || rand::RngCore::next_u64(&mut rng);
         for (groups, total, top_same) in [(5, 10, false), (70_000, 40, false), (40_000, 3, false), (60_000, 30, true)] {
             let mut parts: Vec<Part> =
                 (0..5).map(|_| Part { keys: Keys::default(), states: States::new(&aggs) }).collect();
