@@ -55,7 +55,8 @@ pub fn run(args: CountArgs) -> Result<()> {
         let state = serde_json::json!({ "rows": outcome.tally.rows() });
         return super::write_partial(path, "count", query, &sources[0], plan.read.shard, outcome.shard_span, state);
     }
-    let table = to_table(outcome.tally.unit(), outcome.tally.rows(), sort, args.top);
+    let unit = outcome.tally.unit();
+    let table = to_table(unit, outcome.tally.into_rows(), sort, args.top);
     super::write_table(&table, format, &dest)
 }
 
@@ -78,7 +79,7 @@ pub fn recompute(
     };
     let outcome = count::count(&plan, &[pframe::input::Source::File(path.to_path_buf())])?;
     let span = outcome.shard_span.unwrap_or((start, start));
-    Ok((serde_json::json!({ "rows": outcome.tally.rows() }), span))
+    Ok((serde_json::json!({ "rows": outcome.tally.into_rows() }), span))
 }
 
 fn unit_of(query: &serde_json::Value) -> Result<Unit> {
@@ -126,11 +127,18 @@ fn to_table(unit: Unit, mut rows: Vec<(String, u64)>, sort: SortArg, top: Option
         };
     }
     if let Some(k) = top {
-        // Rows are in key order; a stable sort by count keeps ties in key order.
-        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
-        rows.truncate(k);
-        if sort == SortArg::Key {
-            rows.sort_by(|a, b| a.0.cmp(&b.0));
+        // By count, ties in key order: the first k of that order picked out (a million words
+        // are not sorted for ten), then sorted.
+        let by_count = |a: &(String, u64), b: &(String, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0));
+        if k < rows.len() {
+            if k > 0 {
+                rows.select_nth_unstable_by(k - 1, by_count);
+            }
+            rows.truncate(k);
+        }
+        match sort {
+            SortArg::Count => rows.sort_unstable_by(by_count),
+            SortArg::Key => rows.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
         }
     } else if sort == SortArg::Count {
         rows.sort_by_key(|r| std::cmp::Reverse(r.1));

@@ -75,7 +75,7 @@ pub fn count_chunk(plan: &CountPlan, data: &[u8]) -> Result<(Tally, u64), Invali
         }
         Unit::Words => {
             let c = kernels::count_words(data, plan.ignore_case, plan.lossy)?;
-            (Tally::Words(c.words), c.newlines)
+            (Tally::Words(c.words.into()), c.newlines)
         }
         Unit::Lines => {
             let n = kernels::count_newlines(data);
@@ -179,7 +179,7 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
     }
     if let Some(slots) = word_slots {
         let stores = slots.into_iter().map(|s| s.into_inner().expect("a worker's words")).collect();
-        outcome.tally = Tally::Words(words::into_map(stores));
+        outcome.tally = Tally::Words(words::into_rows(stores, pool.as_deref()));
     }
     outcome.elapsed = start.elapsed();
     Ok(outcome)

@@ -101,6 +101,13 @@ fn words_sort_top_and_ignore_case() {
         run_ok(&["count", "-u", "words", "--top", "3", "--sort", "key", p], None),
         "word,count\nA,1\na,2\nb,2\n"
     );
+    // A cut through a tie keeps the least keys; --top 0 and a top beyond the words.
+    assert_eq!(run_ok(&["count", "-u", "words", "--top", "3", p], None), "word,count\na,2\nb,2\nA,1\n");
+    assert_eq!(run_ok(&["count", "-u", "words", "--top", "0", p], None), "word,count\n");
+    assert_eq!(
+        run_ok(&["count", "-u", "words", "--top", "9", p], None),
+        run_ok(&["count", "-u", "words", "--sort", "count", p], None)
+    );
 }
 
 #[test]

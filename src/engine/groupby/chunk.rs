@@ -121,17 +121,7 @@ impl super::table::Absorb for Part {
     }
 
     fn shared(&self, other: &Part) -> f64 {
-        let n = other.keys.len();
-        if n == 0 {
-            return 1.0;
-        }
-        let step = (n / 256).max(1);
-        let sampled = n.div_ceil(step);
-        let found = (0..n)
-            .step_by(step)
-            .filter(|&oid| self.keys.find(other.keys.hash(oid as u32), other.keys.key(oid as u32)).is_some())
-            .count();
-        found as f64 / sampled as f64
+        self.keys.shared(&other.keys)
     }
 
     /// Merges every group of `other` into this partition.

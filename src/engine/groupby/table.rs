@@ -161,6 +161,22 @@ impl Keys {
         self.probe(hash, key).ok()
     }
 
+    /// About the share of `other`'s keys that are here too, from a sample of 256 of them; 1 when
+    /// `other` has none (see [`Absorb::shared`]).
+    pub fn shared(&self, other: &Keys) -> f64 {
+        let n = other.len();
+        if n == 0 {
+            return 1.0;
+        }
+        let step = (n / 256).max(1);
+        let sampled = n.div_ceil(step);
+        let found = (0..n)
+            .step_by(step)
+            .filter(|&oid| self.find(other.hash(oid as u32), other.key(oid as u32)).is_some())
+            .count();
+        found as f64 / sampled as f64
+    }
+
     /// Makes room for `additional` more keys of `bytes` bytes in all with no growing on the way.
     pub fn reserve(&mut self, additional: usize, bytes: usize) {
         let needed = (self.hashes.len() + additional + 1) * 4;
