@@ -5,6 +5,7 @@
 //!     cargo bench --bench kernels
 //!     cargo bench --bench kernels -- letters     # one group
 //!     cargo bench --bench kernels -- floats      # the output's float formatting
+//!     cargo bench --bench kernels -- word_stages # what each stage of `count -u words` costs
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -87,5 +88,42 @@ fn bench_floats(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_kernels, bench_engines, bench_floats);
+/// The stages of `count -u words` on one thread, each adding one to the last, in bytes per
+/// second: the split alone, the split and each word's hash, and the whole of a worker's count
+/// into its store (kept across iterations, so that after the first the words are found): on the
+/// default vocabulary (about 43,000 words: the table in the caches) and on a million-word one
+/// (the table far beyond them). What a run can reach is bounded by these, per core.
+fn bench_word_stages(c: &mut Criterion) {
+    use pframe::engine::groupby::table::hash_key;
+    use pframe::engine::words;
+    let mut g = c.benchmark_group("word_stages");
+    g.sample_size(10);
+    let mut million = Vec::new();
+    pframe::datagen::write_words_from(((16 << 20) / 9) as u64, 1, true, Some(1_000_000), &mut million).unwrap();
+    for (name, data) in [("default", words(16 << 20)), ("1m_vocabulary", million)] {
+        let text = std::str::from_utf8(&data).unwrap();
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.bench_function(BenchmarkId::new("split", name), |b| {
+            b.iter(|| {
+                let mut n = 0u64;
+                kernels::split_words(text, |_| n += 1);
+                n
+            })
+        });
+        g.bench_function(BenchmarkId::new("split_hash", name), |b| {
+            b.iter(|| {
+                let mut h = 0u64;
+                kernels::split_words(text, |w| h ^= hash_key(w.as_bytes()));
+                h
+            })
+        });
+        let mut store = words::new_store();
+        g.bench_function(BenchmarkId::new("store", name), |b| {
+            b.iter(|| words::count_into(&data, false, false, &mut store).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_kernels, bench_engines, bench_floats, bench_word_stages);
 criterion_main!(benches);
