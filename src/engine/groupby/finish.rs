@@ -824,14 +824,25 @@ impl Order {
 }
 
 /// Every group's packed code, in partition and id order (in parallel over the partitions, each
-/// partition's keys read in order).
-fn packed_codes<K: Send>(parts: &[Part], pack: impl Fn(usize, u32) -> K + Sync) -> Vec<K> {
-    (parts.par_iter().enumerate())
-        .flat_map_iter(|(p, part)| {
-            let pack = &pack;
-            (0..part.keys.len() as u32).map(move |id| pack(p, id))
-        })
-        .collect()
+/// partition's keys read in order), written in place: each partition's codes into its own range
+/// of one vector. Collected from a parallel flat map instead, the codes were gathered per
+/// thread and then copied into one vector on one thread (with 1e7 groups, a serial 0.4 s, most
+/// of it faulting in the new vector's pages).
+fn packed_codes<K: Send + Copy + Default>(parts: &[Part], pack: impl Fn(usize, u32) -> K + Sync) -> Vec<K> {
+    let mut codes = vec![K::default(); parts.iter().map(|p| p.keys.len()).sum()];
+    let mut rest = codes.as_mut_slice();
+    let mut ranges = Vec::with_capacity(parts.len());
+    for part in parts {
+        let (mine, after) = rest.split_at_mut(part.keys.len());
+        ranges.push(mine);
+        rest = after;
+    }
+    ranges.into_par_iter().enumerate().for_each(|(p, out)| {
+        for (id, code) in out.iter_mut().enumerate() {
+            *code = pack(p, id as u32);
+        }
+    });
+    codes
 }
 
 /// About the groups of a bucket in [`sort_by_codes`]: their entries and rows fit a core's cache.
