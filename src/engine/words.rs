@@ -127,15 +127,19 @@ pub fn into_rows(stores: Vec<WordStore>, pool: Option<&rayon::ThreadPool>) -> Wo
     let mut parts = Partitioned::merge(stores, pool, Merge::Whole);
     // The words are only read from here.
     parts.iter_mut().for_each(|p| p.keys.drop_table());
-    let run = |parts: &[WordPart]| -> Vec<(String, u64)> {
-        let mut rows: Vec<(&[u8], u64)> =
-            parts.iter().flat_map(|p| p.counts.iter().enumerate().map(|(id, &n)| (p.keys.key(id as u32), n))).collect();
-        rows.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
-        rows.into_par_iter().map(|(w, n)| (std::str::from_utf8(w).expect("words are text").to_owned(), n)).collect()
-    };
+    let mut rows: Vec<(&[u8], u64)> =
+        parts.iter().flat_map(|p| p.counts.iter().enumerate().map(|(id, &n)| (p.keys.key(id as u32), n))).collect();
+    let owned = |(w, n): (&[u8], u64)| (std::str::from_utf8(w).expect("words are text").to_owned(), n);
+    // Without a pool (the serial engine), on this thread only.
     WordTally::from_sorted(match pool {
-        Some(pool) => pool.install(|| run(&parts)),
-        None => run(&parts),
+        Some(pool) => pool.install(|| {
+            rows.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
+            rows.into_par_iter().map(owned).collect()
+        }),
+        None => {
+            rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            rows.into_iter().map(owned).collect()
+        }
     })
 }
 
