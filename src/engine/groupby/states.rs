@@ -2,7 +2,7 @@
 //! group and each state as small as its aggregation allows. Counts (8 bytes) and sums and means
 //! (32 bytes: the count and an exact sum, see [`Sum`]) sit side by side in one row per group, so
 //! that a row's updates touch one or two cache lines; min and max keep their number and their
-//! text side by side ([`Extreme`]); top_k and bottom_k of up to [`TOP_SLOTS`] values their list in
+//! text side by side ([`Extreme`], 32 bytes), a group's mins and maxes next to each other; top_k and bottom_k of up to [`TOP_SLOTS`] values their list in
 //! `k` slots per group; median and quantile their values. The other aggregations keep the general
 //! [`State`], which is also what partial files carry.
 
@@ -16,8 +16,9 @@ enum Column {
     Count { rows: bool, at: usize },
     /// `sum` and `mean`: words `at..at + 4` of a group's row (see [`Sum`]).
     Sum { at: usize },
-    /// `min` and `max`: each group's [`Extreme`].
-    Extremes { max: bool, groups: Vec<Extreme> },
+    /// `min` and `max`: each group's [`Extreme`], the `at`-th of the group's in
+    /// [`States::extremes`].
+    Extremes { max: bool, at: usize },
     /// `top_k` and `bottom_k` of a small `k`: each group's best-first list in `k` slots of
     /// `slots` (values, then empty slots), with no allocation per group.
     Top { largest: bool, k: usize, slots: Vec<Option<Num>> },
@@ -147,10 +148,15 @@ pub struct States {
     len: usize,
     /// The values `Values` columns hold, every group's (their memory, see [`States::bytes`]).
     values: usize,
+    /// Every min and max state, group `i`'s in `i * per_group..(i + 1) * per_group`: a row's
+    /// min and max of q7 (`max(v1) - min(v2)`) read one cache line, where a column each read two.
+    extremes: Vec<Extreme>,
+    extremes_per_group: usize,
 }
 
 impl States {
     pub fn new(aggs: &[AggSpec]) -> States {
+        let mut n_extremes = 0;
         let mut width = 0;
         let mut words = |n: usize| {
             width += n;
@@ -166,7 +172,10 @@ impl States {
                 AggFn::TopK(k) | AggFn::BottomK(k) if k as usize <= TOP_SLOTS => {
                     Column::Top { largest: matches!(a.func, AggFn::TopK(_)), k: k as usize, slots: Vec::new() }
                 }
-                AggFn::Min | AggFn::Max => Column::Extremes { max: a.func == AggFn::Max, groups: Vec::new() },
+                AggFn::Min | AggFn::Max => {
+                    n_extremes += 1;
+                    Column::Extremes { max: a.func == AggFn::Max, at: n_extremes - 1 }
+                }
                 _ => Column::Other(Vec::new()),
             })
             .collect();
@@ -180,6 +189,8 @@ impl States {
             bigs: Vec::new(),
             len: 0,
             values: 0,
+            extremes: Vec::new(),
+            extremes_per_group: n_extremes,
         }
     }
 
@@ -220,7 +231,7 @@ impl States {
         for col in &mut self.cols {
             match col {
                 Column::Count { .. } | Column::Sum { .. } => {}
-                Column::Extremes { groups, .. } => groups.reserve(additional),
+                Column::Extremes { .. } => {}
                 Column::Top { k, slots, .. } => slots.reserve(additional * *k),
                 Column::Values(v) => v.reserve(additional),
                 Column::Other(v) => v.reserve(additional),
@@ -228,6 +239,7 @@ impl States {
         }
         let lines = ((self.len + additional) * self.stride).div_ceil(8);
         self.lines.reserve(lines.saturating_sub(self.lines.len()));
+        self.extremes.reserve(additional * self.extremes_per_group);
     }
 
     /// Adds a group with empty states; returns its id.
@@ -235,12 +247,13 @@ impl States {
         for (col, &func) in self.cols.iter_mut().zip(&self.funcs) {
             match col {
                 Column::Count { .. } | Column::Sum { .. } => {}
-                Column::Extremes { groups, .. } => groups.push(Extreme::default()),
+                Column::Extremes { .. } => {}
                 Column::Top { k, slots, .. } => slots.resize(slots.len() + *k, None),
                 Column::Values(v) => v.push(Vec::new()),
                 Column::Other(v) => v.push(State::new(func)),
             }
         }
+        self.extremes.resize_with(self.extremes.len() + self.extremes_per_group, Extreme::default);
         self.len += 1;
         let lines = (self.len * self.stride).div_ceil(8);
         if lines > self.lines.len() {
@@ -259,13 +272,14 @@ impl States {
             .iter()
             .map(|col| match col {
                 Column::Count { .. } | Column::Sum { .. } => 0,
-                Column::Extremes { groups, .. } => groups.capacity() * (size_of::<Extreme>() + HEAP),
+                Column::Extremes { .. } => 0,
                 Column::Top { slots, .. } => slots.capacity() * size_of::<Option<Num>>(),
                 Column::Values(v) => v.capacity() * size_of::<Vec<f64>>(),
                 Column::Other(v) => v.capacity() * (size_of::<State>() + HEAP),
             })
             .sum();
         cols + self.lines.capacity() * size_of::<Line>()
+            + self.extremes.capacity() * (size_of::<Extreme>() + HEAP)
             + self.bigs.capacity() * (size_of::<FloatSum>() + 8 * HEAP)
             + self.values * size_of::<f64>()
     }
@@ -291,9 +305,9 @@ impl States {
                     Sum(&mut line_words_mut(&mut self.lines)[start..start + Sum::WORDS]).add(v, &mut self.bigs);
                 }
             }
-            Column::Extremes { max, groups } => {
+            &mut Column::Extremes { max, at } => {
                 if let Some((t, v)) = field {
-                    groups[i].update(*max, v, Some(t));
+                    self.extremes[i * self.extremes_per_group + at].update(max, v, Some(t));
                 }
             }
             &mut Column::Top { largest, k, ref mut slots } => {
@@ -326,10 +340,14 @@ impl States {
                 prefetch(words, last);
             }
         }
+        if self.extremes_per_group > 0 {
+            let first = i * self.extremes_per_group;
+            prefetch(&self.extremes, first);
+            prefetch(&self.extremes, first + self.extremes_per_group - 1);
+        }
         for col in &self.cols {
             match col {
-                Column::Count { .. } | Column::Sum { .. } => {}
-                Column::Extremes { groups, .. } => prefetch(groups, i),
+                Column::Count { .. } | Column::Sum { .. } | Column::Extremes { .. } => {}
                 Column::Top { k, slots, .. } => prefetch(slots, i * k),
                 Column::Values(v) => prefetch(v, i),
                 Column::Other(v) => prefetch(v, i),
@@ -359,8 +377,10 @@ impl States {
                     let (n, sum) = Sum::of(&line_words(&other.lines)[theirs + at..][..Sum::WORDS], &other.bigs);
                     Sum(&mut line_words_mut(&mut self.lines)[mine + at..][..Sum::WORDS]).merge(n, &sum, &mut self.bigs);
                 }
-                (Column::Extremes { max, groups }, Column::Extremes { groups: theirs, .. }) => {
-                    groups[i].update(*max, theirs[o].num(), theirs[o].text(&mut [0; 8]));
+                (&mut Column::Extremes { max, at }, Column::Extremes { .. }) => {
+                    let theirs = &other.extremes[o * other.extremes_per_group + at];
+                    let mut buf = [0; 8];
+                    self.extremes[i * self.extremes_per_group + at].update(max, theirs.num(), theirs.text(&mut buf));
                 }
                 (&mut Column::Top { largest, k, ref mut slots }, Column::Top { slots: theirs, .. }) => {
                     for &v in theirs[o * k..(o + 1) * k].iter().flatten() {
@@ -398,8 +418,8 @@ impl States {
                     &mut self.bigs,
                 );
             }
-            (Column::Extremes { max, groups }, State::Extreme { num, text, .. }) => {
-                groups[i].update(*max, num, text.as_deref());
+            (&mut Column::Extremes { max, at }, State::Extreme { num, text, .. }) => {
+                self.extremes[i * self.extremes_per_group + at].update(max, num, text.as_deref());
             }
             (&mut Column::Top { largest, k, ref mut slots }, State::Top { vals, .. }) => {
                 for v in vals {
@@ -430,8 +450,9 @@ impl States {
                 if rows { State::Rows(n) } else { State::Count(n) }
             }
             &Column::Sum { at } => State::Moments(self.moments_in(&row[at..at + Sum::WORDS])),
-            Column::Extremes { max, groups } => {
-                State::Extreme { num: groups[i].num(), text: groups[i].text_owned(), max: *max }
+            &Column::Extremes { max, at } => {
+                let e = &self.extremes[i * self.extremes_per_group + at];
+                State::Extreme { num: e.num(), text: e.text_owned(), max }
             }
             &Column::Top { largest, k, ref slots } => {
                 State::Top { largest, k: k as u32, vals: slots[i * k..(i + 1) * k].iter().flatten().copied().collect() }
@@ -686,8 +707,9 @@ mod tests {
     }
 
     proptest! {
-        /// Counts, sums, means, top and bottom lists in slots and extremes, fed in two groups of two stores and merged
-        /// (directly, and through the partial-file state), are the general states' answers.
+        /// Counts, sums, means, top and bottom lists in slots and extremes (three, side by side in
+        /// a group's place), fed in two groups of two stores and merged (directly, and through
+        /// the partial-file state), are the general states' answers.
         #[test]
         fn row_store_sums_are_the_general_states(
             values in proptest::collection::vec(proptest::option::of(num()), 0..60),
@@ -700,7 +722,7 @@ mod tests {
                 values
             };
             let split = split.min(values.len());
-            let aggs = parse_aggs("count,sum(x),count(x),mean(x),sum(y),top_k(x,2),bottom_k(x,3),top_k(x,17),max(x)").unwrap();
+            let aggs = parse_aggs("count,min(x),sum(x),count(x),mean(x),sum(y),top_k(x,2),bottom_k(x,3),top_k(x,17),max(x),min(x)").unwrap();
             let feed = |states: &mut States, id: u32, values: &[Option<Num>]| {
                 for v in values {
                     for agg in 0..aggs.len() {
