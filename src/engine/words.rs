@@ -1,7 +1,7 @@
 //! Word frequencies on the group-by engine's table: each worker counts the words of its chunks
 //! into a store of its own (a word is looked up once per occurrence, in a table that outlives the
 //! chunk; nothing is allocated per chunk or per occurrence), and at the end the workers' stores
-//! become one map partition by partition, each partition's copies freed once counted. A million
+//! are merged partition by partition and read out in word order, both in parallel. A million
 //! distinct words cost one table of a million keys per worker, not a map per chunk.
 
 use crate::agg::WordTally;
@@ -101,10 +101,11 @@ impl Absorb for WordPart {
     }
 
     fn absorb(&mut self, other: WordPart, shared: f64) {
-        let new = 1.0 - shared;
+        // Room for the words of `other` that are not here, as the sample found.
+        let unseen = 1.0 - shared;
         self.keys.reserve(
-            (other.keys.len() as f64 * new).ceil() as usize,
-            (other.keys.key_bytes() as f64 * new).ceil() as usize,
+            (other.keys.len() as f64 * unseen).ceil() as usize,
+            (other.keys.key_bytes() as f64 * unseen).ceil() as usize,
         );
         for (oid, n) in other.counts.into_iter().enumerate() {
             let oid = oid as u32;
@@ -120,8 +121,8 @@ impl Absorb for WordPart {
 
 /// The workers' stores as (word, count) rows in word order, made in parallel on `pool`: each
 /// partition's copies merged into one by one thread, then the words sorted (as slices of the
-/// partitions' keys, before any is copied out). Read out this way, a million distinct words
-/// took a quarter of the run on one thread (a map of them built, then its rows sorted).
+/// partitions' keys, before any is copied out). Read out into one map on one thread instead, a
+/// million distinct words took a quarter of the run (the map built, then its rows sorted).
 pub fn into_rows(stores: Vec<WordStore>, pool: Option<&rayon::ThreadPool>) -> WordTally {
     use rayon::prelude::*;
     let mut parts = Partitioned::merge(stores, pool, Merge::Whole);

@@ -161,8 +161,8 @@ impl Keys {
         self.probe(hash, key).ok()
     }
 
-    /// About the share of `other`'s keys that are here too, from a sample of 256 of them; 1 when
-    /// `other` has none (see [`Absorb::shared`]).
+    /// About the share of `other`'s keys that are here too, from a sample of about 256 of them;
+    /// 1 when `other` has none (see [`Absorb::shared`]).
     pub fn shared(&self, other: &Keys) -> f64 {
         let n = other.len();
         if n == 0 {
