@@ -52,7 +52,7 @@ pub fn run(args: CountArgs) -> Result<()> {
             "top": args.top,
             "sort": args.sort.map(|s| if s == SortArg::Key { "key" } else { "count" }),
         });
-        let state = serde_json::json!({ "rows": outcome.tally.rows() });
+        let state = serde_json::json!({ "rows": outcome.tally.into_rows() });
         return super::write_partial(path, "count", query, &sources[0], plan.read.shard, outcome.shard_span, state);
     }
     let unit = outcome.tally.unit();
