@@ -101,12 +101,8 @@ impl Absorb for WordPart {
     }
 
     fn absorb(&mut self, other: WordPart, shared: f64) {
-        // Room for the words of `other` that are not here, as the sample found.
-        let unseen = 1.0 - shared;
-        self.keys.reserve(
-            (other.keys.len() as f64 * unseen).ceil() as usize,
-            (other.keys.key_bytes() as f64 * unseen).ceil() as usize,
-        );
+        let additional = self.keys.reserve_unseen(&other.keys, shared);
+        self.counts.reserve(additional);
         for (oid, n) in other.counts.into_iter().enumerate() {
             let oid = oid as u32;
             let (id, new) = self.keys.find_or_insert(other.keys.hash(oid), other.keys.key(oid));

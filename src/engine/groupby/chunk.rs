@@ -126,15 +126,10 @@ impl super::table::Absorb for Part {
 
     /// Merges every group of `other` into this partition.
     fn absorb(&mut self, mut other: Part, shared: f64) {
-        // Room for the groups of `other` that are not here, as the sample found: growing the
-        // table once instead of doubling it on the way, without sizing it for all of `other`
-        // when the copies share most of their groups. Room in the keys' and the states' vectors
-        // too: grown by doubling, each would copy itself (into new pages the kernel zeroes
+        // Room for the groups of `other` that are not here, in the keys and in the states'
+        // vectors: grown by doubling, each would copy itself (into new pages the kernel zeroes
         // first) on the way.
-        let new = 1.0 - shared;
-        let additional = (other.keys.len() as f64 * new).ceil() as usize;
-        let bytes = (other.keys.key_bytes() as f64 * new).ceil() as usize;
-        self.keys.reserve(additional, bytes);
+        let additional = self.keys.reserve_unseen(&other.keys, shared);
         self.states.reserve(additional);
         for oid in 0..other.keys.len() as u32 {
             let (id, _) = self.group(other.keys.hash(oid), other.keys.key(oid));

@@ -2,8 +2,9 @@
 //! group and each state as small as its aggregation allows. Counts (8 bytes) and sums and means
 //! (32 bytes: the count and an exact sum, see [`Sum`]) sit side by side in one row per group, so
 //! that a row's updates touch one or two cache lines; min and max keep their number and their
-//! text side by side ([`Extreme`], 32 bytes), a group's mins and maxes next to each other; top_k and bottom_k of up to [`TOP_SLOTS`] values their list in
-//! `k` slots per group; median and quantile their values. The other aggregations keep the general
+//! text side by side ([`Extreme`], 32 bytes), a group's mins and maxes next to each other; top_k
+//! and bottom_k of up to [`TOP_SLOTS`] values their list in `k` slots per group; median and
+//! quantile their values. The other aggregations keep the general
 //! [`State`], which is also what partial files carry.
 
 use super::table::prefetch;

@@ -177,6 +177,17 @@ impl Keys {
         found as f64 / sampled as f64
     }
 
+    /// Makes room for the keys of `other` that are not here, a share `1 - shared` of them as
+    /// [`Keys::shared`] found, before they are merged in: the table grown once instead of doubled
+    /// on the way, and not sized for all of `other` when the two share most of their keys.
+    /// Returns how many keys that is.
+    pub fn reserve_unseen(&mut self, other: &Keys, shared: f64) -> usize {
+        let unseen = 1.0 - shared;
+        let additional = (other.len() as f64 * unseen).ceil() as usize;
+        self.reserve(additional, (other.key_bytes() as f64 * unseen).ceil() as usize);
+        additional
+    }
+
     /// Makes room for `additional` more keys of `bytes` bytes in all with no growing on the way.
     pub fn reserve(&mut self, additional: usize, bytes: usize) {
         let needed = (self.hashes.len() + additional + 1) * 4;
