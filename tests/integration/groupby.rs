@@ -671,6 +671,31 @@ fn a_text_per_group_is_one_row_per_text_in_order() {
     }
 }
 
+/// Long keys that share most of their bytes (ids padded with zeros to 64 characters; a key and
+/// its prefix; keys of 200 bytes equal but for their last): each group found as itself and the
+/// groups in byte order, on both engines and in small chunks, as a plain sort of the keys has them.
+#[test]
+fn long_keys_sharing_prefixes_group_and_sort_as_bytes() {
+    let n = 60_000u64;
+    let long = "x".repeat(199);
+    let mut keys: Vec<String> = (0..n).map(|i| format!("{:064x}", i * 7919 % n)).collect();
+    keys.extend(["0".repeat(63), "0".repeat(65), format!("{long}a"), format!("{long}b"), long.clone()]);
+    let mut data = String::from("k,v\n");
+    for round in 0..2 {
+        for k in &keys {
+            data.push_str(&format!("{k},{round}\n"));
+        }
+    }
+    let (_d, path) = temp_file("long_keys.csv", data.as_bytes());
+    keys.sort();
+    let expected: String =
+        std::iter::once("k,count,sum_v\n".to_string()).chain(keys.iter().map(|k| format!("{k},2,1\n"))).collect();
+    for args in [&["-j", "2", "--chunk-size", "64KiB"][..], &["-e", "serial"], &["-j", "2"]] {
+        let out = run_ok(&[&["groupby", "-b", "k", "-a", "count,sum(v)"][..], args, &[path_str(&path)]].concat(), None);
+        assert!(out == expected, "{args:?}: {} lines", out.lines().count());
+    }
+}
+
 /// A file's size is known before it is read, so a store headed for a group per row is sized
 /// ahead for the rows left (see `engine::groupby::estimate`); from stdin it grows as it goes.
 /// Enough groups for every partition of both workers to be sized: the same rows either way, and

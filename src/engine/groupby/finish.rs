@@ -20,6 +20,7 @@ use super::keys::{self, KeyField, KeyRule};
 use super::spill::{KeyTypes, Merger, Spilled};
 use super::states::{Scalar, States, head16};
 use super::table::Keys;
+use super::text_sort;
 use super::{GroupByError, GroupByPlan, LineBase};
 use crate::agg::groupby::{AggFn, AggSpec, Kind, Moments, Num, State};
 use crate::output::delimited::Delimited;
@@ -734,26 +735,23 @@ fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Colum
 
 /// One text column's coding from each batch's distinct texts, and each batch's texts' ranks.
 fn rank_texts(batches: &[Vec<&[u8]>]) -> (ColumnCode, Vec<Vec<u32>>) {
-    // Sorted by their heads (see `head16`), the rest compared only where those tie.
-    let mut all: Vec<(u128, &[u8], u32, u32)> = batches
+    // Equal texts of several batches come out side by side, the first of them marked.
+    // A text, its batch and its place in the batch's texts.
+    type Text<'t> = (&'t [u8], u32, u32);
+    let mut all: Vec<(u128, Text)> = batches
         .iter()
         .enumerate()
-        .flat_map(|(b, texts)| texts.iter().enumerate().map(move |(l, &t)| (head16(t), t, b as u32, l as u32)))
+        .flat_map(|(b, texts)| texts.iter().enumerate().map(move |(l, &t)| (0, (t, b as u32, l as u32))))
         .collect();
-    // Where heads tie, the texts' first 16 bytes are equal but for the NULs that pad a shorter
-    // one: a shorter text comes first (it is a prefix), two longer ones go by their tails. The
-    // texts are read only there (equal texts of several batches tie: with a text per group,
-    // comparing their bytes, each a read at random, was 2% of q10's samples at K = 2).
-    let tie = |a: &[u8], b: &[u8]| match a.len().min(b.len()) {
-        0..=16 => a.len().cmp(&b.len()),
-        _ => a[16..].cmp(&b[16..]),
-    };
-    all.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| tie(a.1, b.1)));
+    let first = text_sort::sort_texts(&mut all, &|&(t, _, _): &Text| t, true);
     let mut rank: Vec<Vec<u32>> = batches.iter().map(|texts| vec![0; texts.len()]).collect();
     let mut texts = Texts { bytes: Vec::new(), ends: Vec::new(), plain: Vec::new(), entries: Vec::new() };
-    // Equal texts are those the sort's order ties: the same head, then `tie`.
-    for (i, &(head, t, b, l)) in all.iter().enumerate() {
-        if i == 0 || all[i - 1].0 != head || tie(all[i - 1].1, t).is_ne() {
+    for (i, &(_, (t, b, l))) in all.iter().enumerate() {
+        if first[i] {
+            // The texts are copied in order but lie at random: the next ones fetched ahead.
+            if let Some(&(_, (ahead, _, _))) = all.get(i + 8) {
+                super::table::prefetch(ahead, 0);
+            }
             texts.push(t);
         }
         rank[b as usize][l as usize] = u32::try_from(texts.ends.len() - 1).expect("fewer than 2^32 texts");

@@ -17,6 +17,7 @@ pub mod keys;
 mod spill;
 mod states;
 pub mod table;
+mod text_sort;
 
 pub use finish::{Block, GroupRows, Grouped};
 
