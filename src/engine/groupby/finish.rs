@@ -846,27 +846,33 @@ fn packed_codes<K: Send + Copy + Default>(parts: &[Part], pack: impl Fn(usize, u
 /// About the groups of a bucket in [`sort_by_codes`]: their entries and rows fit a core's cache.
 const BUCKET: usize = 8192;
 
-/// The groups sorted by their packed codes (`codes`, in partition and id order, of `total`
-/// bits; `lens` groups a partition), and each group's row of fixed-size states (see
+/// The groups sorted by their packed codes (`codes`, in partition and id order; `lens` groups a
+/// partition), and each group's row of fixed-size states (see
 /// [`States::row_of`]) copied into that order, the partitions' rows freed.
 ///
 /// Writing the groups out reads them in key order: with a row read at random per group (a TLB
 /// miss each, with millions of groups), that reading was about half of writing them out (q10 of
 /// the db-benchmark, 1e7 groups: 1 s of 2). Here the rows are read in their own order instead.
-/// A radix partition and a sort per bucket: the codes' top bits cut the groups into buckets of a
-/// few thousand, one pass over each partition's groups (reading its codes and rows in order,
+/// A radix partition and a sort per bucket: the top bits of the codes' range cut the groups into
+/// buckets of a few thousand, one pass over each partition's groups (reading its codes and rows in order,
 /// writing each to its bucket's next place) fills the buckets, and each bucket is sorted in
 /// cache. Equal codes (equal typed keys of different partitions) keep the partitions' order.
-fn sort_by_codes<K>(codes: Vec<K>, parts: &mut [Part], lens: &[usize], total: u32) -> (Vec<(K, u32, u32)>, Vec<u64>)
+fn sort_by_codes<K>(codes: Vec<K>, parts: &mut [Part], lens: &[usize]) -> (Vec<(K, u32, u32)>, Vec<u64>)
 where
     K: Copy + Ord + Send + Sync + Into<u128>,
 {
     let n = codes.len();
     let stride = parts.first().map_or(0, |p| p.states.stride());
-    let bits = (n / BUCKET).next_power_of_two().trailing_zeros().min(total).min(12);
+    // The buckets cut the codes' range by its top bits, not all of `0..2^total`: a float
+    // column's codes (its values' ordered bits) lie in a sliver of theirs, and cut by the top
+    // bits of all 64, the values between 64 and 100 fell in one bucket, sorted by one thread.
+    let (lo, hi) = (codes.par_iter())
+        .fold(|| (u128::MAX, 0), |(lo, hi), &k| (lo.min(k.into()), hi.max(k.into())))
+        .reduce(|| (u128::MAX, 0), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let span = 128 - hi.saturating_sub(lo).leading_zeros();
+    let bits = (n / BUCKET).next_power_of_two().trailing_zeros().min(span).min(12);
     let n_buckets = 1usize << bits;
-    // Codes are below 2^total; the last bucket takes any other, in order all the same.
-    let bucket = |k: K| if bits == 0 { 0 } else { ((k.into() >> (total - bits)) as usize).min(n_buckets - 1) };
+    let bucket = |k: K| (((k.into() - lo) >> (span - bits)) as usize).min(n_buckets - 1);
     let starts: Vec<usize> = lens.iter().scan(0, |at, &len| Some(std::mem::replace(at, *at + len))).collect();
     let codes_of = |p: usize| &codes[starts[p]..starts[p] + lens[p]];
     let mut counts: Vec<Vec<usize>> = (0..parts.len())
@@ -1066,11 +1072,11 @@ impl Sorted {
         parts.iter_mut().for_each(|p| p.keys = Keys::default());
         let (order, rows) = match codes {
             Codes::Narrow(codes) => {
-                let (order, rows) = sort_by_codes(codes, &mut parts, &lens, total);
+                let (order, rows) = sort_by_codes(codes, &mut parts, &lens);
                 (Order::Narrow(order), Some(rows))
             }
             Codes::Packed(codes) => {
-                let (order, rows) = sort_by_codes(codes, &mut parts, &lens, total);
+                let (order, rows) = sort_by_codes(codes, &mut parts, &lens);
                 (Order::Packed(order), Some(rows))
             }
             Codes::Wide(order) => (order, None),
@@ -1268,9 +1274,9 @@ fn group_code(col: &ColumnCode, raw: Option<&[u8]>, rule: KeyRule) -> u64 {
             Some(i) => i.wrapping_sub(*min) as u64,
             None => unreachable!("an integer column holds integers"),
         },
-        Coding::Float => match KeyField::read(Some(raw), rule) {
-            KeyField::Num(n) | KeyField::NumText(n, _) => ordered_bits(n.num().as_f64()),
-            _ => unreachable!("a float column holds numbers"),
+        Coding::Float => match KeyField::number(raw, rule) {
+            Some(n) => ordered_bits(n.num().as_f64()),
+            None => unreachable!("a float column holds numbers"),
         },
         Coding::Text(_) => unreachable!("a text's code is its rank, from the column's TextRanks"),
     }
@@ -1363,7 +1369,10 @@ mod tests {
         let pos = crate::agg::groupby::RowPos::new(0, 0, 0);
         let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(7);
         let mut next = move || rand::RngCore::next_u64(&mut rng);
-        for (groups, total, top_same) in [(5, 10, false), (70_000, 40, false), (40_000, 3, false), (60_000, 30, true)] {
+        // A total of 64: codes of floats, the ordered bits of values between 0 and 100.
+        for (groups, total, top_same) in
+            [(5, 10, false), (70_000, 40, false), (40_000, 3, false), (60_000, 30, true), (90_000, 64, false)]
+        {
             let mut parts: Vec<Part> =
                 (0..5).map(|_| Part { keys: Keys::default(), states: States::new(&aggs) }).collect();
             let mut codes = Vec::new();
@@ -1377,7 +1386,10 @@ mod tests {
                     part.states.push(1, id, Some(("v", Some(Num::Int(v)))), pos);
                     part.states.push(2, id, Some(("v", Some(Num::Int(v)))), pos);
                     // Few distinct codes, so that equal ones come from many partitions.
-                    let code = next() % (groups as u64 / 3).max(2) % (1 << total);
+                    let code = match total {
+                        64 => ordered_bits((next() % (groups as u64 / 3)) as f64 * 100.0 / (groups / 3) as f64),
+                        _ => next() % (groups as u64 / 3).max(2) % (1 << total),
+                    };
                     let code = if top_same { code | 1 << (total - 1) } else { code };
                     codes.push(code);
                     rows.insert((p as u32, id), part.states.row_of(id).to_vec());
@@ -1385,7 +1397,7 @@ mod tests {
                 }
             }
             let n = codes.len();
-            let (order, sorted_rows) = sort_by_codes(codes.clone(), &mut parts, &lens, total);
+            let (order, sorted_rows) = sort_by_codes(codes.clone(), &mut parts, &lens);
             assert_eq!(order.len(), n);
             let stride = parts[0].states.stride();
             assert!(stride > 0);

@@ -84,6 +84,17 @@ impl<'k> KeyField<'k> {
         }
     }
 
+    /// The number of a field, if [`KeyField::read`] reads one, without `read`'s check of how it
+    /// is spelled: all that coding a numeric key needs. (The check formats a float: with a float
+    /// key per group, formatting each was a tenth of the run.)
+    #[inline]
+    pub fn number(raw: &[u8], rule: KeyRule) -> Option<KeyNum> {
+        match rule {
+            KeyRule::Text => None,
+            KeyRule::Inferred => parse_num(raw).map(KeyNum::of),
+        }
+    }
+
     /// The integer of a field, if [`KeyField::read`] reads one: `-?digits` of at most 15 digits
     /// (what the parser's fast path reads as that integer) read here directly, with no check of
     /// its spelling; the rest as `read` reads them. Coding an integer key column reads every
@@ -99,8 +110,8 @@ impl<'k> KeyField<'k> {
             let v = digits.iter().fold(0i64, |v, &d| v * 10 + i64::from(d - b'0'));
             return Some(if digits.len() < raw.len() { -v } else { v });
         }
-        match KeyField::read(Some(raw), rule) {
-            KeyField::Num(KeyNum::Int(v)) | KeyField::NumText(KeyNum::Int(v), _) => Some(v),
+        match KeyField::number(raw, rule) {
+            Some(KeyNum::Int(v)) => Some(v),
             _ => None,
         }
     }

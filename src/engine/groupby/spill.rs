@@ -271,11 +271,11 @@ impl KeyTypes {
                 continue;
             };
             out.push(N_VALUE);
-            match (kind, KeyField::read(Some(raw), rule)) {
-                (Kind::Int, KeyField::Num(KeyNum::Int(i)) | KeyField::NumText(KeyNum::Int(i), _)) => {
+            match (kind, KeyField::number(raw, rule)) {
+                (Kind::Int, Some(KeyNum::Int(i))) => {
                     out.extend_from_slice(&((i as u64) ^ (1 << 63)).to_be_bytes());
                 }
-                (Kind::Float, KeyField::Num(n) | KeyField::NumText(n, _)) => {
+                (Kind::Float, Some(n)) => {
                     out.extend_from_slice(&super::finish::ordered_bits(n.num().as_f64()).to_be_bytes());
                 }
                 _ => {
