@@ -121,7 +121,10 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         Format::Tsv => Ok(Part::Bytes(rows.delimited_of(block?, b'\t'))),
         _ => Part::new(format, headers, rows.rows_of(block?)),
     };
-    super::write_rows(headers, || blocks.next(), part, format, &dest, plan.threads)
+    let written = super::write_rows(headers, || blocks.next(), part, format, &dest, plan.threads);
+    drop(blocks);
+    grouped.release_at_exit();
+    written
 }
 
 /// Re-runs shard `shard` of the group-by `query` over `path` from byte `start` (a record

@@ -11,6 +11,7 @@
 //! in blocks of the order, each built on whichever thread formats it, so a result of millions of
 //! groups is built in parallel and written as it is read.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -77,6 +78,17 @@ impl Grouped {
             Some(pool) => pool.install(|| blocks.into_par_iter().map(each).collect()),
             None => blocks.into_iter().map(each).collect(),
         })
+    }
+
+    /// Ends a result that has been read out, in a process about to exit: spilled groups' files
+    /// are removed, but groups in memory are left to the exit rather than freed one by one on
+    /// this thread (the workers' sets of distinct values for a million groups' `n_unique`, freed
+    /// by another thread than their own, took a second).
+    pub fn release_at_exit(self) {
+        match self.rows.0 {
+            Rows::Sorted(sorted) => std::mem::forget(sorted),
+            Rows::Merged { .. } => {}
+        }
     }
 
     /// A pool of the run's threads.
@@ -195,7 +207,9 @@ impl GroupRows {
                 let mut rows = Vec::new();
                 while rows.len() < max.max(1) {
                     match merger.next_group() {
-                        Ok(Some((keys, mut states))) => aggs.push_rows(keys, &mut states, &mut rows),
+                        Ok(Some((keys, mut states))) => {
+                            aggs.push_rows(keys, GroupStates::Merged(&mut states), &mut rows)
+                        }
                         Ok(None) => break,
                         Err(e) => return Some(Err(e)),
                     }
@@ -1170,10 +1184,9 @@ impl Sorted {
     /// The rows of the groups at `block` of the order (one of [`Sorted::blocks`]).
     fn rows_of(&self, block: Range<usize>) -> Vec<Vec<Value>> {
         let mut rows = Vec::with_capacity(block.len());
-        let mut buf = Vec::new();
         self.each_group(block, |codes, group| {
             let keys = codes.iter().zip(&self.columns).map(|(&c, col)| col.value(c)).collect();
-            self.aggs.push_rows(keys, group.states(self.aggs.funcs.len(), &mut buf), &mut rows);
+            self.aggs.push_rows(keys, group, &mut rows);
         });
         rows
     }
@@ -1194,7 +1207,6 @@ impl Sorted {
         // About a dozen bytes a field, so that a block's buffer seldom grows (and is copied).
         let mut out = Vec::with_capacity(block.len() * 12 * (self.columns.len() + self.aggs.funcs.len()));
         let mut aggs = Vec::new();
-        let mut buf = Vec::new();
         self.each_group(block, |codes, group| {
             // Counts, sums and means of a group with no copy: written from its row of states.
             if let (GroupStates::One(states, _, row), true) = (&group, self.aggs.scalar) {
@@ -1207,7 +1219,7 @@ impl Sorted {
                 }
                 return w.end(&mut out);
             }
-            let list = self.aggs.values(group.states(self.aggs.funcs.len(), &mut buf), &mut aggs);
+            let list = self.aggs.values(group, &mut aggs);
             let mut record = |listed: Option<(usize, &Value)>| {
                 self.write_keys(&mut w, &mut out, codes);
                 for (i, v) in aggs.iter().enumerate() {
@@ -1231,26 +1243,37 @@ impl Aggs {
     /// A group's aggregate values from its states, into `values`; a top_k or bottom_k gives a row
     /// per value: its position among the aggregates is returned with the values (its place in
     /// `values` holds a null, which is the row when the group has none).
-    fn values(&self, states: &mut Vec<State>, values: &mut Vec<Value>) -> Option<(usize, Vec<Value>)> {
+    ///
+    /// A group's own states that are not fixed-size (first, last, n_unique, std...) are read where
+    /// they are, not copied: copying each group's set of distinct values to count them was most
+    /// of an `n_unique` over 1e5 groups.
+    fn values(&self, group: GroupStates<'_>, values: &mut Vec<Value>) -> Option<(usize, Vec<Value>)> {
         values.clear();
         let mut list = None;
-        for (state, (&func, &kind)) in states.drain(..).zip(self.funcs.iter().zip(&self.kinds)) {
-            match state {
+        let mut push = |agg: usize, state: Cow<'_, State>| {
+            let (func, kind) = (self.funcs[agg], self.kinds[agg]);
+            match &*state {
                 State::Top { vals, .. } => {
-                    list = Some((values.len(), vals.into_iter().map(|n| num_value(n, kind)).collect()));
+                    list = Some((values.len(), vals.iter().map(|&n| num_value(n, kind)).collect()));
                     values.push(Value::Null);
                 }
-                state => values.push(agg_value(func, kind, state)),
+                _ => values.push(agg_value(func, kind, state)),
             }
+        };
+        match group {
+            GroupStates::One(states, id, row) => {
+                (0..self.funcs.len()).for_each(|agg| push(agg, states.state_ref(agg, id, row)))
+            }
+            GroupStates::Merged(merged) => merged.drain(..).enumerate().for_each(|(agg, s)| push(agg, Cow::Owned(s))),
         }
         list
     }
 
     /// Appends a group's rows (one, or one per value of a top_k or bottom_k) to `rows`: its key
     /// values, then its aggregates' values.
-    fn push_rows(&self, mut row: Vec<Value>, states: &mut Vec<State>, rows: &mut Vec<Vec<Value>>) {
-        let mut aggs = Vec::with_capacity(states.len());
-        let list = self.values(states, &mut aggs);
+    fn push_rows(&self, mut row: Vec<Value>, group: GroupStates<'_>, rows: &mut Vec<Vec<Value>>) {
+        let mut aggs = Vec::with_capacity(self.funcs.len());
+        let list = self.values(group, &mut aggs);
         let at = row.len();
         row.append(&mut aggs);
         match list {
@@ -1306,20 +1329,23 @@ fn moments_value(func: AggFn, kind: Kind, m: &Moments) -> Value {
     }
 }
 
-fn agg_value(func: AggFn, kind: Kind, state: State) -> Value {
+/// The value of an aggregation from its state, read in place where it is borrowed (a median's
+/// values are copied to be selected from).
+fn agg_value(func: AggFn, kind: Kind, state: Cow<'_, State>) -> Value {
     let opt_f = |x: Option<f64>| x.map_or(Value::Null, Value::Float);
-    match state {
-        State::Rows(n) | State::Count(n) => Value::UInt(n),
-        State::Moments(m) => moments_value(func, kind, &m),
+    match &*state {
+        &State::Rows(n) | &State::Count(n) => Value::UInt(n),
+        State::Moments(m) => moments_value(func, kind, m),
         State::Extreme { num, text, .. } => match kind {
             Kind::Int | Kind::Float => num.map_or(Value::Null, |n| num_value(n, kind)),
-            _ => text.map_or(Value::Null, |t| Value::Str(t.into())),
+            _ => text.as_deref().map_or(Value::Null, |t| Value::Str(t.into())),
         },
-        State::First(s) | State::Last(s) => s.map_or(Value::Null, |s| match (kind, s.num) {
+        State::First(s) | State::Last(s) => s.as_ref().map_or(Value::Null, |s| match (kind, s.num) {
             (Kind::Int | Kind::Float, Some(n)) => num_value(n, kind),
-            _ => Value::Str(s.text.into()),
+            _ => Value::Str((*s.text).into()),
         }),
-        State::Median(mut vs) => {
+        State::Median(_) => {
+            let State::Median(mut vs) = state.into_owned() else { unreachable!("a median's state") };
             if vs.is_empty() {
                 return Value::Null;
             }

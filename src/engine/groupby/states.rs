@@ -443,6 +443,15 @@ impl States {
     }
 
     /// [`States::state`], with the group's counts and sums read from `row` (its row, or a copy).
+    /// Group `id`'s state of aggregation `agg` (its row of fixed-size states is `row`): borrowed
+    /// where it is kept as a [`State`], made from the row or slots otherwise.
+    pub fn state_ref(&self, agg: usize, id: u32, row: &[u64]) -> std::borrow::Cow<'_, State> {
+        match &self.cols[agg] {
+            Column::Other(v) => std::borrow::Cow::Borrowed(&v[id as usize]),
+            _ => std::borrow::Cow::Owned(self.state_in(agg, id, row)),
+        }
+    }
+
     pub fn state_in(&self, agg: usize, id: u32, row: &[u64]) -> State {
         let i = id as usize;
         match &self.cols[agg] {
