@@ -254,6 +254,16 @@ impl Default for FloatSum {
 }
 
 impl FloatSum {
+    /// Adds `x * x` exactly to a sum of squares kept at the squares' positions (see
+    /// [`square_parts`]; [`FloatSum::to_exact`] then reads as a sum of squares).
+    #[inline]
+    pub(crate) fn add_square_scaled(&mut self, x: f64) {
+        match square_parts(x) {
+            Some((m, e)) if self.add_scaled(m, e) => {}
+            _ => self.big().add_square(x),
+        }
+    }
+
     /// Adds a double exactly.
     #[inline]
     pub fn add(&mut self, x: f64) {
@@ -342,6 +352,27 @@ impl FloatSum {
             FloatSum::Big(b) => (**b).clone(),
         }
     }
+}
+
+/// `x * x` as `m * 2^e` for a sum of squares kept as a [`FloatSum`] whose positions are the
+/// squares' (a value `v` held as `v * 2^1074`, so that the 2^-2148 a square can reach is its
+/// 2^-1074): the square of `x`'s mantissa, exact in an `i128`, at twice its exponent plus 1074.
+/// `None` for a value whose square is not a normal double with an exact rounding error (beyond
+/// 2^500, below 2^-460, or not finite): [`FloatSum::add_square_scaled`] adds those as
+/// [`ExactSum::add_square`] does.
+#[inline]
+pub(crate) fn square_parts(x: f64) -> Option<(i128, i32)> {
+    let a = x.abs();
+    if a == 0.0 {
+        return Some((0, 0));
+    }
+    const LOW: f64 = f64::from_bits((1023 - 460) << 52);
+    const HIGH: f64 = f64::from_bits((1023 + 500) << 52);
+    if !(LOW..HIGH).contains(&a) {
+        return None;
+    }
+    let (m, e) = window_parts(x)?;
+    Some((m * m, 2 * e + BIAS_SUM))
 }
 
 /// A finite double as `m * 2^e` with the trailing zeros of `m` dropped (`(0, 0)` for zero), the

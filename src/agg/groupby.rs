@@ -271,6 +271,17 @@ impl Moments {
         Moments { n, int_sum, sum, squares: None, int_squares: 0 }
     }
 
+    /// These moments with `squares` as the exact sum of their values' squares (of every value:
+    /// the integers' too).
+    pub fn with_squares(self, squares: ExactSum) -> Moments {
+        Moments { squares: Some(Box::new(squares)), int_squares: 0, ..self }
+    }
+
+    /// The exact sum of the values' squares, if these moments keep them.
+    pub fn squares_total(&self) -> Option<ExactSum> {
+        Some(with_int(self.squares.as_ref()?, self.int_squares, true).into_owned())
+    }
+
     /// Adds another part's moments: exact, so the grouping does not matter.
     pub fn merge(&mut self, o: &Moments) {
         self.n += o.n;
