@@ -254,13 +254,13 @@ impl Default for FloatSum {
 }
 
 impl FloatSum {
-    /// Adds `x * x` exactly to a sum of squares kept at the squares' positions (see
-    /// [`square_parts`]; [`FloatSum::to_exact`] then reads as a sum of squares).
+    /// Adds `x * y` exactly to a sum of products kept at the squares' positions (see
+    /// [`product_parts`]; [`FloatSum::to_exact`] then reads as a sum of squares or products).
     #[inline]
-    pub(crate) fn add_square_scaled(&mut self, x: f64) {
-        match square_parts(x) {
+    pub(crate) fn add_product_scaled(&mut self, x: f64, y: f64) {
+        match product_parts(x, y) {
             Some((m, e)) if self.add_scaled(m, e) => {}
-            _ => self.big().add_square(x),
+            _ => self.big().add_product(x, y),
         }
     }
 
@@ -354,25 +354,42 @@ impl FloatSum {
     }
 }
 
-/// `x * x` as `m * 2^e` for a sum of squares kept as a [`FloatSum`] whose positions are the
-/// squares' (a value `v` held as `v * 2^1074`, so that the 2^-2148 a square can reach is its
-/// 2^-1074): the square of `x`'s mantissa, exact in an `i128`, at twice its exponent plus 1074.
-/// `None` for a value whose square is not a normal double with an exact rounding error (beyond
-/// 2^500, below 2^-460, or not finite): [`FloatSum::add_square_scaled`] adds those as
-/// [`ExactSum::add_square`] does.
+/// `x * y` as `m * 2^e` for a sum of products (or squares) kept as a [`FloatSum`] whose
+/// positions are the squares' (a value `v` held as `v * 2^1074`, so that the 2^-2148 a product
+/// can reach is its 2^-1074): the product of the two mantissas, exact in an `i128`, at the sum of
+/// their exponents plus 1074. `None` for a product that is not a normal double with an exact
+/// rounding error (beyond 2^1000, below 2^-900, or not finite):
+/// [`FloatSum::add_product_scaled`] adds those as [`ExactSum::add_product`] does.
 #[inline]
-pub(crate) fn square_parts(x: f64) -> Option<(i128, i32)> {
-    let a = x.abs();
-    if a == 0.0 {
+pub(crate) fn product_parts(x: f64, y: f64) -> Option<(i128, i32)> {
+    if x == 0.0 || y == 0.0 {
         return Some((0, 0));
     }
-    const LOW: f64 = f64::from_bits((1023 - 460) << 52);
-    const HIGH: f64 = f64::from_bits((1023 + 500) << 52);
-    if !(LOW..HIGH).contains(&a) {
+    const LOW: f64 = f64::from_bits((1023 - 900) << 52);
+    const HIGH: f64 = f64::from_bits((1023 + 1000) << 52);
+    if !(LOW..HIGH).contains(&(x * y).abs()) {
         return None;
     }
-    let (m, e) = window_parts(x)?;
-    Some((m * m, 2 * e + BIAS_SUM))
+    let ((mx, ex), (my, ey)) = (window_parts(x)?, window_parts(y)?);
+    Some((mx * my, ex + ey + BIAS_SUM))
+}
+
+/// The product of two integers as [`product_parts`] places it, `m * 2^e` at the squares'
+/// positions: exact for any two `i64`s (their product fits an `i128`).
+#[inline]
+pub(crate) fn int_product_parts(a: i64, b: i64) -> (i128, i32) {
+    (i128::from(a) * i128::from(b), BIAS_SUM)
+}
+
+/// A window `acc * 2^exp`'s value as an integer, where it is one: a plain sum's whose exponent
+/// is 0 or more, or (`squares`) a sum of products' whose exponent is at least the integers'
+/// position (see [`int_product_parts`]); `None` for a fraction or a value past an `i128`.
+pub(crate) fn window_int(acc: i128, exp: i32, squares: bool) -> Option<i128> {
+    if acc == 0 {
+        return Some(0);
+    }
+    let shift = exp - if squares { BIAS_SUM } else { 0 };
+    (shift >= 0 && acc.unsigned_abs().leading_zeros() > shift as u32).then(|| acc << shift)
 }
 
 /// A finite double as `m * 2^e` with the trailing zeros of `m` dropped (`(0, 0)` for zero), the
@@ -598,6 +615,29 @@ pub(crate) fn with_int(s: &ExactSum, i: i128, squares: bool) -> std::borrow::Cow
 }
 
 impl CoMoments {
+    /// Co-moments of `n` pairs from their exact sums: of x and y (a plain sum's positions), and
+    /// of x^2, y^2 and xy (the squares' positions).
+    pub(crate) fn from_sums(n: u64, [sx, sy, sxx, syy, sxy]: [ExactSum; 5]) -> CoMoments {
+        CoMoments { n, sx, sy, sxx, syy, sxy, ints: IntCoMoments::default() }
+    }
+
+    /// Co-moments of `n` pairs of integers from the integer sums of x, y, x^2, y^2 and xy.
+    pub(crate) fn from_ints(n: u64, [sx, sy, sxx, syy, sxy]: [i128; 5]) -> CoMoments {
+        CoMoments { n, ints: IntCoMoments { sx, sy, sxx, syy, sxy }, ..CoMoments::default() }
+    }
+
+    /// The five exact sums [`CoMoments::from_sums`] takes (the integer pairs' included).
+    pub(crate) fn sums(&self) -> [ExactSum; 5] {
+        let m = &self.ints;
+        [
+            with_int(&self.sx, m.sx, false).into_owned(),
+            with_int(&self.sy, m.sy, false).into_owned(),
+            with_int(&self.sxx, m.sxx, true).into_owned(),
+            with_int(&self.syy, m.syy, true).into_owned(),
+            with_int(&self.sxy, m.sxy, true).into_owned(),
+        ]
+    }
+
     pub fn push(&mut self, x: f64, y: f64) {
         self.n += 1;
         self.sx.add(x);
@@ -649,6 +689,9 @@ impl CoMoments {
         if sums.iter().any(|s| !s.is_finite_sum()) {
             return Some(f64::NAN);
         }
+        if let Some(r) = self.int_correlation() {
+            return Some(r);
+        }
         let m = &self.ints;
         let (sx, sy) = (with_int(&self.sx, m.sx, false), with_int(&self.sy, m.sy, false));
         let (sxx, syy, sxy) =
@@ -656,11 +699,34 @@ impl CoMoments {
         let cov = cross(self.n, &sxy, &sx, &sy);
         let vx = cross(self.n, &sxx, &sx, &sx).max(0.0);
         let vy = cross(self.n, &syy, &sy, &sy).max(0.0);
-        if vx == 0.0 || vy == 0.0 {
-            return Some(f64::NAN);
-        }
-        Some((cov / (vx.sqrt() * vy.sqrt())).clamp(-1.0, 1.0))
+        Some(pearson(cov, vx, vy))
     }
+
+    /// [`CoMoments::correlation`] of pairs that were all summed as integers, in 128-bit integers:
+    /// each of the three terms is an integer, rounded once to a double as [`cross`] rounds it,
+    /// so the answer is the same double, without exact sums built for every group. `None` when a
+    /// pair was summed as doubles or a term outgrows an `i128`.
+    fn int_correlation(&self) -> Option<f64> {
+        let sums = [&self.sx, &self.sy, &self.sxx, &self.syy, &self.sxy];
+        if !sums.iter().all(|s| s.digits.iter().all(|&d| d == 0)) {
+            return None;
+        }
+        let (m, n) = (&self.ints, i128::from(self.n));
+        let cross = |s2: i128, a: i128, b: i128| Some(n.checked_mul(s2)?.checked_sub(a.checked_mul(b)?)? as f64);
+        let cov = cross(m.sxy, m.sx, m.sy)?;
+        let vx = cross(m.sxx, m.sx, m.sx)?.max(0.0);
+        let vy = cross(m.syy, m.sy, m.sy)?.max(0.0);
+        Some(pearson(cov, vx, vy))
+    }
+}
+
+/// Pearson's r from the co-moments' three terms (`n` times each (co)variance's sum of squares
+/// or products less the sums' product): NaN where a side is constant.
+fn pearson(cov: f64, vx: f64, vy: f64) -> f64 {
+    if vx == 0.0 || vy == 0.0 {
+        return f64::NAN;
+    }
+    (cov / (vx.sqrt() * vy.sqrt())).clamp(-1.0, 1.0)
 }
 
 #[cfg(test)]
@@ -788,6 +854,28 @@ mod tests {
     }
 
     proptest! {
+        /// Pairs of integers under 2^31 correlated in 128-bit integers give the bits the exact
+        /// sums of their doubles give (extremes included, so that the terms need most of the
+        /// 128 bits), and the same from co-moments made of their integer sums.
+        #[test]
+        fn integer_correlation_is_the_exact_sums(pairs in prop::collection::vec((prop_oneof![
+            -5i64..5, Just((1 << 31) - 1), Just(-(1 << 31) + 1), -(1i64 << 31) + 1..1 << 31]
+            , prop_oneof![0i64..3, Just((1 << 31) - 1), -(1i64 << 31) + 1..1 << 31]), 0..80)) {
+            let (mut ints, mut doubles) = (CoMoments::default(), CoMoments::default());
+            for &(x, y) in &pairs {
+                ints.push_num(Num::Int(x), Num::Int(y));
+                doubles.push(x as f64, y as f64);
+            }
+            prop_assert!(pairs.len() < 2 || ints.int_correlation().is_some(), "80 pairs under 2^31 fit 128 bits");
+            prop_assert!(doubles.int_correlation().is_none() || pairs.iter().all(|&(x, y)| x == 0 && y == 0));
+            let bits = |c: Option<f64>| c.map(f64::to_bits);
+            // NaN (one pair, a constant side) is the same NaN either way.
+            prop_assert_eq!(bits(ints.correlation()), bits(doubles.correlation()));
+            let m = ints.ints;
+            let made = CoMoments::from_ints(ints.n, [m.sx, m.sy, m.sxx, m.syy, m.sxy]);
+            prop_assert_eq!(bits(made.correlation()), bits(ints.correlation()));
+        }
+
         /// The windowed sum gives the big sum's bits, in any split and merge order, whether it
         /// stays small or grows.
         #[test]

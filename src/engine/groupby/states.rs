@@ -8,7 +8,9 @@
 //! [`State`], which is also what partial files carry.
 
 use super::table::prefetch;
-use crate::agg::exact::{FloatSum, square_parts, window_add, window_parts};
+use crate::agg::exact::{
+    CoMoments, ExactSum, FloatSum, SMALL_INT, int_product_parts, product_parts, window_add, window_int, window_parts,
+};
 use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_num_update, top_insert_slots};
 
 /// One aggregation's states.
@@ -19,6 +21,9 @@ enum Column {
     /// (`squares`): and the exact sum of the squares in the next four (a [`Sum`] whose positions
     /// are the squares', see [`Sum::add_square`]).
     Sum { at: usize, squares: bool },
+    /// `corr`: five sums in words `at..at + 20` of a group's row: of x (with the pairs' count),
+    /// of y, and of x^2, y^2 and xy at the squares' positions (see [`Sum::add_product`]).
+    Corr { at: usize },
     /// `min` and `max`: each group's [`Extreme`], the `at`-th of the group's in
     /// [`States::extremes`].
     Extremes { max: bool, at: usize },
@@ -172,6 +177,7 @@ impl States {
                 AggFn::Count => Column::Count { rows: false, at: words(1) },
                 AggFn::Sum | AggFn::Mean => Column::Sum { at: words(Sum::WORDS), squares: false },
                 AggFn::Std | AggFn::Var => Column::Sum { at: words(2 * Sum::WORDS), squares: true },
+                AggFn::Corr => Column::Corr { at: words(5 * Sum::WORDS) },
                 AggFn::Median | AggFn::Quantile(_) => Column::Values(Vec::new()),
                 AggFn::TopK(k) | AggFn::BottomK(k) if k as usize <= TOP_SLOTS => {
                     Column::Top { largest: matches!(a.func, AggFn::TopK(_)), k: k as usize, slots: Vec::new() }
@@ -234,7 +240,7 @@ impl States {
     pub fn reserve(&mut self, additional: usize) {
         for col in &mut self.cols {
             match col {
-                Column::Count { .. } | Column::Sum { .. } => {}
+                Column::Count { .. } | Column::Sum { .. } | Column::Corr { .. } => {}
                 Column::Extremes { .. } => {}
                 Column::Top { k, slots, .. } => slots.reserve(additional * *k),
                 Column::Values(v) => v.reserve(additional),
@@ -250,7 +256,7 @@ impl States {
     pub fn add_group(&mut self) -> u32 {
         for (col, &func) in self.cols.iter_mut().zip(&self.funcs) {
             match col {
-                Column::Count { .. } | Column::Sum { .. } => {}
+                Column::Count { .. } | Column::Sum { .. } | Column::Corr { .. } => {}
                 Column::Extremes { .. } => {}
                 Column::Top { k, slots, .. } => slots.resize(slots.len() + *k, None),
                 Column::Values(v) => v.push(Vec::new()),
@@ -275,7 +281,7 @@ impl States {
             .cols
             .iter()
             .map(|col| match col {
-                Column::Count { .. } | Column::Sum { .. } => 0,
+                Column::Count { .. } | Column::Sum { .. } | Column::Corr { .. } => 0,
                 Column::Extremes { .. } => 0,
                 Column::Top { slots, .. } => slots.capacity() * size_of::<Option<Num>>(),
                 Column::Values(v) => v.capacity() * size_of::<Vec<f64>>(),
@@ -329,6 +335,8 @@ impl States {
                     self.values += 1;
                 }
             }
+            // Fed pairs by `push_pair`.
+            Column::Corr { .. } => {}
             Column::Other(v) => v[i].push(field, pos),
         }
     }
@@ -355,7 +363,7 @@ impl States {
         }
         for col in &self.cols {
             match col {
-                Column::Count { .. } | Column::Sum { .. } | Column::Extremes { .. } => {}
+                Column::Count { .. } | Column::Sum { .. } | Column::Corr { .. } | Column::Extremes { .. } => {}
                 Column::Top { k, slots, .. } => prefetch(slots, i * k),
                 Column::Values(v) => prefetch(v, i),
                 Column::Other(v) => prefetch(v, i),
@@ -366,8 +374,38 @@ impl States {
     /// Adds one row's pair of numbers to aggregation `agg` (`corr`) of group `id`.
     #[inline]
     pub fn push_pair(&mut self, agg: usize, id: u32, x: Option<Num>, y: Option<Num>) {
-        if let Column::Other(v) = &mut self.cols[agg] {
-            v[id as usize].push_pair(x, y);
+        match &mut self.cols[agg] {
+            &mut Column::Corr { at } => {
+                let (Some(x), Some(y)) = (x, y) else { return };
+                let start = id as usize * self.stride + at;
+                let mut sums =
+                    line_words_mut(&mut self.lines)[start..start + 5 * Sum::WORDS].chunks_exact_mut(Sum::WORDS);
+                let mut next = || Sum(sums.next().expect("five sums"));
+                let bigs = &mut self.bigs;
+                match (x, y) {
+                    // Integers the general state sums as integers, added as integers: their sums
+                    // and products are exact without a double's mantissa taken apart.
+                    (Num::Int(a), Num::Int(b)) if a.unsigned_abs() < SMALL_INT && b.unsigned_abs() < SMALL_INT => {
+                        next().add(x, bigs);
+                        next().add(y, bigs);
+                        for (p, q) in [(a, a), (b, b), (a, b)] {
+                            next().add_int_product(p, q, bigs);
+                        }
+                    }
+                    // As doubles, as the general state adds them (an integer past 2^53 as its
+                    // nearest double).
+                    _ => {
+                        let (x, y) = (x.as_f64(), y.as_f64());
+                        next().add(Num::Float(x), bigs);
+                        next().add(Num::Float(y), bigs);
+                        for (p, q) in [(x, x), (y, y), (x, y)] {
+                            next().add_product(p, q, bigs);
+                        }
+                    }
+                }
+            }
+            Column::Other(v) => v[id as usize].push_pair(x, y),
+            _ => {}
         }
     }
 
@@ -383,6 +421,17 @@ impl States {
                 }
                 (&mut Column::Sum { at, squares }, Column::Sum { .. }) => {
                     for at in [at, at + Sum::WORDS].into_iter().take(1 + usize::from(squares)) {
+                        let (n, sum) = Sum::of(&line_words(&other.lines)[theirs + at..][..Sum::WORDS], &other.bigs);
+                        Sum(&mut line_words_mut(&mut self.lines)[mine + at..][..Sum::WORDS]).merge(
+                            n,
+                            &sum,
+                            &mut self.bigs,
+                        );
+                    }
+                }
+                (&mut Column::Corr { at }, Column::Corr { .. }) => {
+                    for k in 0..5 {
+                        let at = at + k * Sum::WORDS;
                         let (n, sum) = Sum::of(&line_words(&other.lines)[theirs + at..][..Sum::WORDS], &other.bigs);
                         Sum(&mut line_words_mut(&mut self.lines)[mine + at..][..Sum::WORDS]).merge(
                             n,
@@ -436,6 +485,15 @@ impl States {
                 sum.add_int(m.int_sum);
                 Sum(&mut words[..Sum::WORDS]).merge(m.n, &sum, &mut self.bigs);
             }
+            (&mut Column::Corr { at }, State::Corr(m)) => {
+                let words =
+                    line_words_mut(&mut self.lines)[i * stride + at..][..5 * Sum::WORDS].chunks_exact_mut(Sum::WORDS);
+                for (k, (w, sum)) in words.zip(m.sums()).enumerate() {
+                    // Each of x's and y's sums counts the pairs, as `push_pair` adds them.
+                    let n = if k < 2 { m.n } else { 0 };
+                    Sum(w).merge(n, &FloatSum::Big(Box::new(sum)), &mut self.bigs);
+                }
+            }
             (&mut Column::Extremes { max, at }, State::Extreme { num, text, .. }) => {
                 self.extremes[i * self.extremes_per_group + at].update(max, num, text.as_deref());
             }
@@ -477,6 +535,23 @@ impl States {
                 if rows { State::Rows(n) } else { State::Count(n) }
             }
             &Column::Sum { at, squares } => State::Moments(self.moments_in(&row[at..], squares)),
+            &Column::Corr { at } => {
+                let words = &row[at..at + 5 * Sum::WORDS];
+                // Sums of integer pairs read as integers (correlated without exact sums built).
+                let mut ints = [0i128; 5];
+                let all_int = (0..5).all(|k| {
+                    let w = &words[k * Sum::WORDS..][..Sum::WORDS];
+                    let (acc, exp) = window_of(w);
+                    let int = (big_index(w) == 0).then(|| window_int(acc, exp, k >= 2)).flatten();
+                    int.map(|v| ints[k] = v).is_some()
+                });
+                if all_int {
+                    return State::Corr(Box::new(CoMoments::from_ints(words[0], ints)));
+                }
+                let sums: [ExactSum; 5] =
+                    std::array::from_fn(|k| Sum::of(&words[k * Sum::WORDS..][..Sum::WORDS], &self.bigs).1.to_exact());
+                State::Corr(Box::new(CoMoments::from_sums(words[0], sums)))
+            }
             &Column::Extremes { max, at } => {
                 let e = &self.extremes[i * self.extremes_per_group + at];
                 State::Extreme { num: e.num(), text: e.text_owned(), max }
@@ -652,17 +727,35 @@ impl Sum<'_> {
     }
 
     /// Adds `v * v` exactly, to a sum kept at the squares' positions (see
-    /// [`crate::agg::exact::square_parts`]); the count is not kept (it is the values' sum's).
+    /// [`Sum::add_product`]); the count is not kept (it is the values' sum's).
     /// With a group's squares beside its values' sum in its row, a `std` over a million groups
     /// allocates nothing per group (a general state each, with a boxed exact sum of squares, took
     /// twice polars' time).
     #[inline]
     fn add_square(&mut self, v: Num, bigs: &mut Vec<FloatSum>) {
         let x = v.as_f64();
-        if square_parts(x).is_some_and(|(m, e)| self.add_to_window(m, e)) {
+        self.add_product(x, x, bigs);
+    }
+
+    /// Adds `x * y` exactly, to a sum kept at the squares' positions (see
+    /// [`crate::agg::exact::product_parts`]); the count is not kept.
+    #[inline]
+    fn add_product(&mut self, x: f64, y: f64, bigs: &mut Vec<FloatSum>) {
+        if product_parts(x, y).is_some_and(|(m, e)| self.add_to_window(m, e)) {
             return;
         }
-        self.big(bigs).add_square_scaled(x);
+        self.big(bigs).add_product_scaled(x, y);
+    }
+
+    /// Adds the product of two integers under 2^31 in magnitude exactly, as
+    /// [`Sum::add_product`] adds doubles'.
+    #[inline]
+    fn add_int_product(&mut self, a: i64, b: i64, bigs: &mut Vec<FloatSum>) {
+        let (m, e) = int_product_parts(a, b);
+        if !self.add_to_window(m, e) {
+            // Exact as doubles too: each integer is, and a product's rounding error is kept.
+            self.big(bigs).add_product_scaled(a as f64, b as f64);
+        }
     }
 
     /// Adds another part's count and sum.
@@ -724,13 +817,24 @@ mod tests {
         ]
     }
 
-    /// The reference: the general state of the aggregation, fed every value.
-    fn reference(func: AggFn, values: &[Option<Num>]) -> State {
+    /// The reference: the general state of the aggregation, fed every value (`corr`: every pair
+    /// of a value and its partner in `ys`).
+    fn reference(func: AggFn, values: &[Option<Num>], ys: &[Option<Num>]) -> State {
         let mut s = State::new(func);
-        for v in values {
-            s.push(v.map(|n| ("", Some(n))), RowPos::new(0, 0, 0));
+        for (v, &y) in values.iter().zip(ys) {
+            match func {
+                AggFn::Corr => s.push_pair(*v, y),
+                _ => s.push(v.map(|n| ("", Some(n))), RowPos::new(0, 0, 0)),
+            }
         }
         s
+    }
+
+    /// Each value's partner for `corr`: the values in another order (so that pairs of equal,
+    /// null, huge and tiny values all occur).
+    fn partners(values: &[Option<Num>]) -> Vec<Option<Num>> {
+        let n = values.len();
+        (0..n).map(|i| values[(i * 7 + 3) % n]).collect()
     }
 
     /// Whether two states give the same answers. `all_int`: the column's values are all
@@ -740,6 +844,11 @@ mod tests {
         // The same double (any NaN is printed as NaN).
         let eq = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
         match (a, b) {
+            (State::Corr(x), State::Corr(y)) => {
+                x.n == y.n
+                    && x.correlation().is_some() == y.correlation().is_some()
+                    && x.correlation().zip(y.correlation()).is_none_or(|(p, q)| eq(p, q))
+            }
             (State::Moments(x), State::Moments(y)) => {
                 x.n == y.n
                     && eq(x.float_sum(), y.float_sum())
@@ -755,7 +864,8 @@ mod tests {
     }
 
     proptest! {
-        /// Counts, sums, means, standard deviations and variances (their squares in the row), top
+        /// Counts, sums, means, standard deviations and variances (their squares in the row),
+        /// correlations (five sums in the row), top
         /// and bottom lists in slots and extremes (three, side by side in a group's place), fed in two groups of two stores and merged (directly, and through
         /// the partial-file state), are the general states' answers.
         #[test]
@@ -770,11 +880,15 @@ mod tests {
                 values
             };
             let split = split.min(values.len());
-            let aggs = parse_aggs("count,min(x),sum(x),std(x),count(x),mean(x),sum(y),top_k(x,2),var(x),bottom_k(x,3),top_k(x,17),max(x),min(x)").unwrap();
-            let feed = |states: &mut States, id: u32, values: &[Option<Num>]| {
-                for v in values {
-                    for agg in 0..aggs.len() {
-                        states.push(agg, id, v.map(|n| ("", Some(n))), RowPos::new(0, 0, 0));
+            let aggs = parse_aggs("count,min(x),sum(x),std(x),count(x),corr(x,y),mean(x),sum(y),top_k(x,2),var(x),bottom_k(x,3),top_k(x,17),max(x),min(x)").unwrap();
+            let ys = partners(&values);
+            let feed = |states: &mut States, id: u32, values: &[Option<Num>], ys: &[Option<Num>]| {
+                for (v, &y) in values.iter().zip(ys) {
+                    for (agg, spec) in aggs.iter().enumerate() {
+                        match spec.func {
+                            AggFn::Corr => states.push_pair(agg, id, *v, y),
+                            _ => states.push(agg, id, v.map(|n| ("", Some(n))), RowPos::new(0, 0, 0)),
+                        }
                     }
                 }
             };
@@ -784,8 +898,8 @@ mod tests {
                 s.add_group();
                 s.add_group();
             }
-            feed(&mut a, 1, &values[..split]);
-            feed(&mut b, 1, &values[split..]);
+            feed(&mut a, 1, &values[..split], &ys[..split]);
+            feed(&mut b, 1, &values[split..], &ys[split..]);
             let mut via_state = States::new(&aggs);
             via_state.add_group();
             for agg in 0..aggs.len() {
@@ -795,10 +909,10 @@ mod tests {
             a.merge_from(1, &mut b, 1);
             let all_int = values.iter().flatten().all(|n| matches!(n, Num::Int(_)));
             for (agg, spec) in aggs.iter().enumerate() {
-                let want = reference(spec.func, &values);
+                let want = reference(spec.func, &values, &ys);
                 prop_assert!(same(&a.state(agg, 1), &want, all_int), "{spec}: {:?} != {want:?}", a.state(agg, 1));
                 prop_assert!(same(&via_state.state(agg, 0), &want, all_int), "{spec} via partial state");
-                prop_assert!(same(&a.state(agg, 0), &reference(spec.func, &[]), true), "{spec}: the empty neighbour");
+                prop_assert!(same(&a.state(agg, 0), &reference(spec.func, &[], &[]), true), "{spec}: the empty neighbour");
             }
         }
     }
