@@ -12,8 +12,10 @@
 //! fused multiply-add), and `n * sum(x^2) - sum(x)^2` is computed in exact integer arithmetic
 //! before one division: no cancellation, whatever the mean.
 //!
-//! Non-finite values are summed apart (`inf + -inf = NaN` in any order); a square that overflows
-//! goes there too.
+//! Non-finite values are summed apart (`inf + -inf = NaN` in any order). A square or product of
+//! finite values that overflows a double is added exactly from the values' mantissas: a variance
+//! past the doubles is infinite, as every peer gives, and a correlation of such values is still
+//! computed (its terms rounded with a power of two apart, see [`cross_scaled`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -137,13 +139,22 @@ impl ExactSum {
 
     /// Adds `x * y` exactly (as a sum of products, at the squares' bias).
     pub fn add_product(&mut self, x: f64, y: f64) {
+        // Below this a product's rounding error may be subnormal, and inexact.
+        const EXACT_ERROR: f64 = f64::from_bits((1023 - 968) << 52);
         let hi = x * y;
-        if !hi.is_finite() {
-            self.nonfinite += hi;
+        if !(EXACT_ERROR..=f64::MAX).contains(&hi.abs()) && x != 0.0 && y != 0.0 {
+            match (decompose(x), decompose(y)) {
+                // A product past the doubles or too small for its rounding error (values beyond
+                // 2^512 or below 2^-484): the mantissas' product, exact in an i128, at the sum of
+                // their exponents.
+                (Some((mx, ex)), Some((my, ey))) => {
+                    self.add_int_scaled(i128::from(mx) * i128::from(my), ex + ey + BIAS_SQUARES - BIAS_SUM)
+                }
+                _ => self.nonfinite += hi,
+            }
             return;
         }
-        // The rounding error of x * y, exact unless the product is subnormal (then it is a
-        // deterministic approximation: the same value in any order).
+        // The rounding error of x * y, exact here.
         let lo = x.mul_add(y, -hi);
         self.add_scaled(hi, BIAS_SQUARES);
         // Zero whenever the product is exact (small integers, short decimals times integers).
@@ -529,30 +540,56 @@ fn times(s: &ExactSum, n: u64) -> ExactSum {
 }
 
 /// `n * s2 - a * b` (`s2` a sum of squares or products, `a` and `b` plain sums), computed
-/// exactly and rounded once to a double.
-fn cross(n: u64, s2: &ExactSum, a: &ExactSum, b: &ExactSum) -> f64 {
+/// exactly and rounded once: `(v, e)`, the value being `v * 2^e`, where `e` is 0 unless the value
+/// is past the doubles or below their normal range (squares of values beyond 2^512 or below
+/// 2^-511), and then the multiple of 1024 that brings it into the normal doubles.
+fn cross_scaled(n: u64, s2: &ExactSum, a: &ExactSum, b: &ExactSum) -> (f64, i32) {
     let mut diff = times(s2, n);
     let mut ab = product(a, b);
     ab.digits.iter_mut().for_each(|d| *d = -*d);
     diff.merge(&ab);
     let (mag, lo, negative) = diff.magnitude();
-    let v = to_f64(&mag, lo, BIAS_SQUARES);
-    if negative { -v } else { v }
+    let nonzero = mag.iter().any(|&d| d != 0);
+    let mut e = 0;
+    let mut v = to_f64(&mag, lo, BIAS_SQUARES);
+    // Sums of products of doubles with counts under 2^64 lie between 2^-2148 and 2^2200: a few
+    // steps at most.
+    for _ in 0..8 {
+        match v {
+            v if v.is_infinite() => e += 1024,
+            v if nonzero && v.abs() < f64::MIN_POSITIVE => e -= 1024,
+            _ => break,
+        }
+        v = to_f64(&mag, lo, BIAS_SQUARES + e);
+    }
+    (if negative { -v } else { v }, e)
 }
 
 /// The sample variance (ddof = 1) of `n` values with exact sums `s1` (plain) and `s2` (squares):
 /// `(n * s2 - s1^2) / (n (n - 1))`, the numerator computed exactly.
 pub fn variance(n: u64, s1: &ExactSum, s2: &ExactSum) -> Option<f64> {
+    variance_scaled(n, s1, s2).map(|(v, e)| ldexp(v, e))
+}
+
+/// The sample standard deviation: [`variance`]'s square root, taken before the variance is
+/// scaled back into the doubles, so that the deviation of values beyond 2^512 or below 2^-511
+/// is found though their variance is past the doubles.
+pub fn std_dev(n: u64, s1: &ExactSum, s2: &ExactSum) -> Option<f64> {
+    variance_scaled(n, s1, s2).map(|(v, e)| if e == 0 { v.sqrt() } else { ldexp(v.sqrt(), e / 2) })
+}
+
+/// [`variance`] as `(v, e)`, the variance being `v * 2^e` (see [`cross_scaled`]; `e` is even).
+fn variance_scaled(n: u64, s1: &ExactSum, s2: &ExactSum) -> Option<(f64, i32)> {
     if n < 2 {
         return None;
     }
     if !s1.is_finite_sum() || !s2.is_finite_sum() {
-        return Some(f64::NAN);
+        return Some((f64::NAN, 0));
     }
-    // Mathematically n * s2 >= s1^2; a negative value can only come from inexact (subnormal)
-    // squares: clamp, as any variance algorithm does.
-    let numerator = cross(n, s2, s1, s1).max(0.0);
-    Some(numerator / (n as f64 * (n - 1) as f64))
+    // n * s2 >= s1^2, the squares being exact; clamped all the same, as any variance algorithm
+    // does.
+    let (numerator, e) = cross_scaled(n, s2, s1, s1);
+    Some((numerator.max(0.0) / (n as f64 * (n - 1) as f64), e))
 }
 
 /// Exact co-moments of pairs (x, y): what Pearson's correlation needs, mergeable in any order.
@@ -696,14 +733,24 @@ impl CoMoments {
         let (sx, sy) = (with_int(&self.sx, m.sx, false), with_int(&self.sy, m.sy, false));
         let (sxx, syy, sxy) =
             (with_int(&self.sxx, m.sxx, true), with_int(&self.syy, m.syy, true), with_int(&self.sxy, m.sxy, true));
-        let cov = cross(self.n, &sxy, &sx, &sy);
-        let vx = cross(self.n, &sxx, &sx, &sx).max(0.0);
-        let vy = cross(self.n, &syy, &sy, &sy).max(0.0);
-        Some(pearson(cov, vx, vy))
+        let (cov, ec) = cross_scaled(self.n, &sxy, &sx, &sy);
+        let (vx, ex) = cross_scaled(self.n, &sxx, &sx, &sx);
+        let (vy, ey) = cross_scaled(self.n, &syy, &sy, &sy);
+        let (vx, vy) = (vx.max(0.0), vy.max(0.0));
+        if (ec, ex, ey) == (0, 0, 0) {
+            return Some(pearson(cov, vx, vy));
+        }
+        // Terms past the doubles (values beyond 2^512): r from the terms' doubles, then their
+        // powers of two (even, so that the square roots take half of each).
+        if vx == 0.0 || vy == 0.0 {
+            return Some(f64::NAN);
+        }
+        let r = cov / (vx.sqrt() * vy.sqrt());
+        Some(ldexp(r, ec - ex / 2 - ey / 2).clamp(-1.0, 1.0))
     }
 
     /// [`CoMoments::correlation`] of pairs that were all summed as integers, in 128-bit integers:
-    /// each of the three terms is an integer, rounded once to a double as [`cross`] rounds it,
+    /// each of the three terms is an integer, rounded once to a double as [`cross_scaled`] rounds it,
     /// so the answer is the same double, without exact sums built for every group. `None` when a
     /// pair was summed as doubles or a term outgrows an `i128`.
     fn int_correlation(&self) -> Option<f64> {
@@ -789,6 +836,50 @@ mod tests {
             b.add_square(x);
         }
         assert_eq!(variance(8, &a, &b), Some(32.0 / 7.0));
+    }
+
+    /// Squares and products past the doubles (values beyond 2^512) are kept exactly: a variance
+    /// past the doubles is infinite (as polars, DuckDB and pandas give), one within them is
+    /// found though its numerator is not, and a correlation is still computed.
+    #[test]
+    fn squares_past_the_doubles() {
+        let (s1, s2) = (
+            |xs: &[f64]| sum_of(xs),
+            |xs: &[f64]| {
+                let mut s = ExactSum::default();
+                xs.iter().for_each(|&x| s.add_square(x));
+                s
+            },
+        );
+        let xs = [1e200, -1e200, 0.0];
+        assert_eq!(variance(3, &s1(&xs), &s2(&xs)), Some(f64::INFINITY));
+        // Its square root is not: the deviation is found before the variance is scaled back.
+        assert_eq!(std_dev(3, &s1(&xs), &s2(&xs)), Some(1e200));
+        let tiny = [1e-200, 2e-200, 3e-200];
+        assert_eq!(variance(3, &s1(&tiny), &s2(&tiny)), Some(0.0));
+        assert_eq!(std_dev(3, &s1(&tiny), &s2(&tiny)), Some(1e-200));
+        // n^2 times the variance is past the doubles, the variance is not.
+        let xs: Vec<f64> = (0..1000).map(|i| if i % 2 == 0 { 1.2e154 } else { -1.2e154 }).collect();
+        let want = 1.2e154 * 1.2e154 / 999.0 * 1000.0;
+        let got = variance(1000, &s1(&xs), &s2(&xs)).unwrap();
+        assert!(((got - want) / want).abs() < 1e-15, "{got} vs {want}");
+        // Infinite inputs still make NaN.
+        assert!(variance(2, &s1(&[f64::INFINITY, 1.0]), &s2(&[f64::INFINITY, 1.0])).unwrap().is_nan());
+        let corr = |pairs: &[(f64, f64)]| {
+            let mut c = CoMoments::default();
+            pairs.iter().for_each(|&(x, y)| c.push(x, y));
+            c.correlation().unwrap()
+        };
+        // pandas' answer (its values centred first).
+        let r = corr(&[(1e308, 1.0), (-1e308, 2.0), (1e-320, 3.0)]);
+        assert!((r + 0.5).abs() < 1e-12, "{r}");
+        // Correlation does not depend on the scale: huge values as their scaled-down selves.
+        let small = [(1.0, 1.0), (2.0, 2.5), (3.0, 3.5), (4.5, 3.0)];
+        let big: Vec<(f64, f64)> = small.iter().map(|&(x, y)| (x * 1e300, y * 1e-300)).collect();
+        let (r, r_big) = (corr(&small), corr(&big));
+        assert!((r - r_big).abs() < 1e-14, "{r} vs {r_big}");
+        let big: Vec<(f64, f64)> = small.iter().map(|&(x, y)| (x * 1e250, y * 1e250)).collect();
+        assert!((r - corr(&big)).abs() < 1e-14);
     }
 
     #[test]

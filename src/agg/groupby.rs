@@ -14,7 +14,7 @@ use std::fmt;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
-use super::exact::{CoMoments, ExactSum, FloatSum, SMALL_INT, variance, with_int};
+use super::exact::{CoMoments, ExactSum, FloatSum, SMALL_INT, std_dev, variance, with_int};
 pub use crate::input::value::{Kind, Num, parse_num};
 
 /// An aggregation function.
@@ -307,6 +307,14 @@ impl Moments {
         let mut total = self.sum.to_exact();
         total.add_int(self.int_sum);
         variance(self.n, &total, &with_int(self.squares.as_ref()?, self.int_squares, true))
+    }
+
+    /// The standard deviation (see [`std_dev`]: not [`Moments::var`]'s square root when the
+    /// variance is past the doubles).
+    pub fn std(&self) -> Option<f64> {
+        let mut total = self.sum.to_exact();
+        total.add_int(self.int_sum);
+        std_dev(self.n, &total, &with_int(self.squares.as_ref()?, self.int_squares, true))
     }
 }
 

@@ -958,3 +958,33 @@ fn sql_over_groups_types_a_column_without_values_as_planned() {
         }
     }
 }
+
+/// Values whose squares and products are past the doubles (or below their normal range): the
+/// standard deviation is still found (1e308, where polars, DuckDB and pandas overflow to inf;
+/// 1e-200, where they underflow to 0), a variance below the doubles is 0, and a correlation is
+/// still computed (pandas' -0.5, to an ulp, and 1.0; NaN only for infinite values); the same on
+/// every engine, piped in small chunks and through SQL.
+#[test]
+fn squares_past_the_doubles_give_inf_and_correlations() {
+    let data = "k,x,y\nf,1e308,1\nf,-1e308,2\nf,1e-320,3\n\
+                t,1e-200,1e-300\nt,2e-200,2e-300\nt,3e-200,3e-300\n\
+                g,inf,1\ng,1,2\n";
+    let (_d, path) = temp_file("huge.csv", data.as_bytes());
+    // t's variance, 1e-600, is below the doubles: the 0 it rounds to.
+    let expected = "k,std_x,var_y,corr_x_y\nf,1e308,1.0,-0.5000000000000001\ng,NaN,0.5,NaN\nt,1e-200,0.0,1.0\n";
+    for args in [&["-e", "serial"][..], &["-j", "2"], &["-j", "2", "--chunk-size", "16"]] {
+        let out = run_ok(
+            &[&["groupby", "-b", "k", "-a", "std(x),var(y),corr(x,y)"][..], args, &[path_str(&path)]].concat(),
+            None,
+        );
+        assert_eq!(out, expected, "{args:?}");
+    }
+    let out = run_ok(
+        &["groupby", "-b", "k", "-a", "std(x),var(y),corr(x,y)", "--chunk-size", "16", "-"],
+        Some(data.as_bytes()),
+    );
+    assert_eq!(out, expected, "stdin");
+    let sql = "SELECT k, stddev(x) AS s, corr(x, y) AS r FROM t GROUP BY k ORDER BY k";
+    let out = run_ok(&["sql", sql, path_str(&path)], None);
+    assert_eq!(out, "k,s,r\nf,1e308,-0.5000000000000001\ng,NaN,NaN\nt,1e-200,1.0\n");
+}

@@ -1325,7 +1325,7 @@ fn moments_value(func: AggFn, kind: Kind, m: &Moments) -> Value {
         AggFn::Sum => Value::Float(m.float_sum()),
         AggFn::Mean => opt_f(m.mean()),
         AggFn::Var => opt_f(m.var()),
-        _ => opt_f(m.var().map(f64::sqrt)),
+        _ => opt_f(m.std()),
     }
 }
 
