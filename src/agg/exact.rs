@@ -13,9 +13,10 @@
 //! before one division: no cancellation, whatever the mean.
 //!
 //! Non-finite values are summed apart (`inf + -inf = NaN` in any order). A square or product of
-//! finite values that overflows a double is added exactly from the values' mantissas: a variance
-//! past the doubles is infinite, as every peer gives, and a correlation of such values is still
-//! computed (its terms rounded with a power of two apart, see [`cross_scaled`]).
+//! finite values past the doubles (or too small for its rounding error to be exact) is added
+//! exactly from the values' mantissas: a variance past the doubles is infinite, as every peer
+//! gives, but the standard deviation and the correlation of such values are still found (their
+//! terms rounded with a power of two apart, see [`cross_scaled`]).
 
 use serde::{Deserialize, Serialize};
 
