@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use crate::cli::{CountArgs, CountEngineArg, SortArg, UnitArg};
 use pframe::agg::Unit;
+use pframe::agg::partial::PartialState;
 use pframe::engine::Engine;
 use pframe::engine::count::{self, CountOutcome, CountPlan};
 use pframe::input::ZipChoice;
@@ -94,7 +95,7 @@ fn unit_of(query: &serde_json::Value) -> Result<Unit> {
 }
 
 /// Merges the states of the shards of a count (in shard order) into the table one run prints.
-pub fn merge<'a>(query: &serde_json::Value, states: impl Iterator<Item = &'a serde_json::Value>) -> Result<Table> {
+pub fn merge<'a>(query: &serde_json::Value, states: impl Iterator<Item = &'a PartialState>) -> Result<Table> {
     let bad = || anyhow::anyhow!("malformed count partial: {query}");
     let unit = unit_of(query)?;
     let top = query["top"].as_u64().map(|k| k as usize);
@@ -106,7 +107,11 @@ pub fn merge<'a>(query: &serde_json::Value, states: impl Iterator<Item = &'a ser
     };
     let mut total: std::collections::BTreeMap<String, u64> = Default::default();
     for state in states {
-        let rows: Vec<(String, u64)> = serde_json::from_value(state["rows"].clone()).map_err(|_| bad())?;
+        #[derive(serde::Deserialize)]
+        struct Rows {
+            rows: Vec<(String, u64)>,
+        }
+        let Rows { rows } = state.parse().map_err(|_| bad())?;
         for (k, n) in rows {
             *total.entry(k).or_default() += n;
         }

@@ -5,6 +5,7 @@ use anyhow::{Result, bail};
 use super::UsageError;
 use crate::cli::{GroupByArgs, GroupByEngineArg, InputFormatArg};
 use pframe::agg::groupby::parse_aggs;
+use pframe::agg::partial::PartialState;
 use pframe::engine::Engine;
 use pframe::engine::groupby::{
     Block, GroupByPlan, GroupByState, InputFormat, group_by, group_by_state, merge_states, parse_schema,
@@ -104,8 +105,7 @@ pub fn run(args: GroupByArgs) -> Result<()> {
             "null_values": plan.null_values.spec(),
             "input_format": if plan.input_format == InputFormat::Ndjson { "ndjson" } else { "csv" },
         });
-        let state = serde_json::to_value(state)?;
-        return super::write_partial(path, "groupby", query, &sources[0], plan.read.shard, span, state);
+        return super::write_partial(path, "groupby", query, &sources[0], plan.read.shard, span, &state);
     }
     let grouped = group_by(&plan, &sources)?;
     drop(progress);
@@ -147,14 +147,11 @@ pub fn recompute(
 pub fn merge<'a>(
     query: &serde_json::Value,
     input: &str,
-    states: impl Iterator<Item = &'a serde_json::Value>,
+    states: impl Iterator<Item = &'a PartialState>,
 ) -> Result<Table> {
     let plan = plan_of(query)?;
     let states = states
-        .map(|s| {
-            serde_json::from_value::<GroupByState>(s.clone())
-                .map_err(|e| anyhow::anyhow!("malformed groupby partial: {e}"))
-        })
+        .map(|s| s.parse::<GroupByState>().map_err(|e| anyhow::anyhow!("malformed groupby partial: {e}")))
         .collect::<Result<Vec<_>>>()?;
     let grouped = merge_states(&plan, input, states)?;
     for note in &grouped.notes {

@@ -56,7 +56,7 @@ fn tile(parts: &mut [(PathBuf, PartialFile)]) -> Result<()> {
                 "groupby" => super::groupby::recompute(&part.query, input, part.shard, expected)?,
                 other => bail!("{}: unknown command \"{other}\"", path.display()),
             };
-            part.state = state;
+            part.state = partial::PartialState::Value(state);
             part.range = range;
         }
         expected = part.range.1;

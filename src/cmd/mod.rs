@@ -197,7 +197,7 @@ pub fn write_partial(
     source: &Source,
     shard: Option<Shard>,
     span: Option<(u64, u64)>,
-    state: serde_json::Value,
+    state: impl serde::Serialize,
 ) -> Result<()> {
     let Source::File(file) = source else { bail!(UsageError("--partial-out needs a FILE".into())) };
     let input = InputId::of(file).with_context(|| format!("{}: cannot read", file.display()))?;
