@@ -737,17 +737,9 @@ impl CoMoments {
         let (cov, ec) = cross_scaled(self.n, &sxy, &sx, &sy);
         let (vx, ex) = cross_scaled(self.n, &sxx, &sx, &sx);
         let (vy, ey) = cross_scaled(self.n, &syy, &sy, &sy);
-        let (vx, vy) = (vx.max(0.0), vy.max(0.0));
-        if (ec, ex, ey) == (0, 0, 0) {
-            return Some(pearson(cov, vx, vy));
-        }
-        // Terms past the doubles (values beyond 2^512): r from the terms' doubles, then their
-        // powers of two (even, so that the square roots take half of each).
-        if vx == 0.0 || vy == 0.0 {
-            return Some(f64::NAN);
-        }
-        let r = cov / (vx.sqrt() * vy.sqrt());
-        Some(ldexp(r, ec - ex / 2 - ey / 2).clamp(-1.0, 1.0))
+        // Terms outside the normal doubles come with powers of two (even, so that the square
+        // roots take half of each); 0 for all others.
+        Some(pearson(cov, vx.max(0.0), vy.max(0.0), ec - ex / 2 - ey / 2))
     }
 
     /// [`CoMoments::correlation`] of pairs that were all summed as integers, in 128-bit integers:
@@ -764,17 +756,18 @@ impl CoMoments {
         let cov = cross(m.sxy, m.sx, m.sy)?;
         let vx = cross(m.sxx, m.sx, m.sx)?.max(0.0);
         let vy = cross(m.syy, m.sy, m.sy)?.max(0.0);
-        Some(pearson(cov, vx, vy))
+        Some(pearson(cov, vx, vy, 0))
     }
 }
 
 /// Pearson's r from the co-moments' three terms (`n` times each (co)variance's sum of squares
-/// or products less the sums' product): NaN where a side is constant.
-fn pearson(cov: f64, vx: f64, vy: f64) -> f64 {
+/// or products less the sums' product), the quotient times `2^scale` (the terms' powers of two,
+/// see [`cross_scaled`]; 0 leaves it as it is): NaN where a side is constant.
+fn pearson(cov: f64, vx: f64, vy: f64, scale: i32) -> f64 {
     if vx == 0.0 || vy == 0.0 {
         return f64::NAN;
     }
-    (cov / (vx.sqrt() * vy.sqrt())).clamp(-1.0, 1.0)
+    ldexp(cov / (vx.sqrt() * vy.sqrt()), scale).clamp(-1.0, 1.0)
 }
 
 #[cfg(test)]

@@ -304,17 +304,21 @@ impl Moments {
 
     /// Sample variance (ddof = 1), as pandas.
     pub fn var(&self) -> Option<f64> {
-        let mut total = self.sum.to_exact();
-        total.add_int(self.int_sum);
-        variance(self.n, &total, &with_int(self.squares.as_ref()?, self.int_squares, true))
+        self.of_sums(variance)
     }
 
     /// The standard deviation (see [`std_dev`]: not [`Moments::var`]'s square root when the
     /// variance is past the doubles).
     pub fn std(&self) -> Option<f64> {
+        self.of_sums(std_dev)
+    }
+
+    /// `f` of the count, the exact sum of every value and of every square (`None` without
+    /// squares kept).
+    fn of_sums(&self, f: fn(u64, &ExactSum, &ExactSum) -> Option<f64>) -> Option<f64> {
         let mut total = self.sum.to_exact();
         total.add_int(self.int_sum);
-        std_dev(self.n, &total, &with_int(self.squares.as_ref()?, self.int_squares, true))
+        f(self.n, &total, &with_int(self.squares.as_ref()?, self.int_squares, true))
     }
 }
 
