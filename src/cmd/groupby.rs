@@ -54,6 +54,7 @@ pub fn run(args: GroupByArgs) -> Result<()> {
             }
         },
         memory_limit: super::memory_limit(&args.memory)?,
+        shared_from: None,
     };
     if plan.engine == Engine::Polars && args.input.chunk_size.is_none() {
         plan.read.chunk_size = POLARS_CHUNK_SIZE;
@@ -181,6 +182,7 @@ fn plan_of(query: &serde_json::Value) -> Result<GroupByPlan> {
         input_format: if query["input_format"] == "ndjson" { InputFormat::Ndjson } else { InputFormat::Csv },
         null_values: NullValues::parse(query["null_values"].as_str().unwrap_or("")),
         memory_limit: None,
+        shared_from: None,
     };
     Ok(plan)
 }

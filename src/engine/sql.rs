@@ -376,6 +376,7 @@ fn group_by_plan(plan: &SqlPlan, by: &[String], aggs: &[crate::agg::groupby::Agg
         input_format: InputFormat::Csv,
         null_values: plan.null_values.clone(),
         memory_limit: plan.memory_limit,
+        shared_from: None,
     }
 }
 

@@ -127,6 +127,7 @@ fn plan(aggs: &str, engine: Engine, chunk_size: usize, mmap: bool) -> GroupByPla
         input_format: InputFormat::Csv,
         null_values: NullValues::default(),
         memory_limit: None,
+        shared_from: None,
     }
 }
 
@@ -157,7 +158,16 @@ fn group_by_limited(
     mmap: bool,
     memory_limit: Option<u64>,
 ) -> String {
-    let plan = GroupByPlan { memory_limit, ..plan(aggs, engine, chunk_size, mmap) };
+    group_by_planned(path, GroupByPlan { memory_limit, ..plan(aggs, engine, chunk_size, mmap) })
+}
+
+/// The group-by with every worker adding to the shared store from its second chunk on (after
+/// moving its first chunk's groups there), under a memory limit or not.
+fn group_by_shared(path: &Path, aggs: &str, engine: Engine, chunk_size: usize, memory_limit: Option<u64>) -> String {
+    group_by_planned(path, GroupByPlan { memory_limit, shared_from: Some(0), ..plan(aggs, engine, chunk_size, true) })
+}
+
+fn group_by_planned(path: &Path, plan: GroupByPlan) -> String {
     shown(
         group_by(&plan, &[Source::File(path.to_path_buf())]).map(|g| g.into_table().expect("the rows read back")),
         path,
@@ -250,10 +260,25 @@ fn check_every_path(data: &[u8]) -> Result<(), TestCaseError> {
     for n in [2, 3] {
         prop_assert_eq!(&group_by_shards(&path, AGGS, n), &reference, "{} shards", n);
     }
+    // The workers' shared store, from the second chunk on (or from the first, for a chunk of the
+    // whole file).
+    for (engine, size) in [(Engine::Parallel, 1), (Engine::Parallel, 7), (Engine::Polars, 64), (Engine::Serial, 5)] {
+        let got = group_by_shared(&path, AGGS, engine, size, None);
+        prop_assert_eq!(&got, &reference, "shared store: engine {} size {}", engine, size);
+    }
     // Spilled: every chunk's groups to the files (a limit of one byte), or some of them.
     for (engine, size, limit) in [(Engine::Serial, 1, 1), (Engine::Parallel, 7, 1), (Engine::Parallel, 3, 2000)] {
         let got = group_by_limited(&path, AGGS, engine, size, true, Some(limit));
         prop_assert_eq!(&got, &reference, "spilled: engine {} size {} limit {}", engine, size, limit);
+        let got = group_by_shared(&path, AGGS, engine, size, Some(limit));
+        prop_assert_eq!(
+            &got,
+            &reference,
+            "spilled from the shared store: engine {} size {} limit {}",
+            engine,
+            size,
+            limit
+        );
     }
     // The keys alone, through the group-by and SQL's three paths.
     let keys = group_by_at(&path, "count", Engine::Parallel, 5, true);
@@ -316,15 +341,22 @@ proptest! {
         let aggs = "count,sum(v),mean(v),std(v),median(v),quantile(v,0.25),min(v),max(j),top_k(v,2),corr(v,v),\
                     first(j),last(v),n_unique(j)";
         for by in [vec!["k"], vec!["k", "j"]] {
-            let at = |engine, size, limit| {
-                let mut plan = GroupByPlan { memory_limit: limit, ..plan(aggs, engine, size, true) };
+            let at = |engine, size, limit, shared_from| {
+                let mut plan = GroupByPlan { memory_limit: limit, shared_from, ..plan(aggs, engine, size, true) };
                 plan.by = by.iter().map(|c| c.to_string()).collect();
                 shown(group_by(&plan, &[Source::File(path.clone())]).map(|g| g.into_table().unwrap()), &path)
             };
-            let reference = at(Engine::Serial, 1 << 20, None);
+            let reference = at(Engine::Serial, 1 << 20, None, None);
             for (engine, size, limit) in [(Engine::Serial, 1, 1), (Engine::Parallel, 5, 1), (Engine::Parallel, 16, 3000)] {
-                prop_assert_eq!(&at(engine, size, Some(limit)), &reference, "{} size {} limit {}", engine, size, limit);
+                for shared_from in [None, Some(0)] {
+                    prop_assert_eq!(
+                        &at(engine, size, Some(limit), shared_from), &reference,
+                        "{} size {} limit {} shared from {:?}", engine, size, limit, shared_from
+                    );
+                }
             }
+            // The shared store in memory, every aggregation merged into it from the workers' own.
+            prop_assert_eq!(&at(Engine::Parallel, 9, None, Some(0)), &reference, "shared store");
         }
     }
 }

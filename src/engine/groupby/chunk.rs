@@ -1,7 +1,8 @@
 //! One chunk's share of a group-by: its records (split by the input layer's dialect, or by
 //! polars' reader for the polars engine, or as JSON lines) aggregated into the worker's
-//! [`Store`] (encoded keys and states, kept across chunks), and what the chunk taught about the
-//! columns ([`ChunkInfo`]: types, first text value, lines), which is merged in input order.
+//! [`Store`] or the workers' [`SharedStore`] (encoded keys and states, kept across chunks; see
+//! [`Target`]), and what the chunk taught about the columns ([`ChunkInfo`]: types, first text
+//! value, lines), which is merged in input order.
 
 use std::sync::Mutex;
 
@@ -84,11 +85,13 @@ impl Layout {
 pub(super) struct Part {
     pub keys: Keys,
     pub states: States,
+    /// The rows added to it (by [`add_rows`]), against which its groups grew.
+    pub rows: u64,
 }
 
 impl Part {
     pub fn new(plan: &GroupByPlan) -> Part {
-        Part { keys: Keys::default(), states: States::new(&plan.aggs) }
+        Part { keys: Keys::default(), states: States::new(&plan.aggs), rows: 0 }
     }
 
     /// The group of `key` (hashed `hash`), added with empty states if new.
@@ -115,6 +118,17 @@ impl Part {
     }
 }
 
+/// Partitions: 2^6. Enough that two workers seldom want the same one at once, few enough that
+/// a batch holds several rows of each and the tables of a few groups stay small.
+pub(super) const PARTITION_BITS: u32 = 6;
+
+/// A group-by's groups, partitioned by their keys' hashes.
+pub(super) type Store = Partitioned<Part>;
+
+pub(super) fn new_store(plan: &GroupByPlan) -> Store {
+    Partitioned::new_with(PARTITION_BITS, || Part::new(plan))
+}
+
 impl super::table::Absorb for Part {
     fn groups(&self) -> usize {
         self.keys.len()
@@ -135,18 +149,74 @@ impl super::table::Absorb for Part {
             let (id, _) = self.group(other.keys.hash(oid), other.keys.key(oid));
             self.states.merge_from(id, &mut other.states, oid);
         }
+        self.rows += other.rows;
     }
 }
 
-/// Partitions: 2^6. Enough for every thread of a merge to have several, few enough that the
-/// tables of a few groups stay small.
-pub(super) const PARTITION_BITS: u32 = 6;
+/// The store every worker aggregates into once the groups are many: a partition is locked while
+/// a worker adds a batch's rows of it. Each group is in one table, whichever worker's rows made
+/// it: nothing is merged at the end, and the table is half what two workers' copies of it would
+/// take.
+pub(super) type SharedStore = Partitioned<Mutex<Part>>;
 
-/// The groups one worker aggregated (or, merged, the whole input's).
-pub(super) type Store = Partitioned<Part>;
+/// The bytes of a worker's own store past which the workers aggregate into the shared one.
+/// Below, a worker's store stays in its core's cache, where the shared one would bounce each
+/// group's lines between the cores that update it; above, the stores miss the caches anyway, and
+/// the shared one is half their size and needs no merge. (Two workers, `sum(v1)`, 1e7 rows: 1e4
+/// groups 0.64 s in their own stores against 0.72 s shared; 1e5 groups 1.19 against 1.10 s.)
+pub(super) const SHARED_FROM: usize = 2 << 20;
 
-pub(super) fn new_store(plan: &GroupByPlan) -> Store {
-    Partitioned::new_with(PARTITION_BITS, || Part::new(plan))
+/// Where a worker's batches go: its own store, or the shared one once [`Target::is_shared`].
+pub(super) struct Target<'a> {
+    pub plan: &'a GroupByPlan,
+    pub own: &'a Mutex<Store>,
+    pub shared: &'a SharedStore,
+    pub shared_on: &'a std::sync::atomic::AtomicBool,
+    /// [`SHARED_FROM`], or what the plan says instead.
+    pub shared_from: usize,
+}
+
+impl Target<'_> {
+    pub fn is_shared(&self) -> bool {
+        self.shared_on.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// After a chunk: once this worker's store passes [`SHARED_FROM`] (or the plan's bytes),
+    /// every worker goes to the shared store; a worker that does moves its own groups there.
+    pub fn after_chunk(&self) {
+        let mut own = self.own.lock().expect("a worker's store");
+        if !self.is_shared() {
+            if own.parts.iter().map(Part::bytes).sum::<usize>() < self.shared_from.max(1) {
+                return;
+            }
+            self.shared_on.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        for (p, part) in own.parts.iter_mut().enumerate() {
+            if !part.keys.is_empty() {
+                let part = std::mem::replace(part, Part::new(self.plan));
+                let mut into = lock(&self.shared.parts[p]);
+                let shared = super::table::Absorb::shared(&*into, &part);
+                super::table::Absorb::absorb(&mut *into, part, shared);
+            }
+        }
+    }
+}
+
+pub(super) fn new_shared_store(plan: &GroupByPlan) -> SharedStore {
+    Partitioned::new_with(PARTITION_BITS, || Mutex::new(Part::new(plan)))
+}
+
+/// A partition of the shared store, locked.
+pub(super) fn lock(part: &Mutex<Part>) -> std::sync::MutexGuard<'_, Part> {
+    part.lock().expect("a partition of the groups")
+}
+
+impl SharedStore {
+    /// The partitions, for the finish (or a spill) once no worker adds to them.
+    pub fn into_store(self) -> Store {
+        let bits = self.bits();
+        Partitioned::from_parts(bits, self.parts.into_iter().map(|p| p.into_inner().expect("a partition")).collect())
+    }
 }
 
 /// What one chunk (or the whole input, after merging in order) taught about the used columns.
@@ -189,11 +259,11 @@ impl ChunkInfo {
     }
 }
 
-/// Rows aggregated at a time: their keys are looked up in one loop and their states updated in
-/// another, so that the cache misses of many rows' lookups (and of their updates) overlap
-/// instead of each row waiting for its own, which is what a row costs once the groups outgrow
-/// the caches.
-const BATCH: usize = 64;
+/// Rows aggregated at a time: sorted by partition, each partition's rows are added under one
+/// lock, their keys looked up in one loop and their states updated in another, so that the cache
+/// misses of the rows' lookups (and of their updates) overlap instead of each row waiting for its
+/// own, which is what a row costs once the groups outgrow the caches.
+const BATCH: usize = 1024;
 
 /// Records typed and keyed, waiting to be aggregated.
 #[derive(Default)]
@@ -211,8 +281,14 @@ struct Batch {
     texts: Vec<u8>,
     pos: Vec<RowPos>,
     lines: Vec<u64>,
-    /// Each row's group: partition and id.
-    groups: Vec<(usize, u32, bool)>,
+    /// Each row's group: id, and whether the row made it.
+    groups: Vec<(u32, bool)>,
+    /// The rows by partition: partition `p`'s are `order[starts[p]..starts[p + 1]]`.
+    order: Vec<u32>,
+    starts: Vec<u32>,
+    cursor: Vec<u32>,
+    /// Partitions another worker held when this batch came to them.
+    busy: Vec<usize>,
 }
 
 impl Batch {
@@ -243,9 +319,10 @@ pub(super) struct Aggregator<'a> {
     plan: &'a GroupByPlan,
     layout: &'a Layout,
     pub info: ChunkInfo,
-    /// The worker's store, locked for each batch (never while a parser runs: a parser of
-    /// polars' may run other tasks of the pool on this thread, which lock it too).
-    slot: &'a Mutex<Store>,
+    /// Where the batches go: the worker's store, or the shared one's partitions, locked for each
+    /// batch (never while a parser runs: a parser of polars' may run other tasks of the pool on
+    /// this thread, which lock them too).
+    target: &'a Target<'a>,
     batch: Batch,
     /// Whether each aggregation reads its field's text (the others need only its number).
     needs_text: Vec<bool>,
@@ -254,10 +331,10 @@ pub(super) struct Aggregator<'a> {
 }
 
 impl<'a> Aggregator<'a> {
-    pub fn new(plan: &'a GroupByPlan, layout: &'a Layout, slot: &'a Mutex<Store>, pos: RowPos) -> Self {
+    pub fn new(plan: &'a GroupByPlan, layout: &'a Layout, target: &'a Target<'a>, pos: RowPos) -> Self {
         let states = States::new(&plan.aggs);
         let needs_text = (0..plan.aggs.len()).map(|a| states.needs_text(a)).collect();
-        Aggregator { plan, layout, info: ChunkInfo::new(layout), slot, batch: Batch::default(), needs_text, pos }
+        Aggregator { plan, layout, info: ChunkInfo::new(layout), target, batch: Batch::default(), needs_text, pos }
     }
 
     /// One record: `fields[i]` is the raw field of used column `i`.
@@ -340,30 +417,65 @@ impl<'a> Aggregator<'a> {
         Ok(self.info)
     }
 
-    /// Aggregates the batch: finds every row's group, types the keys of new groups, then updates
-    /// the states an aggregation at a time.
+    /// Aggregates the batch: its rows sorted by partition, each partition's rows added at once
+    /// (see [`add_rows`]), to the worker's store or under the shared partition's lock; then the
+    /// keys of the groups its rows made are typed.
     fn flush(&mut self) -> Result<(), Fault> {
         let b = &mut self.batch;
         if b.rows == 0 {
             return Ok(());
         }
         let layout = self.layout;
-        let mut store = self.slot.lock().expect("a worker's store");
-        // Prefetch every row's slot, then look the rows up: their misses overlap.
-        for &hash in &b.hashes {
-            store.parts[store.partition_of(hash)].keys.prefetch(hash);
+        let store = self.target.shared;
+        b.groups.clear();
+        b.groups.resize(b.rows, (0, false));
+        if self.target.is_shared() {
+            // The rows by partition (a counting sort), each partition's added under one lock; a
+            // partition another worker holds is left for after the others.
+            let n_parts = store.parts.len();
+            b.starts.clear();
+            b.starts.resize(n_parts + 1, 0);
+            for &hash in &b.hashes {
+                b.starts[store.partition_of(hash) + 1] += 1;
+            }
+            for p in 0..n_parts {
+                b.starts[p + 1] += b.starts[p];
+            }
+            b.order.resize(b.rows, 0);
+            b.cursor.clear();
+            b.cursor.extend_from_slice(&b.starts[..n_parts]);
+            for r in 0..b.rows {
+                let p = store.partition_of(b.hashes[r]);
+                b.order[b.cursor[p] as usize] = r as u32;
+                b.cursor[p] += 1;
+            }
+            b.busy.clear();
+            for p in 0..n_parts {
+                let rows = b.starts[p] as usize..b.starts[p + 1] as usize;
+                if rows.is_empty() {
+                    continue;
+                }
+                match store.parts[p].try_lock() {
+                    Ok(mut part) => add_rows(b, layout, rows, std::slice::from_mut(&mut *part), |_| 0),
+                    Err(std::sync::TryLockError::WouldBlock) => b.busy.push(p),
+                    Err(std::sync::TryLockError::Poisoned(e)) => panic!("a partition of the groups: {e}"),
+                }
+            }
+            for i in 0..b.busy.len() {
+                let p = b.busy[i];
+                let rows = b.starts[p] as usize..b.starts[p + 1] as usize;
+                add_rows(b, layout, rows, std::slice::from_mut(&mut *lock(&store.parts[p])), |_| 0);
+            }
+        } else {
+            // The worker's own store: the rows in their order.
+            b.order.clear();
+            b.order.extend(0..b.rows as u32);
+            let mut own = self.target.own.lock().expect("a worker's store");
+            add_rows(b, layout, 0..b.rows, &mut own.parts, |hash| store.partition_of(hash));
         }
+        // A new group: its key fields are typed once, here, rather than on every row.
         for r in 0..b.rows {
-            let hash = b.hashes[r];
-            let p = store.partition_of(hash);
-            let start = if r == 0 { 0 } else { b.key_ends[r - 1] };
-            let (id, new) = store.parts[p].group(hash, &b.keys[start..b.key_ends[r]]);
-            b.groups.push((p, id, new));
-        }
-        // A new group (of this worker): its key fields are typed once, here, rather than on
-        // every row.
-        for r in 0..b.rows {
-            if !b.groups[r].2 {
+            if !b.groups[r].1 {
                 continue;
             }
             let line = b.lines[r];
@@ -389,34 +501,59 @@ impl<'a> Aggregator<'a> {
                 }
             }
         }
-        for &(p, id, _) in &b.groups {
-            store.parts[p].states.prefetch(id);
-        }
-        let width = layout.used.len();
-        let n_aggs = layout.agg_cols.len();
-        for (agg, col) in layout.agg_cols.iter().enumerate() {
-            if let Some(c2) = layout.agg_cols2[agg] {
-                let c = col.expect("a pair's first column");
-                for r in 0..b.rows {
-                    let (p, id, _) = b.groups[r];
-                    store.parts[p].states.push_pair(agg, id, b.nums[r * width + c], b.nums[r * width + c2]);
-                }
-                continue;
-            }
-            for r in 0..b.rows {
-                let (p, id, _) = b.groups[r];
-                let field = b.fields[r * n_aggs + agg].map(|(from, to)| {
-                    let raw = &b.texts[from as usize..to as usize];
-                    // SAFETY: checked to be UTF-8 when the record was added.
-                    let text = unsafe { std::str::from_utf8_unchecked(raw) };
-                    (text, col.and_then(|c| b.nums[r * width + c]))
-                });
-                store.parts[p].states.push(agg, id, field, b.pos[r]);
-            }
-        }
-        drop(store);
         b.clear();
         Ok(())
+    }
+}
+
+/// Adds the batch's rows at `order[rows]` to their partitions (`parts[part_of(hash)]`): finds (or
+/// makes) each row's group, then updates the states an aggregation at a time.
+fn add_rows(
+    b: &mut Batch,
+    layout: &Layout,
+    rows: std::ops::Range<usize>,
+    parts: &mut [Part],
+    part_of: impl Fn(u64) -> usize,
+) {
+    let rows = &b.order[rows];
+    // Prefetch every row's slot, then look the rows up: their misses overlap.
+    for &r in rows {
+        let hash = b.hashes[r as usize];
+        parts[part_of(hash)].keys.prefetch(hash);
+    }
+    for &r in rows {
+        let r = r as usize;
+        let start = if r == 0 { 0 } else { b.key_ends[r - 1] };
+        let part = &mut parts[part_of(b.hashes[r])];
+        part.rows += 1;
+        b.groups[r] = part.group(b.hashes[r], &b.keys[start..b.key_ends[r]]);
+    }
+    for &r in rows {
+        let r = r as usize;
+        parts[part_of(b.hashes[r])].states.prefetch(b.groups[r].0);
+    }
+    let width = layout.used.len();
+    let n_aggs = layout.agg_cols.len();
+    for (agg, col) in layout.agg_cols.iter().enumerate() {
+        if let Some(c2) = layout.agg_cols2[agg] {
+            let c = col.expect("a pair's first column");
+            for &r in rows {
+                let r = r as usize;
+                let states = &mut parts[part_of(b.hashes[r])].states;
+                states.push_pair(agg, b.groups[r].0, b.nums[r * width + c], b.nums[r * width + c2]);
+            }
+            continue;
+        }
+        for &r in rows {
+            let r = r as usize;
+            let field = b.fields[r * n_aggs + agg].map(|(from, to)| {
+                let raw = &b.texts[from as usize..to as usize];
+                // SAFETY: checked to be UTF-8 when the record was added.
+                let text = unsafe { std::str::from_utf8_unchecked(raw) };
+                (text, col.and_then(|c| b.nums[r * width + c]))
+            });
+            parts[part_of(b.hashes[r])].states.push(agg, b.groups[r].0, field, b.pos[r]);
+        }
     }
 }
 
@@ -467,11 +604,11 @@ pub(super) fn aggregate_chunk(
     data: &[u8],
     plan: &GroupByPlan,
     layout: &Layout,
-    slot: &Mutex<Store>,
+    target: &Target<'_>,
     line_base: u64,
     pos: RowPos,
 ) -> Result<ChunkInfo, Fault> {
-    let mut agg = Aggregator::new(plan, layout, slot, pos);
+    let mut agg = Aggregator::new(plan, layout, target, pos);
     agg.info.newlines = crate::engine::kernels::count_newlines(data);
     dialect::for_each_record(data, plan.delimiter, layout.width, &layout.used, line_base, |fields, line| {
         agg.record(fields, line)
@@ -486,14 +623,14 @@ pub(super) fn aggregate_piece(
     i: usize,
     plan: &GroupByPlan,
     layout: &Layout,
-    slot: &Mutex<Store>,
+    target: &Target<'_>,
     pos: RowPos,
 ) -> Result<ChunkInfo, Fault> {
     let df = table
         .piece(i, &layout.used)
         .map_err(|e| Fault { line: 1, message: format!("reading it: {}", crate::engine::sql::first_line(&e)) })?;
     let rows = df.height() as u64;
-    aggregate_frames(&[df], rows, plan, layout, slot, pos)
+    aggregate_frames(&[df], rows, plan, layout, target, pos)
 }
 
 /// Aggregates the rows of frames holding the input's columns (by name), made of a chunk with
@@ -503,10 +640,10 @@ pub(super) fn aggregate_frames(
     newlines: u64,
     plan: &GroupByPlan,
     layout: &Layout,
-    slot: &Mutex<Store>,
+    target: &Target<'_>,
     pos: RowPos,
 ) -> Result<ChunkInfo, Fault> {
-    let mut agg = Aggregator::new(plan, layout, slot, pos);
+    let mut agg = Aggregator::new(plan, layout, target, pos);
     agg.info.newlines = newlines;
     let mut row_base = 0;
     for df in frames {
@@ -528,22 +665,22 @@ pub(super) fn aggregate_chunk_polars(
     data: &[u8],
     plan: &GroupByPlan,
     layout: &Layout,
-    slot: &Mutex<Store>,
+    target: &Target<'_>,
     line_base: u64,
     pos: RowPos,
 ) -> Result<ChunkInfo, Fault> {
     let d = plan.delimiter;
     let has_quotes = memchr::memchr(dialect::QUOTE, data).is_some();
     if may_have_blank_line(data) || dialect::has_lone_cr(data) || has_quotes && !dialect::quotes_are_regular(data, d) {
-        return aggregate_chunk(data, plan, layout, slot, line_base, pos);
+        return aggregate_chunk(data, plan, layout, target, line_base, pos);
     }
     let Ok(rows) = crate::engine::polars::csv_chunk_rows(data, d, layout.width, &layout.used) else {
-        return aggregate_chunk(data, plan, layout, slot, line_base, pos);
+        return aggregate_chunk(data, plan, layout, target, line_base, pos);
     };
     if delimiters_outside_quotes(data, d) != (layout.width as u64 - 1) * rows.height() as u64 {
-        return aggregate_chunk(data, plan, layout, slot, line_base, pos);
+        return aggregate_chunk(data, plan, layout, target, line_base, pos);
     }
-    let mut agg = Aggregator::new(plan, layout, slot, pos);
+    let mut agg = Aggregator::new(plan, layout, target, pos);
     agg.info.newlines = crate::engine::kernels::count_newlines(data);
     let result = rows.for_each(|fields, row| agg.record(fields, row)).and_then(|()| agg.finish());
     // A value the aggregator rejects: its line, counted as the dialect counts records.
@@ -592,10 +729,10 @@ pub(super) fn aggregate_ndjson_chunk(
     data: &[u8],
     plan: &GroupByPlan,
     layout: &Layout,
-    slot: &Mutex<Store>,
+    target: &Target<'_>,
     pos: RowPos,
 ) -> Result<ChunkInfo, Fault> {
-    let mut agg = Aggregator::new(plan, layout, slot, pos);
+    let mut agg = Aggregator::new(plan, layout, target, pos);
     agg.info.newlines = crate::engine::kernels::count_newlines(data);
     let mut texts: Vec<Vec<u8>> = vec![Vec::new(); layout.names.len()];
     for (i, raw) in data.split(|&b| b == b'\n').enumerate() {

@@ -616,7 +616,7 @@ impl<'a> TextGather<'a> {
         let rate = new as f64 / Self::WINDOW as f64;
         let n = (self.seen - Self::WINDOW / 2) as f64;
         let left = self.groups.saturating_sub(self.seen) as f64;
-        let distinct = super::estimate::final_groups(self.dict.len() as f64, n, rate, left, 1.0);
+        let distinct = super::estimate::final_groups(self.dict.len() as f64, n, rate, left);
         if distinct > 0.7 * self.groups as f64 {
             self.direct = true;
             self.dict = TextDict::default();
@@ -1400,7 +1400,7 @@ mod tests {
             [(5, 10, false), (70_000, 40, false), (40_000, 3, false), (60_000, 30, true), (90_000, 64, false)]
         {
             let mut parts: Vec<Part> =
-                (0..5).map(|_| Part { keys: Keys::default(), states: States::new(&aggs) }).collect();
+                (0..5).map(|_| Part { keys: Keys::default(), states: States::new(&aggs), rows: 0 }).collect();
             let mut codes = Vec::new();
             let mut rows = std::collections::HashMap::new();
             let mut lens = vec![0; parts.len()];

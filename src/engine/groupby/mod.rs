@@ -1,14 +1,18 @@
 //! The group-by job: input -> record-aligned chunks (quote-aware for CSV, lines for NDJSON; or
 //! row groups of a table file) -> each chunk split into records by the input layer's dialect,
-//! touching only the columns the query needs (see `input::dialect`), and aggregated into its
-//! worker's store: keys in a partitioned hash table ([`table`], [`keys`]) and their states, a
-//! column per aggregation ([`states`]), sized ahead for the groups it is expected to end with
-//! ([`estimate`]) -> what each chunk taught about the columns merged in input
-//! order ([`chunk::ChunkInfo`]) -> the workers' stores merged partition by partition, in parallel
-//! (states merge in any order: first/last carry their rows' positions) -> keys typed over the
-//! whole input, sorted by typed codes, groups of one number spelled several ways merged, and rows
-//! read out in batches ([`finish`]). The polars engine parses the chunks with polars' CSV reader
-//! instead, where polars reads them as the dialect does (see `chunk::aggregate_chunk_polars`).
+//! touching only the columns the query needs (see `input::dialect`), and aggregated a batch of
+//! rows at a time, the rows sorted by the partition of their key's hash: keys in a partitioned
+//! hash table ([`table`], [`keys`]) and their states, a column per aggregation ([`states`]).
+//! While the groups are few, each worker has a store of its own, which stays in its core's
+//! cache; once a worker's passes a few MiB, every worker adds to one shared store instead, each
+//! batch's rows of a partition under that partition's lock ([`chunk::Target`]), sized ahead for
+//! the groups it is expected to end with ([`estimate`]) -> what each chunk taught about the
+//! columns merged in input order ([`chunk::ChunkInfo`]) -> the workers' own stores merged into
+//! the shared one partition by partition, in parallel (states merge in any order: first/last
+//! carry their rows' positions) -> keys typed over the whole input, sorted by typed codes, groups
+//! of one number spelled several ways merged, and rows read out in batches ([`finish`]). The
+//! polars engine parses the chunks with polars' CSV reader instead, where polars reads them as
+//! the dialect does (see `chunk::aggregate_chunk_polars`).
 
 mod chunk;
 mod estimate;
@@ -32,6 +36,7 @@ use crate::input::{
 use chunk::{ChunkInfo, Layout, Store};
 use finish::Groups;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use table::Merge;
 
 /// A validated group-by query.
@@ -55,6 +60,10 @@ pub struct GroupByPlan {
     /// (`--memory-limit`); `None` for the default, half of what this job has (see
     /// [`crate::cores::job_memory`]).
     pub memory_limit: Option<u64>,
+    /// The bytes of a worker's own store past which the workers aggregate into one shared store
+    /// (see `chunk::Target`); `None` for the default, [`chunk::SHARED_FROM`]. Tests set 0 to run
+    /// the shared store on a few rows.
+    pub shared_from: Option<usize>,
 }
 
 /// How records are written in the input.
@@ -423,24 +432,33 @@ fn aggregate_opened<'a>(
         None => with_workers(plan),
     };
     let pool = pool_of(plan);
-    // A store per worker (and one for work on the calling thread), kept across chunks and inputs.
-    let slots: Vec<Mutex<Store>> =
+    // A store per worker (and one for work on the calling thread), and the one they share once
+    // the groups are many (see `chunk::Target`), kept across chunks and inputs.
+    let own: Vec<Mutex<Store>> =
         (0..=pool.map_or(0, |p| p.current_num_threads())).map(|_| Mutex::new(chunk::new_store(plan))).collect();
-    let slot_index = || rayon::current_thread_index().unwrap_or(slots.len() - 1).min(slots.len() - 1);
-    let slot = || &slots[slot_index()];
-    let spill = spill::Spill::new(plan.memory_limit.unwrap_or_else(default_memory_limit), slots.len());
-    let workers = pool.map_or(1, rayon::ThreadPool::current_num_threads);
-    let estimate = estimate::Estimate::new(slots.len(), workers, spill.budget());
-    // After each chunk its worker's store is sized for the groups it is expected to end with
-    // (when the input's size is known), measured, and spilled if the stores are too big.
+    let shared = chunk::new_shared_store(plan);
+    let shared_on = AtomicBool::new(false);
+    let shared_from = plan.shared_from.unwrap_or(chunk::SHARED_FROM);
+    let targets: Vec<chunk::Target> = own
+        .iter()
+        .map(|own| chunk::Target { plan, own, shared: &shared, shared_on: &shared_on, shared_from })
+        .collect();
+    let slot = || {
+        let i = rayon::current_thread_index().unwrap_or(targets.len() - 1).min(targets.len() - 1);
+        (i, &targets[i])
+    };
+    let spill = spill::Spill::new(plan.memory_limit.unwrap_or_else(default_memory_limit), own.len());
+    let estimate = estimate::Estimate::new(spill.budget());
+    // After each chunk the shared store is sized for the groups it is expected to end with (when
+    // the input's size is known), the stores measured, and spilled if they are too big.
     let measure = |info: Result<ChunkInfo, Fault>, progress: Option<estimate::Progress>| {
         let info = info.map_err(Stop::Fault)?;
-        let i = slot_index();
-        if let Some(progress) = progress {
-            let chunk = estimate::Progress { rows: info.newlines, ..progress };
-            estimate.after_chunk(i, &mut slots[i].lock().expect("a worker's store"), chunk);
+        let (i, target) = slot();
+        target.after_chunk();
+        if let Some(progress) = progress.filter(|_| target.is_shared()) {
+            estimate.after_chunk(&shared, estimate::Progress { rows: info.newlines, ..progress });
         }
-        spill.check(i, &slots[i], plan).map_err(Stop::Spill)?;
+        spill.check(i, target).map_err(Stop::Spill)?;
         Ok(info)
     };
     let mut total: Option<(Layout, ChunkInfo)> = None;
@@ -505,7 +523,7 @@ fn aggregate_opened<'a>(
         if let Some((table, pieces)) = table {
             let work = |&i: &usize| {
                 let pos = RowPos::new(input_index, i as u64, 0);
-                measure(chunk::aggregate_piece(&table, i, input_plan, layout, slot(), pos), None)
+                measure(chunk::aggregate_piece(&table, i, input_plan, layout, slot().1, pos), None)
             };
             let mut sink = sink;
             let sink = |r, _piece: usize| sink(r);
@@ -526,12 +544,12 @@ fn aggregate_opened<'a>(
                 if let Some(map) = frame_map {
                     map(chunk).and_then(|frames| {
                         let newlines = crate::engine::kernels::count_newlines(chunk);
-                        chunk::aggregate_frames(&frames, newlines, plan, layout, slot(), pos)
+                        chunk::aggregate_frames(&frames, newlines, plan, layout, slot().1, pos)
                     })
                 } else if ndjson {
-                    chunk::aggregate_ndjson_chunk(chunk, plan, layout, slot(), pos)
+                    chunk::aggregate_ndjson_chunk(chunk, plan, layout, slot().1, pos)
                 } else {
-                    parse(chunk, plan, layout, slot(), 0, pos)
+                    parse(chunk, plan, layout, slot().1, 0, pos)
                 },
                 progress,
             )
@@ -545,7 +563,9 @@ fn aggregate_opened<'a>(
         }
     }
     let (layout, info) = total.expect("at least one source");
-    let stores: Vec<Store> = slots.into_iter().map(|m| m.into_inner().expect("a worker's store")).collect();
+    drop(targets);
+    let mut stores: Vec<Store> = own.into_iter().map(|m| m.into_inner().expect("a worker's store")).collect();
+    stores.push(shared.into_store());
     let groups = if spill.has_spilled() {
         let spilled = spill
             .finish(stores, plan.aggs.len())

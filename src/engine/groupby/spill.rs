@@ -2,9 +2,10 @@
 //! read back from them in key order, so any number of groups finishes in bounded memory with the
 //! answer the in-memory run gives.
 //!
-//! While the input is aggregated, each worker measures its store after every chunk
-//! ([`Spill::check`]); when the workers' stores together pass the budget, the worker whose store
-//! is at least its share writes it out and starts an empty one. A spilled store is cut by hash
+//! While the input is aggregated, the stores are measured after every chunk ([`Spill::check`]):
+//! when the workers' own stores and the shared one together pass the budget, the worker that
+//! measured them writes out its own store and the shared one's partitions one by one, each
+//! replaced by an empty one (the other workers go on adding to those). A spilled store is cut by hash
 //! into [`FILES`] partitions, each appended to its own file as records of a key and its groups'
 //! states (the states partial files carry). A key's copies, from every spill of every worker, so
 //! land in one file. Every file is removed from its directory as soon as it is made and read back
@@ -21,12 +22,12 @@
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 
-use super::chunk::{Part, Store};
+use super::chunk::{Part, Store, Target, lock};
 use super::keys::{self, KeyField, KeyRule};
 use super::{GroupByPlan, chunk};
 use crate::agg::groupby::{Kind, State};
@@ -45,12 +46,14 @@ const FLUSH: usize = 1 << 16;
 
 /// The budget of the workers' stores, and the files they spill to once they pass it.
 pub(super) struct Spill {
-    /// The memory limit; the stores may hold about half of it (the rest: chunks in flight, a
+    /// The memory limit; the store may hold about half of it (the rest: chunks in flight, a
     /// table growing, the allocator's slack).
     limit: u64,
     budget: usize,
-    /// Per worker's store, its bytes at its last check.
+    /// Per worker's own store, its bytes at its last check.
     sizes: Vec<AtomicUsize>,
+    /// Set while a worker writes the shared store out, so that the others do not too.
+    spilling: AtomicBool,
     files: OnceLock<io::Result<Files>>,
     spills: AtomicUsize,
     written: AtomicU64,
@@ -99,18 +102,19 @@ fn temp_error(e: io::Error) -> io::Error {
 }
 
 impl Spill {
-    pub fn new(limit: u64, stores: usize) -> Spill {
+    pub fn new(limit: u64, workers: usize) -> Spill {
         Spill {
             limit,
             budget: usize::try_from(limit / 2).unwrap_or(usize::MAX),
-            sizes: (0..stores).map(|_| AtomicUsize::new(0)).collect(),
+            sizes: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            spilling: AtomicBool::new(false),
             files: OnceLock::new(),
             spills: AtomicUsize::new(0),
             written: AtomicU64::new(0),
         }
     }
 
-    /// The bytes the workers' stores may take together before they spill.
+    /// The bytes the stores may take together before they spill.
     pub fn budget(&self) -> usize {
         self.budget
     }
@@ -119,21 +123,39 @@ impl Spill {
         self.spills.load(Ordering::Relaxed) > 0
     }
 
-    /// Measures worker `slot`'s store after a chunk, and spills it if the stores together pass
-    /// the budget and this one holds at least its share of them.
-    pub fn check(&self, slot: usize, store: &Mutex<Store>, plan: &GroupByPlan) -> io::Result<()> {
-        let mut store = store.lock().expect("a worker's store");
-        let bytes: usize = store.parts.iter().map(Part::bytes).sum();
-        self.sizes[slot].store(bytes, Ordering::Relaxed);
-        let total: usize = self.sizes.iter().map(|s| s.load(Ordering::Relaxed)).sum();
-        if total > self.budget && bytes >= total / self.sizes.len() {
-            let full = std::mem::replace(&mut *store, chunk::new_store(plan));
-            drop(store);
-            self.spill(full, plan.aggs.len())?;
-            // Counted until written: the other workers' stores grow meanwhile.
-            self.sizes[slot].store(0, Ordering::Relaxed);
+    /// Measures worker `slot`'s store and the shared one after a chunk, and spills both if the
+    /// stores together pass the budget (the shared one unless another worker is spilling it).
+    pub fn check(&self, slot: usize, target: &Target<'_>) -> io::Result<()> {
+        let mut own = target.own.lock().expect("a worker's store");
+        let own_bytes: usize = own.parts.iter().map(Part::bytes).sum();
+        self.sizes[slot].store(own_bytes, Ordering::Relaxed);
+        let shared_bytes: usize = target.shared.parts.iter().map(|p| lock(p).bytes()).sum();
+        let total = shared_bytes + self.sizes.iter().map(|s| s.load(Ordering::Relaxed)).sum::<usize>();
+        if total <= self.budget {
+            return Ok(());
         }
-        Ok(())
+        let n_aggs = target.plan.aggs.len();
+        let full = std::mem::replace(&mut *own, chunk::new_store(target.plan));
+        drop(own);
+        let mut out = self.writer()?;
+        for part in &full.parts {
+            out.part(part, n_aggs)?;
+        }
+        drop(full);
+        // Counted until written: the other workers' stores grow meanwhile.
+        self.sizes[slot].store(0, Ordering::Relaxed);
+        if !self.spilling.swap(true, Ordering::Acquire) {
+            let written = (|| {
+                for part in &target.shared.parts {
+                    let full = std::mem::replace(&mut *lock(part), Part::new(target.plan));
+                    out.part(&full, n_aggs)?;
+                }
+                Ok::<(), io::Error>(())
+            })();
+            self.spilling.store(false, Ordering::Release);
+            written?;
+        }
+        out.close()
     }
 
     fn files(&self) -> io::Result<&Files> {
@@ -144,45 +166,26 @@ impl Spill {
         files.as_ref().map_err(|e| temp_error(io::Error::new(e.kind(), e.to_string())))
     }
 
-    /// Writes every group of `store` to its partition's file.
-    fn spill(&self, store: Store, n_aggs: usize) -> io::Result<()> {
-        let files = self.files()?;
-        let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); FILES];
-        let mut states = Vec::with_capacity(n_aggs);
-        let mut written = 0u64;
-        let mut flush = |f: usize, buf: &mut Vec<u8>| -> io::Result<()> {
-            written += buf.len() as u64;
-            files.append(f, buf).map_err(temp_error)?;
-            buf.clear();
-            Ok(())
-        };
-        for part in &store.parts {
-            for id in 0..part.keys.len() as u32 {
-                let f = file_of(part.keys.hash(id));
-                states.clear();
-                states.extend((0..n_aggs).map(|agg| part.states.state(agg, id)));
-                write_record(&mut bufs[f], part.keys.key(id), &states);
-                if bufs[f].len() >= FLUSH {
-                    flush(f, &mut bufs[f])?;
-                }
-            }
-        }
-        drop(store);
-        for (f, buf) in bufs.iter_mut().enumerate() {
-            if !buf.is_empty() {
-                flush(f, buf)?;
-            }
-        }
-        self.spills.fetch_add(1, Ordering::Relaxed);
-        self.written.fetch_add(written, Ordering::Relaxed);
-        Ok(())
+    /// Starts writing a store out.
+    fn writer(&self) -> io::Result<SpillWriter<'_>> {
+        Ok(SpillWriter {
+            spill: self,
+            files: self.files()?,
+            bufs: vec![Vec::new(); FILES],
+            states: Vec::new(),
+            written: 0,
+        })
     }
 
     /// Spills the stores still in memory and closes the files: what the result is read from.
     pub fn finish(self, stores: Vec<Store>, n_aggs: usize) -> io::Result<Spilled> {
+        let mut out = self.writer()?;
         for store in stores {
-            self.spill(store, n_aggs)?;
+            for part in &store.parts {
+                out.part(part, n_aggs)?;
+            }
         }
+        out.close()?;
         let Some(Ok(files)) = self.files.into_inner() else { unreachable!("files made by the first spill") };
         let note = format!(
             "the groups passed the memory limit ({}): {} of partial groups went to temporary files in {} \
@@ -193,6 +196,51 @@ impl Spill {
             self.spills.load(Ordering::Relaxed),
         );
         Ok(Spilled { files, note })
+    }
+}
+
+/// One spill of the store under way: each group's record appended to its file's buffer, each
+/// buffer appended to its file when it fills.
+struct SpillWriter<'a> {
+    spill: &'a Spill,
+    files: &'a Files,
+    bufs: Vec<Vec<u8>>,
+    states: Vec<State>,
+    written: u64,
+}
+
+impl SpillWriter<'_> {
+    fn flush(&mut self, f: usize) -> io::Result<()> {
+        self.written += self.bufs[f].len() as u64;
+        self.files.append(f, &self.bufs[f]).map_err(temp_error)?;
+        self.bufs[f].clear();
+        Ok(())
+    }
+
+    /// Writes every group of `part` to its file.
+    fn part(&mut self, part: &Part, n_aggs: usize) -> io::Result<()> {
+        for id in 0..part.keys.len() as u32 {
+            let f = file_of(part.keys.hash(id));
+            self.states.clear();
+            self.states.extend((0..n_aggs).map(|agg| part.states.state(agg, id)));
+            write_record(&mut self.bufs[f], part.keys.key(id), &self.states);
+            if self.bufs[f].len() >= FLUSH {
+                self.flush(f)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what the buffers hold: the spill is complete.
+    fn close(mut self) -> io::Result<()> {
+        for f in 0..FILES {
+            if !self.bufs[f].is_empty() {
+                self.flush(f)?;
+            }
+        }
+        self.spill.spills.fetch_add(1, Ordering::Relaxed);
+        self.spill.written.fetch_add(self.written, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -1,9 +1,9 @@
 //! The groups of a group-by: encoded keys in a hash table split into partitions by hash bits.
 //!
-//! Each worker thread aggregates into a table of its own, across all the chunks it works on, so a
-//! row costs one probe whatever the number of groups, and nothing is merged per chunk. At the end
-//! the workers' tables are merged partition by partition, each partition by one thread, as
-//! DuckDB's radix-partitioned aggregation does.
+//! A worker aggregates into a table of its own while the groups are few, and into one table the
+//! workers share, a partition locked at a time, once they are many (see `chunk::Target`), so a
+//! row costs one probe whatever the number of groups. At the end the tables are merged partition
+//! by partition, each partition by one thread, as DuckDB's radix-partitioned aggregation does.
 //!
 //! A partition stores its keys back to back in one arena (no allocation per group), their hashes
 //! (so growing and merging never hash a key again), and an open-addressing table of slots, each
