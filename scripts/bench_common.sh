@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 BENCH_DIR=${BENCH_DIR:-/tmp/pframe-bench}
 mkdir -p "$BENCH_DIR"
 cargo build --release -q
-PF=$PWD/target/release/pframe
+PF=${PF:-$PWD/target/release/pframe}
 
 # g1 NAME ROWS SEED [GROUPS [GEN_OPTIONS...]]: prints the path of an H2O G1 file (100 groups
 # unless GROUPS says otherwise), generated if missing.

@@ -231,6 +231,31 @@ impl ExactSum {
         (s.digits.iter().map(|&d| d as u32).collect(), s.lo, negative)
     }
 
+    /// The sum as a window `(acc, exp)`: `acc * 2^exp` is the sum (as [`ExactSum::add_int_scaled`]
+    /// places it, a plain sum's or a sum of squares' alike), with `acc`'s trailing zeros dropped;
+    /// `None` when it needs more than 126 bits or holds non-finite values.
+    pub fn to_window(&self) -> Option<(i128, i32)> {
+        if self.nonfinite != 0.0 || self.nonfinite.is_nan() {
+            return None;
+        }
+        let (mag, lo, negative) = self.magnitude();
+        let Some(first) = mag.iter().position(|&d| d != 0) else {
+            return Some((0, 0));
+        };
+        let last = mag.iter().rposition(|&d| d != 0).expect("a digit that is not zero");
+        let tz = mag[first].trailing_zeros();
+        let bits = 32 * (last - first) as u32 + (32 - mag[last].leading_zeros()) - tz;
+        if bits > 126 {
+            return None;
+        }
+        // Each digit at its place, less the lowest digit's trailing zeros (a shift under 128: the
+        // bits fit 126).
+        let acc = (first + 1..=last)
+            .fold(u128::from(mag[first] >> tz), |acc, i| acc | u128::from(mag[i]) << (32 * (i - first) as u32 - tz));
+        let acc = if negative { -(acc as i128) } else { acc as i128 };
+        Some((acc, 32 * (lo + first as i32) - BIAS_SUM + tz as i32))
+    }
+
     /// The sum, correctly rounded (for normal results) to a double.
     pub fn value(&self) -> f64 {
         let (mag, lo, negative) = self.magnitude();
@@ -350,6 +375,14 @@ impl FloatSum {
                 b.value()
             }
             FloatSum::Big(b) => b.value(),
+        }
+    }
+
+    /// An exact sum as a window where it fits one (see [`ExactSum::to_window`]), else boxed.
+    pub fn from_exact(sum: ExactSum) -> FloatSum {
+        match sum.to_window() {
+            Some((acc, exp)) => FloatSum::Small { acc, exp },
+            None => FloatSum::Big(Box::new(sum)),
         }
     }
 
@@ -938,7 +971,48 @@ mod tests {
         assert_eq!(small.correlation(), Some(1.0));
     }
 
+    /// The exact value of a sum: its magnitude's digits with the zeros at both ends dropped, the
+    /// lowest one's index, and its sign.
+    fn exactly(s: &ExactSum) -> (Vec<u32>, i32, bool) {
+        let (mag, lo, negative) = s.magnitude();
+        match mag.iter().position(|&d| d != 0) {
+            Some(first) => {
+                let last = mag.iter().rposition(|&d| d != 0).unwrap();
+                (mag[first..=last].to_vec(), lo + first as i32, negative)
+            }
+            None => (Vec::new(), 0, false),
+        }
+    }
+
     proptest! {
+        /// An exact sum that fits a window comes back as one holding the same value (a plain sum,
+        /// a sum of squares alike), and one that does not (too many bits, a non-finite value) stays
+        /// boxed.
+        #[test]
+        fn exact_sums_that_fit_become_windows(xs in prop::collection::vec(prop_oneof![
+            -1e6f64..1e6, Just(0.1), Just(-3.0), Just(1e300), Just(1e-300), Just(2f64.powi(-1074)),
+            Just(f64::INFINITY)], 0..12), squares in any::<bool>()) {
+            let mut s = ExactSum::default();
+            for &x in &xs {
+                if squares { s.add_square(x) } else { s.add(x) }
+            }
+            match FloatSum::from_exact(s.clone()) {
+                FloatSum::Small { acc, exp } => {
+                    prop_assert!(xs.iter().all(|x| x.is_finite()));
+                    let mut back = ExactSum::default();
+                    back.add_int_scaled(acc, exp);
+                    prop_assert_eq!(exactly(&back), exactly(&s));
+                    prop_assert!(acc == 0 || acc % 2 != 0, "trailing zeros dropped: {}", acc);
+                }
+                FloatSum::Big(b) => {
+                    let (digits, _, _) = exactly(&b);
+                    let bits = digits.last().map_or(0, |&d| 32 * digits.len() as u32 - d.leading_zeros())
+                        - digits.first().map_or(0, |d| d.trailing_zeros());
+                    prop_assert!(bits > 126 || xs.iter().any(|x| !x.is_finite()), "{:?} fits a window", digits);
+                }
+            }
+        }
+
         /// Pairs of integers under 2^31 correlated in 128-bit integers give the bits the exact
         /// sums of their doubles give (extremes included, so that the terms need most of the
         /// 128 bits), and the same from co-moments made of their integer sums.

@@ -475,11 +475,7 @@ impl States {
             (&mut Column::Sum { at, squares }, State::Moments(m)) => {
                 let words = &mut line_words_mut(&mut self.lines)[i * stride + at..];
                 if let Some(total) = m.squares_total().filter(|_| squares) {
-                    Sum(&mut words[Sum::WORDS..2 * Sum::WORDS]).merge(
-                        0,
-                        &FloatSum::Big(Box::new(total)),
-                        &mut self.bigs,
-                    );
+                    Sum(&mut words[Sum::WORDS..2 * Sum::WORDS]).merge(0, &FloatSum::from_exact(total), &mut self.bigs);
                 }
                 let mut sum = m.sum;
                 sum.add_int(m.int_sum);
@@ -491,7 +487,7 @@ impl States {
                 for (k, (w, sum)) in words.zip(m.sums()).enumerate() {
                     // Each of x's and y's sums counts the pairs, as `push_pair` adds them.
                     let n = if k < 2 { m.n } else { 0 };
-                    Sum(w).merge(n, &FloatSum::Big(Box::new(sum)), &mut self.bigs);
+                    Sum(w).merge(n, &FloatSum::from_exact(sum), &mut self.bigs);
                 }
             }
             (&mut Column::Extremes { max, at }, State::Extreme { num, text, .. }) => {
