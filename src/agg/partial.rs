@@ -12,7 +12,8 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer as _, Serialize};
 
 use crate::input::Shard;
 
@@ -92,28 +93,65 @@ pub struct PartialFile<S = PartialState> {
     pub state: S,
 }
 
-/// A partial file's state, read into the command's types when it is merged: from the file's
-/// bytes, so that the state of millions of groups is not first built as a tree of JSON values
-/// (which took 4 KB a group: a merge of two shards of 1e6 groups used 24 GB), or from a state
-/// recomputed here.
+/// A partial file's state, read into the command's types when it is merged: from the file,
+/// read again then (so that a merge holds one shard's file at a time, not all of them) and
+/// parsed from its bytes (a tree of JSON values took 4 KB a group: a merge of two shards of 1e6
+/// groups used 24 GB), or from a state recomputed here.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PartialState {
-    /// The partial file's bytes (its `state` field is parsed from them).
-    File(Vec<u8>),
+    /// The partial file (its `state` field holds the state).
+    File(PathBuf),
     Value(serde_json::Value),
 }
 
 impl PartialState {
     /// The state as the command's type `T`.
-    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
-        #[derive(Deserialize)]
-        struct StateOf<T> {
-            state: T,
-        }
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        self.parse_seed(std::marker::PhantomData::<T>)
+    }
+
+    /// The state parsed by `seed` (which may take it in as it is read, as a group-by's merge
+    /// takes each group).
+    pub fn parse_seed<S, V>(&self, seed: S) -> Result<V, String>
+    where
+        S: for<'de> DeserializeSeed<'de, Value = V>,
+    {
         match self {
-            PartialState::File(bytes) => serde_json::from_slice::<StateOf<T>>(bytes).map(|f| f.state),
-            PartialState::Value(v) => T::deserialize(v),
+            PartialState::File(path) => {
+                let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+                let mut de = serde_json::Deserializer::from_slice(&bytes);
+                let state = de.deserialize_map(StateField(seed)).and_then(|v| de.end().map(|()| v));
+                state.map_err(|e| format!("{}: {e}", path.display()))
+            }
+            PartialState::Value(v) => seed.deserialize(v).map_err(|e| e.to_string()),
         }
+    }
+}
+
+/// Finds a partial file's `state` field and parses it with the seed it holds; every other field
+/// is skipped unparsed.
+struct StateField<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for StateField<S> {
+    type Value = S::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a pframe partial file")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<S::Value, A::Error> {
+        let (mut seed, mut state) = (Some(self.0), None);
+        while let Some(field) = map.next_key::<String>()? {
+            match (field.as_str(), seed.take()) {
+                ("state", Some(s)) => state = Some(map.next_value_seed(s)?),
+                ("state", None) => return Err(A::Error::duplicate_field("state")),
+                (_, s) => {
+                    seed = s;
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        state.ok_or_else(|| A::Error::missing_field("state"))
     }
 }
 
@@ -164,7 +202,7 @@ pub fn read(path: &Path) -> Result<PartialFile, MergeError> {
         input: file.input,
         shard: file.shard,
         range: file.range,
-        state: PartialState::File(bytes),
+        state: PartialState::File(path.to_path_buf()),
     })
 }
 

@@ -7,9 +7,7 @@ use crate::cli::{GroupByArgs, GroupByEngineArg, InputFormatArg};
 use pframe::agg::groupby::parse_aggs;
 use pframe::agg::partial::PartialState;
 use pframe::engine::Engine;
-use pframe::engine::groupby::{
-    Block, GroupByPlan, GroupByState, InputFormat, group_by, group_by_state, merge_states, parse_schema,
-};
+use pframe::engine::groupby::{Block, GroupByPlan, InputFormat, StateMerge, group_by, group_by_state, parse_schema};
 use pframe::input::ReadOptions;
 use pframe::input::value::NullValues;
 use pframe::output::{Format, Part, Table};
@@ -151,10 +149,13 @@ pub fn merge<'a>(
     states: impl Iterator<Item = &'a PartialState>,
 ) -> Result<Table> {
     let plan = plan_of(query)?;
-    let states = states
-        .map(|s| s.parse::<GroupByState>().map_err(|e| anyhow::anyhow!("malformed groupby partial: {e}")))
-        .collect::<Result<Vec<_>>>()?;
-    let grouped = merge_states(&plan, input, states)?;
+    // Each shard's state parsed straight into the merge, one file at a time.
+    let mut merge = StateMerge::new(&plan, input);
+    for state in states {
+        let head = state.parse_seed(merge.seed()).map_err(|e| anyhow::anyhow!("malformed groupby partial: {e}"))?;
+        merge.shard(head)?;
+    }
+    let grouped = merge.finish()?;
     for note in &grouped.notes {
         eprintln!("pframe: {note}");
     }

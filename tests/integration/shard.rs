@@ -211,6 +211,39 @@ fn merge_refuses_incomplete_duplicated_and_mismatched_parts() {
     assert_eq!(merged, "word,count\none,1\nthree,1\ntwo,1\n");
 }
 
+/// A group-by's partial state that is not what its query makes (a group's states missing, a field
+/// gone) is refused by name, with the place in the file, and nothing is printed.
+#[test]
+fn merge_refuses_a_damaged_groupby_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_d, data) = temp_file("g.csv", b"k,v\na,1\nb,2\na,3\n");
+    let parts = write_shards(dir.path(), &["groupby", "-b", "k", "-a", "sum(v),std(v)"], &data, 2);
+    let good: serde_json::Value = serde_json::from_slice(&std::fs::read(&parts[1]).unwrap()).unwrap();
+    let damaged = |name: &str, damage: &dyn Fn(&mut serde_json::Value)| {
+        let mut part = good.clone();
+        damage(&mut part["state"]);
+        let p = dir.path().join(name);
+        std::fs::write(&p, serde_json::to_vec(&part).unwrap()).unwrap();
+        p
+    };
+    let short = damaged("short.json", &|s| s["groups"][0][1] = serde_json::json!([]));
+    let headless = damaged("headless.json", &|s| {
+        s.as_object_mut().unwrap().remove("header");
+    });
+    for (part, want) in
+        [(&short, "a group's states are not the query's aggregations"), (&headless, "missing field `header`")]
+    {
+        let out = run(&["merge", path_str(&parts[0]), path_str(part)], None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with(&format!("pframe: malformed groupby partial: {}: ", part.display())), "{stderr}");
+        assert!(stderr.contains(want), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    let merged = run_ok(&["merge", "-f", "csv", path_str(&parts[0]), path_str(&parts[1])], None);
+    assert_eq!(merged, run_ok(&["groupby", "-b", "k", "-a", "sum(v),std(v)", path_str(&data)], None));
+}
+
 #[test]
 fn shard_usage() {
     let (_d, words) = temp_file("w.txt", b"a\n");

@@ -638,43 +638,211 @@ pub fn group_by_state(
 /// Merges the states of consecutive shards of `input` (in shard order) into the final result:
 /// the same table, or the same error, as one run over the whole input.
 pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) -> Result<Grouped, GroupByError> {
-    let malformed = || GroupByError::Query { name: input.to_string(), message: "malformed partial state".into() };
-    let header = states.first().ok_or_else(malformed)?.header.clone();
-    let layout =
-        Layout::resolve(&header, plan).map_err(|message| GroupByError::Query { name: input.to_string(), message })?;
-    let mut acc = ChunkInfo::new(&layout);
-    let mut store = chunk::new_store(plan);
-    let mut first_text_source = vec![None; layout.used.len()];
-    let mut lines_before = 0;
-    let width = layout.used.len();
+    let mut merge = StateMerge::new(plan, input);
     for st in states {
-        let arity_ok = st.groups.iter().all(|(_, s)| s.len() == plan.aggs.len());
-        let widths_ok = [st.kinds.len(), st.kinds_sans_nullish.len(), st.first_text.len()].iter().all(|&w| w == width);
-        if st.header != header || !widths_ok || !arity_ok {
-            return Err(malformed());
+        let GroupByState { header, kinds, kinds_sans_nullish, first_text, newlines, groups } = st;
+        for (key, group) in groups {
+            merge.group(&key, group).map_err(|()| merge.malformed())?;
         }
-        for (pos, ft) in st.first_text.iter().enumerate() {
+        merge.shard(StateHead { header, kinds, kinds_sans_nullish, first_text, newlines })?;
+    }
+    merge.finish()
+}
+
+/// A merge of shards' states (see [`merge_states`]), which takes each state as it is parsed: its
+/// groups go straight into the store, one by one ([`StateMerge::seed`]), so that a merge holds
+/// the groups and one partial file's bytes, not every shard's state built in memory first.
+pub struct StateMerge<'a> {
+    plan: &'a GroupByPlan,
+    input: &'a str,
+    /// The first shard's header and layout.
+    first: Option<(Vec<String>, Layout)>,
+    acc: Option<ChunkInfo>,
+    store: Store,
+    first_text_source: Vec<Option<(String, LineBase)>>,
+    lines_before: u64,
+}
+
+/// What a shard's state says besides its groups.
+pub struct StateHead {
+    header: Vec<String>,
+    kinds: Vec<Kind>,
+    kinds_sans_nullish: Vec<Kind>,
+    first_text: Vec<Option<(u64, String)>>,
+    newlines: u64,
+}
+
+impl<'a> StateMerge<'a> {
+    pub fn new(plan: &'a GroupByPlan, input: &'a str) -> Self {
+        StateMerge {
+            plan,
+            input,
+            first: None,
+            acc: None,
+            store: chunk::new_store(plan),
+            first_text_source: Vec::new(),
+            lines_before: 0,
+        }
+    }
+
+    fn malformed(&self) -> GroupByError {
+        GroupByError::Query { name: self.input.to_string(), message: "malformed partial state".into() }
+    }
+
+    /// Merges one group of a shard's state; `Err` when its states are not the query's.
+    fn group(&mut self, key: &[u8], states: Vec<State>) -> Result<(), ()> {
+        if states.len() != self.plan.aggs.len() {
+            return Err(());
+        }
+        let hash = table::hash_key(key);
+        let p = self.store.partition_of(hash);
+        let part = &mut self.store.parts[p];
+        let (id, _) = part.group(hash, key);
+        for (agg, state) in states.into_iter().enumerate() {
+            part.states.merge_state(agg, id, state);
+        }
+        Ok(())
+    }
+
+    /// Ends a shard (its groups merged already): what it taught about the columns, merged in
+    /// shard order.
+    pub fn shard(&mut self, head: StateHead) -> Result<(), GroupByError> {
+        if self.first.is_none() {
+            let layout = Layout::resolve(&head.header, self.plan)
+                .map_err(|message| GroupByError::Query { name: self.input.to_string(), message })?;
+            self.acc = Some(ChunkInfo::new(&layout));
+            self.first_text_source = vec![None; layout.used.len()];
+            self.first = Some((head.header.clone(), layout));
+        }
+        let (header, layout) = self.first.as_ref().expect("the first shard's layout");
+        let width = layout.used.len();
+        let widths_ok =
+            [head.kinds.len(), head.kinds_sans_nullish.len(), head.first_text.len()].iter().all(|&w| w == width);
+        if head.header != *header || !widths_ok {
+            return Err(self.malformed());
+        }
+        let acc = self.acc.as_mut().expect("the merged column facts");
+        for (pos, ft) in head.first_text.iter().enumerate() {
             if ft.is_some() && acc.first_text[pos].is_none() {
-                first_text_source[pos] = Some((input.to_string(), LineBase::default()));
-            }
-        }
-        for (key, group) in st.groups {
-            let hash = table::hash_key(&key);
-            let p = store.partition_of(hash);
-            let (id, _) = store.parts[p].group(hash, &key);
-            for (agg, state) in group.into_iter().enumerate() {
-                store.parts[p].states.merge_state(agg, id, state);
+                self.first_text_source[pos] = Some((self.input.to_string(), LineBase::default()));
             }
         }
         let info = ChunkInfo {
-            kinds: st.kinds,
-            kinds_sans_nullish: st.kinds_sans_nullish,
-            first_text: st.first_text,
-            newlines: st.newlines,
+            kinds: head.kinds,
+            kinds_sans_nullish: head.kinds_sans_nullish,
+            first_text: head.first_text,
+            newlines: head.newlines,
         };
         let n = info.newlines;
-        acc.merge(info, lines_before);
-        lines_before += n;
+        acc.merge(info, self.lines_before);
+        self.lines_before += n;
+        Ok(())
     }
-    finish::check_and_finish(plan, &layout, acc, Groups::Memory(store.parts), &first_text_source, None)
+
+    /// The seed that parses one shard's state (a [`GroupByState`] as written) into this merge,
+    /// its groups as they come; [`StateMerge::shard`] then takes the rest of it.
+    pub fn seed(&mut self) -> StateSeed<'_, 'a> {
+        StateSeed { merge: self }
+    }
+
+    /// The result, as one run gives it.
+    pub fn finish(self) -> Result<Grouped, GroupByError> {
+        let (Some((_, layout)), Some(acc)) = (self.first, self.acc) else {
+            return Err(GroupByError::Query {
+                name: self.input.to_string(),
+                message: "malformed partial state".into(),
+            });
+        };
+        finish::check_and_finish(
+            self.plan,
+            &layout,
+            acc,
+            Groups::Memory(self.store.parts),
+            &self.first_text_source,
+            None,
+        )
+    }
+}
+
+/// Parses a shard's state into a [`StateMerge`] (see [`StateMerge::seed`]).
+pub struct StateSeed<'m, 'a> {
+    merge: &'m mut StateMerge<'a>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for StateSeed<'_, '_> {
+    type Value = StateHead;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<StateHead, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StateSeed<'_, '_> {
+    type Value = StateHead;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a group-by's partial state")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StateHead, A::Error> {
+        use serde::de::Error;
+        let (mut header, mut kinds, mut sans, mut first_text, mut newlines) = (None, None, None, None, None);
+        let mut groups = false;
+        while let Some(field) = map.next_key::<String>()? {
+            match field.as_str() {
+                "header" => header = Some(map.next_value()?),
+                "kinds" => kinds = Some(map.next_value()?),
+                "kinds_sans_nullish" => sans = Some(map.next_value()?),
+                "first_text" => first_text = Some(map.next_value()?),
+                "newlines" => newlines = Some(map.next_value()?),
+                "groups" => {
+                    map.next_value_seed(GroupsSeed { merge: &mut *self.merge })?;
+                    groups = true;
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        if !groups {
+            return Err(A::Error::missing_field("groups"));
+        }
+        Ok(StateHead {
+            header: header.ok_or_else(|| A::Error::missing_field("header"))?,
+            kinds: kinds.ok_or_else(|| A::Error::missing_field("kinds"))?,
+            kinds_sans_nullish: sans.ok_or_else(|| A::Error::missing_field("kinds_sans_nullish"))?,
+            first_text: first_text.ok_or_else(|| A::Error::missing_field("first_text"))?,
+            newlines: newlines.ok_or_else(|| A::Error::missing_field("newlines"))?,
+        })
+    }
+}
+
+/// Parses a state's groups into a [`StateMerge`], each merged as soon as it is read.
+struct GroupsSeed<'m, 'a> {
+    merge: &'m mut StateMerge<'a>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for GroupsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for GroupsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of groups, each a key and its states")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some((key, states)) = seq.next_element::<(Vec<u8>, Vec<State>)>()? {
+            self.merge
+                .group(&key, states)
+                .map_err(|()| serde::de::Error::custom("a group's states are not the query's aggregations"))?;
+        }
+        Ok(())
+    }
 }
