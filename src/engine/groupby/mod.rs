@@ -1,18 +1,18 @@
 //! The group-by job: input -> record-aligned chunks (quote-aware for CSV, lines for NDJSON; or
 //! row groups of a table file) -> each chunk split into records by the input layer's dialect,
 //! touching only the columns the query needs (see `input::dialect`), and aggregated a batch of
-//! rows at a time, the rows sorted by the partition of their key's hash: keys in a partitioned
-//! hash table ([`table`], [`keys`]) and their states, a column per aggregation ([`states`]).
-//! While the groups are few, each worker has a store of its own, which stays in its core's
-//! cache; once a worker's passes a few MiB, every worker adds to one shared store instead, each
-//! batch's rows of a partition under that partition's lock ([`chunk::Target`]), sized ahead for
-//! the groups it is expected to end with ([`estimate`]) -> what each chunk taught about the
-//! columns merged in input order ([`chunk::ChunkInfo`]) -> the workers' own stores merged into
-//! the shared one partition by partition, in parallel (states merge in any order: first/last
-//! carry their rows' positions) -> keys typed over the whole input, sorted by typed codes, groups
-//! of one number spelled several ways merged, and rows read out in batches ([`finish`]). The
-//! polars engine parses the chunks with polars' CSV reader instead, where polars reads them as
-//! the dialect does (see `chunk::aggregate_chunk_polars`).
+//! rows at a time: keys in a partitioned hash table ([`table`], [`keys`]) and their states, a
+//! column per aggregation ([`states`]). While the groups are few, each worker has a store of its
+//! own, which stays in its core's cache; once a worker's holds some 30,000 groups, every worker
+//! adds to one shared store instead, a batch's rows sorted by partition and each partition's added
+//! under its lock ([`chunk::Target`]), the store sized ahead for the groups it is expected to end
+//! with ([`estimate`]) -> what each chunk taught about the columns merged in input order
+//! ([`chunk::ChunkInfo`]) -> the workers' own stores merged into the shared one partition by
+//! partition, in parallel (states merge in any order: first/last carry their rows' positions) ->
+//! keys typed over the whole input, sorted by typed codes, groups of one number spelled several
+//! ways merged, and rows read out in batches ([`finish`]). The polars engine parses the chunks
+//! with polars' CSV reader instead, where polars reads them as the dialect does (see
+//! `chunk::aggregate_chunk_polars`).
 
 mod chunk;
 mod estimate;
@@ -60,9 +60,9 @@ pub struct GroupByPlan {
     /// (`--memory-limit`); `None` for the default, half of what this job has (see
     /// [`crate::cores::job_memory`]).
     pub memory_limit: Option<u64>,
-    /// The bytes of a worker's own store past which the workers aggregate into one shared store
-    /// (see `chunk::Target`); `None` for the default, [`chunk::SHARED_FROM`]. Tests set 0 to run
-    /// the shared store on a few rows.
+    /// The groups of a worker's own store past which the workers aggregate into one shared store
+    /// (see `chunk::Target`); `None` for the default, 32768. Tests set 0 to run the shared store
+    /// on a few rows.
     pub shared_from: Option<usize>,
 }
 
