@@ -54,8 +54,14 @@ impl Estimate {
     /// makes room for them in the partitions big enough to be sized ahead. The rate at which
     /// groups come is measured over the rows added since the last estimate, by any worker (each
     /// partition counts its rows and its groups together).
+    /// While one worker sizes the store (each partition's room made under its lock), another that
+    /// finishes a chunk goes on to its next: its rows are counted by the next estimate.
     pub fn after_chunk(&self, store: &SharedStore, chunk: Progress) {
-        let mut seen = self.seen.lock().expect("the groups' estimate");
+        let mut seen = match self.seen.try_lock() {
+            Ok(seen) => seen,
+            Err(std::sync::TryLockError::WouldBlock) => return,
+            Err(std::sync::TryLockError::Poisoned(e)) => panic!("the groups' estimate: {e}"),
+        };
         let (rows, groups) = store.parts.iter().fold((0, 0), |(rows, groups), p| {
             let p = lock(p);
             (rows + p.rows, groups + p.keys.len())
