@@ -231,12 +231,16 @@ impl SpillWriter<'_> {
         Ok(())
     }
 
-    /// Writes what the buffers hold: the spill is complete.
+    /// Writes what the buffers hold: the spill is complete (and counted, if it wrote anything:
+    /// a worker whose own store is empty while another writes the shared one spills nothing).
     fn close(mut self) -> io::Result<()> {
         for f in 0..FILES {
             if !self.bufs[f].is_empty() {
                 self.flush(f)?;
             }
+        }
+        if self.written == 0 {
+            return Ok(());
         }
         self.spill.spills.fetch_add(1, Ordering::Relaxed);
         self.spill.written.fetch_add(self.written, Ordering::Relaxed);
