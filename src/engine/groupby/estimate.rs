@@ -54,6 +54,7 @@ impl Estimate {
     /// makes room for them in the partitions big enough to be sized ahead. The rate at which
     /// groups come is measured over the rows added since the last estimate, by any worker (each
     /// partition counts its rows and its groups together).
+    ///
     /// While one worker sizes the store (each partition's room made under its lock), another that
     /// finishes a chunk goes on to its next: its rows are counted by the next estimate.
     pub fn after_chunk(&self, store: &SharedStore, chunk: Progress) {
@@ -62,9 +63,10 @@ impl Estimate {
             Err(std::sync::TryLockError::WouldBlock) => return,
             Err(std::sync::TryLockError::Poisoned(e)) => panic!("the groups' estimate: {e}"),
         };
-        let (rows, groups) = store.parts.iter().fold((0, 0), |(rows, groups), p| {
+        // Each partition read once: its rows and groups, and the bytes and room the cap below needs.
+        let (rows, groups, bytes, room) = store.parts.iter().fold((0, 0, 0, 0), |(rows, groups, bytes, room), p| {
             let p = lock(p);
-            (rows + p.rows, groups + p.keys.len())
+            (rows + p.rows, groups + p.keys.len(), bytes + p.bytes(), room + p.keys.len().max(p.keys.room()))
         });
         let before = std::mem::replace(&mut *seen, Seen { rows, groups });
         // (A spill empties the store: its counts start again.)
@@ -79,10 +81,6 @@ impl Estimate {
         let mut total = final_groups(groups as f64, n, rate, left);
         // Never more than half the memory budget, at the bytes per group of the room the store
         // has (its tables and vectors, which room made ahead inflates).
-        let (bytes, room) = store.parts.iter().fold((0, 0), |(bytes, room), p| {
-            let p = lock(p);
-            (bytes + p.bytes(), room + p.keys.len().max(p.keys.room()))
-        });
         total = total.min(self.share as f64 / (bytes as f64 / room.max(1) as f64).max(1.0));
         let per_part = total / store.parts.len() as f64;
         // Partitions differ from their mean by about its square root; a little room above that.

@@ -644,7 +644,7 @@ pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) 
         for (key, group) in groups {
             merge.group(&key, group).map_err(|()| merge.malformed())?;
         }
-        merge.shard(StateHead { header, kinds, kinds_sans_nullish, first_text, newlines })?;
+        merge.shard(StateHead { header, info: ChunkInfo { kinds, kinds_sans_nullish, first_text, newlines } })?;
     }
     merge.finish()
 }
@@ -655,21 +655,18 @@ pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) 
 pub struct StateMerge<'a> {
     plan: &'a GroupByPlan,
     input: &'a str,
-    /// The first shard's header and layout.
-    first: Option<(Vec<String>, Layout)>,
-    acc: Option<ChunkInfo>,
+    /// The first shard's header and layout, and what the shards so far taught about the columns.
+    first: Option<(Vec<String>, Layout, ChunkInfo)>,
     store: Store,
     first_text_source: Vec<Option<(String, LineBase)>>,
     lines_before: u64,
 }
 
-/// What a shard's state says besides its groups.
+/// What a shard's state says besides its groups: its header, and what it taught about the
+/// columns.
 pub struct StateHead {
     header: Vec<String>,
-    kinds: Vec<Kind>,
-    kinds_sans_nullish: Vec<Kind>,
-    first_text: Vec<Option<(u64, String)>>,
-    newlines: u64,
+    info: ChunkInfo,
 }
 
 impl<'a> StateMerge<'a> {
@@ -678,7 +675,6 @@ impl<'a> StateMerge<'a> {
             plan,
             input,
             first: None,
-            acc: None,
             store: chunk::new_store(plan),
             first_text_source: Vec::new(),
             lines_before: 0,
@@ -707,32 +703,27 @@ impl<'a> StateMerge<'a> {
     /// Ends a shard (its groups merged already): what it taught about the columns, merged in
     /// shard order.
     pub fn shard(&mut self, head: StateHead) -> Result<(), GroupByError> {
+        let StateHead { header, info } = head;
         if self.first.is_none() {
-            let layout = Layout::resolve(&head.header, self.plan)
+            let layout = Layout::resolve(&header, self.plan)
                 .map_err(|message| GroupByError::Query { name: self.input.to_string(), message })?;
-            self.acc = Some(ChunkInfo::new(&layout));
             self.first_text_source = vec![None; layout.used.len()];
-            self.first = Some((head.header.clone(), layout));
+            let acc = ChunkInfo::new(&layout);
+            self.first = Some((header.clone(), layout, acc));
         }
-        let (header, layout) = self.first.as_ref().expect("the first shard's layout");
+        let malformed = self.malformed();
+        let (first_header, layout, acc) = self.first.as_mut().expect("the first shard's layout");
         let width = layout.used.len();
         let widths_ok =
-            [head.kinds.len(), head.kinds_sans_nullish.len(), head.first_text.len()].iter().all(|&w| w == width);
-        if head.header != *header || !widths_ok {
-            return Err(self.malformed());
+            [info.kinds.len(), info.kinds_sans_nullish.len(), info.first_text.len()].iter().all(|&w| w == width);
+        if header != *first_header || !widths_ok {
+            return Err(malformed);
         }
-        let acc = self.acc.as_mut().expect("the merged column facts");
-        for (pos, ft) in head.first_text.iter().enumerate() {
+        for (pos, ft) in info.first_text.iter().enumerate() {
             if ft.is_some() && acc.first_text[pos].is_none() {
                 self.first_text_source[pos] = Some((self.input.to_string(), LineBase::default()));
             }
         }
-        let info = ChunkInfo {
-            kinds: head.kinds,
-            kinds_sans_nullish: head.kinds_sans_nullish,
-            first_text: head.first_text,
-            newlines: head.newlines,
-        };
         let n = info.newlines;
         acc.merge(info, self.lines_before);
         self.lines_before += n;
@@ -746,12 +737,9 @@ impl<'a> StateMerge<'a> {
     }
 
     /// The result, as one run gives it.
-    pub fn finish(self) -> Result<Grouped, GroupByError> {
-        let (Some((_, layout)), Some(acc)) = (self.first, self.acc) else {
-            return Err(GroupByError::Query {
-                name: self.input.to_string(),
-                message: "malformed partial state".into(),
-            });
+    pub fn finish(mut self) -> Result<Grouped, GroupByError> {
+        let Some((_, layout, acc)) = self.first.take() else {
+            return Err(self.malformed());
         };
         finish::check_and_finish(
             self.plan,
@@ -809,10 +797,12 @@ impl<'de> serde::de::Visitor<'de> for StateSeed<'_, '_> {
         }
         Ok(StateHead {
             header: header.ok_or_else(|| A::Error::missing_field("header"))?,
-            kinds: kinds.ok_or_else(|| A::Error::missing_field("kinds"))?,
-            kinds_sans_nullish: sans.ok_or_else(|| A::Error::missing_field("kinds_sans_nullish"))?,
-            first_text: first_text.ok_or_else(|| A::Error::missing_field("first_text"))?,
-            newlines: newlines.ok_or_else(|| A::Error::missing_field("newlines"))?,
+            info: ChunkInfo {
+                kinds: kinds.ok_or_else(|| A::Error::missing_field("kinds"))?,
+                kinds_sans_nullish: sans.ok_or_else(|| A::Error::missing_field("kinds_sans_nullish"))?,
+                first_text: first_text.ok_or_else(|| A::Error::missing_field("first_text"))?,
+                newlines: newlines.ok_or_else(|| A::Error::missing_field("newlines"))?,
+            },
         })
     }
 }
