@@ -15,7 +15,9 @@
 
 use std::sync::Mutex;
 
-use super::chunk::{Part, SharedStore, lock};
+#[cfg(doc)]
+use super::chunk::Part;
+use super::chunk::{SharedStore, lock};
 
 /// A partition is sized ahead only once it holds this many groups: by then the rate is measured
 /// over enough rows, and a query of few groups has stopped growing long before.
@@ -50,13 +52,14 @@ impl Estimate {
         Estimate { seen: Mutex::new(Seen::default()), share: budget / 2 }
     }
 
-    /// After a chunk was aggregated into `store`: estimates the groups it will end with, and
-    /// makes room for them in the partitions big enough to be sized ahead. The rate at which
-    /// groups come is measured over the rows added since the last estimate, by any worker (each
-    /// partition counts its rows and its groups together).
+    /// After a chunk was aggregated into `store`: estimates the groups it will end with, and asks
+    /// the partitions big enough to be sized ahead for room for them (made by the next worker to
+    /// add rows to each, see [`Part::make_wanted_room`]). The rate at which groups come is
+    /// measured over the rows added since the last estimate, by any worker (each partition counts
+    /// its rows and its groups together).
     ///
-    /// While one worker sizes the store (each partition's room made under its lock), another that
-    /// finishes a chunk goes on to its next: its rows are counted by the next estimate.
+    /// While one worker estimates, another that finishes a chunk goes on to its next: its rows are
+    /// counted by the next estimate.
     pub fn after_chunk(&self, store: &SharedStore, chunk: Progress) {
         let mut seen = match self.seen.try_lock() {
             Ok(seen) => seen,
@@ -87,9 +90,8 @@ impl Estimate {
         let want = (per_part + 3.0 * per_part.sqrt()) as usize;
         for part in &store.parts {
             let mut part = lock(part);
-            let len = part.keys.len();
-            if len >= MIN_GROUPS && want > part.keys.room() {
-                Part::reserve(&mut part, want - len);
+            if part.keys.len() >= MIN_GROUPS && want > part.keys.room() {
+                part.wanted = want;
             }
         }
     }
@@ -117,7 +119,7 @@ mod tests {
 
     fn store() -> SharedStore {
         Partitioned::new_with(PARTITION_BITS, || {
-            Mutex::new(Part { keys: Keys::default(), states: States::new(&[]), rows: 0 })
+            Mutex::new(Part { keys: Keys::default(), states: States::new(&[]), rows: 0, wanted: 0 })
         })
     }
 
@@ -126,13 +128,23 @@ mod tests {
             let key = format!("key{i}");
             let hash = hash_key(key.as_bytes());
             let mut part = lock(&store.parts[store.partition_of(hash)]);
+            part.make_wanted_room();
             part.group(hash, key.as_bytes());
             part.rows += 1;
         }
     }
 
+    /// Each partition's room, once the room wanted is made (as the next worker to take it does).
     fn rooms(store: &SharedStore) -> Vec<usize> {
-        store.parts.iter().map(|p| lock(p).keys.room()).collect()
+        store
+            .parts
+            .iter()
+            .map(|p| {
+                let mut part = lock(p);
+                part.make_wanted_room();
+                part.keys.room()
+            })
+            .collect()
     }
 
     /// A store of a group per row is sized after a chunk for every row left, and takes them
