@@ -105,7 +105,7 @@ impl Part {
     #[inline]
     pub fn make_wanted_room(&mut self) {
         if self.wanted > self.keys.room() {
-            self.reserve(self.wanted - self.keys.len());
+            self.reserve(self.wanted.saturating_sub(self.keys.len()));
         }
         self.wanted = 0;
     }
