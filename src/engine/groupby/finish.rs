@@ -970,9 +970,10 @@ where
 /// A bucket's codes, each with its place in the bucket, in order of code and then place.
 ///
 /// One more radix pass rather than a comparison sort: the codes' range in the bucket is cut by
-/// its top bits into about twice as many slots as there are codes, each code counted into its
-/// slot and then placed there in the order the codes came, so that most slots hold one code and
-/// the few that hold more are sorted alone. (Sorting each of q10's 4096 buckets of ~2,400 groups
+/// its top bits into the least power of two of slots above the number of codes (one to two slots
+/// a code; fewer when the range is narrower), each code counted into its slot and then placed
+/// there in the order the codes came, so that most slots hold one code and the few that hold
+/// more are sorted alone. (Sorting each of q10's 4096 buckets of ~2,400 groups
 /// by comparisons, eleven a code, each branch a coin toss, was a quarter of ordering 1e7 groups.)
 fn sorted_places<K>(entries: &[(K, u32, u32)]) -> Vec<(K, u32)>
 where
