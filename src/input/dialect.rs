@@ -152,19 +152,34 @@ pub fn for_each_record<E: From<Fault>>(
     width: usize,
     used: &[usize],
     line_base: u64,
-    mut visit: impl FnMut(&[&[u8]], u64) -> Result<(), E>,
+    visit: impl FnMut(&[&[u8]], u64) -> Result<(), E>,
 ) -> Result<u64, E> {
+    Ok(records_and_newlines(data, delimiter, width, used, line_base, visit)?.0)
+}
+
+/// [`for_each_record`], returning the chunk's number of newlines too: the fast path counts them
+/// as it reads, where a pass of its own over the chunk was 3% of a `sum(v1) by id1` run.
+pub fn records_and_newlines<E: From<Fault>>(
+    data: &[u8],
+    delimiter: u8,
+    width: usize,
+    used: &[usize],
+    line_base: u64,
+    mut visit: impl FnMut(&[&[u8]], u64) -> Result<(), E>,
+) -> Result<(u64, u64), E> {
     if is_simple(data) {
         simple_records(data, delimiter, width, used, line_base, &mut visit)
     } else {
-        csv_records(data, delimiter, width, used, line_base, &mut visit)
+        let records = csv_records(data, delimiter, width, used, line_base, &mut visit)?;
+        Ok((records, bytecount::count(data, b'\n') as u64))
     }
 }
 
 /// A chunk without quotes, whose only carriage returns end lines, splits on delimiters and
 /// newlines alone; the fast path is then exactly what the `csv` crate would read.
 pub fn is_simple(data: &[u8]) -> bool {
-    memchr::memchr(QUOTE, data).is_none() && !has_lone_cr(data)
+    // One pass for both (a pass each was 4% of a `sum(v1) by id1` run).
+    memchr::memchr2_iter(QUOTE, b'\r', data).all(|i| data[i] == b'\r' && data.get(i + 1) == Some(&b'\n'))
 }
 
 /// Whether a carriage return in the chunk is not followed by a newline.
@@ -219,7 +234,7 @@ fn simple_records<E: From<Fault>>(
     used: &[usize],
     line_base: u64,
     visit: &mut impl FnMut(&[&[u8]], u64) -> Result<(), E>,
-) -> Result<u64, E> {
+) -> Result<(u64, u64), E> {
     // The used slot of each column; columns past the width (a record too long) feed none.
     let mut slot_of = vec![usize::MAX; width + 1];
     for (pos, &idx) in used.iter().enumerate() {
@@ -228,7 +243,7 @@ fn simple_records<E: From<Fault>>(
     let mut fields: Vec<&[u8]> = vec![&[][..]; used.len()];
     let mut seps = Separators::new(data, d);
     let n = data.len();
-    let (mut line, mut records, mut row_start) = (line_base, 0u64, 0usize);
+    let (mut line, mut records, mut newlines, mut row_start) = (line_base, 0u64, 0u64, 0usize);
     while row_start < n {
         line += 1;
         let (mut col, mut field_start) = (0usize, row_start);
@@ -259,6 +274,7 @@ fn simple_records<E: From<Fault>>(
             break (at, Some(col + 1));
         };
         row_start = at + 1;
+        newlines += u64::from(at < n);
         if let Some(found) = found {
             if found != width {
                 let message = format!("expected {width} fields, found {found}");
@@ -268,7 +284,7 @@ fn simple_records<E: From<Fault>>(
             visit(&fields, line)?;
         }
     }
-    Ok(records)
+    Ok((records, newlines))
 }
 
 /// The positions of a chunk's separators (delimiters and newlines) in order, a 64-byte block's
@@ -457,10 +473,12 @@ mod tests {
             Ok::<(), Fault>(())
         };
         let records = if fast {
-            simple_records(data, b',', width, used, 10, &mut visit)
+            let (records, newlines) = simple_records(data, b',', width, used, 10, &mut visit)?;
+            assert_eq!(newlines, bytecount::count(data, b'\n') as u64);
+            records
         } else {
-            csv_records(data, b',', width, used, 10, &mut visit)
-        }?;
+            csv_records(data, b',', width, used, 10, &mut visit)?
+        };
         assert_eq!(records, out.len() as u64);
         Ok(out)
     }

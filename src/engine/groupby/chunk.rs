@@ -531,6 +531,10 @@ impl<'a> Aggregator<'a> {
     }
 }
 
+/// The groups of a store (or a shared partition) whose slots and rows stay in a core's cache
+/// (some 64-128 bytes each against an L2 cache of 512 KiB or more).
+const CACHED_GROUPS: usize = 1 << 12;
+
 /// Adds the batch's rows at `order[rows]` to their partitions (`parts[part_of(hash)]`): finds (or
 /// makes) each row's group, then updates the states an aggregation at a time.
 fn add_rows(
@@ -541,10 +545,15 @@ fn add_rows(
     part_of: impl Fn(u64) -> usize,
 ) {
     let rows = &b.order[rows];
+    // Groups few enough to stay in the core's cache need no prefetches (a tenth of the lookups'
+    // and updates' time over 100 groups).
+    let cached = parts.iter().map(|p| p.keys.len()).sum::<usize>() <= CACHED_GROUPS;
     // Prefetch every row's slot, then look the rows up: their misses overlap.
-    for &r in rows {
-        let hash = b.hashes[r as usize];
-        parts[part_of(hash)].keys.prefetch(hash);
+    if !cached {
+        for &r in rows {
+            let hash = b.hashes[r as usize];
+            parts[part_of(hash)].keys.prefetch(hash);
+        }
     }
     for &r in rows {
         let r = r as usize;
@@ -553,9 +562,11 @@ fn add_rows(
         part.rows += 1;
         b.groups[r] = part.group(b.hashes[r], &b.keys[start..b.key_ends[r]]);
     }
-    for &r in rows {
-        let r = r as usize;
-        parts[part_of(b.hashes[r])].states.prefetch(b.groups[r].0);
+    if !cached {
+        for &r in rows {
+            let r = r as usize;
+            parts[part_of(b.hashes[r])].states.prefetch(b.groups[r].0);
+        }
     }
     let width = layout.used.len();
     let n_aggs = layout.agg_cols.len();
@@ -566,6 +577,16 @@ fn add_rows(
                 let r = r as usize;
                 let states = &mut parts[part_of(b.hashes[r])].states;
                 states.push_pair(agg, b.groups[r].0, b.nums[r * width + c], b.nums[r * width + c2]);
+            }
+            continue;
+        }
+        // A sum reads only the rows' numbers (a null or a text has none).
+        if let (Some(c), Some(at)) = (*col, parts[0].states.sum_at(agg)) {
+            for &r in rows {
+                let r = r as usize;
+                if let Some(v) = b.nums[r * width + c] {
+                    parts[part_of(b.hashes[r])].states.add_to_sum(at, b.groups[r].0, v);
+                }
             }
             continue;
         }
@@ -634,10 +655,11 @@ pub(super) fn aggregate_chunk(
     pos: RowPos,
 ) -> Result<ChunkInfo, Fault> {
     let mut agg = Aggregator::new(plan, layout, target, pos);
-    agg.info.newlines = crate::engine::kernels::count_newlines(data);
-    dialect::for_each_record(data, plan.delimiter, layout.width, &layout.used, line_base, |fields, line| {
-        agg.record(fields, line)
-    })?;
+    let (_, newlines) =
+        dialect::records_and_newlines(data, plan.delimiter, layout.width, &layout.used, line_base, |fields, line| {
+            agg.record(fields, line)
+        })?;
+    agg.info.newlines = newlines;
     agg.finish()
 }
 

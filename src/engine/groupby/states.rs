@@ -311,12 +311,7 @@ impl States {
             }
             &mut Column::Sum { at, squares } => {
                 if let Some((_, Some(v))) = field {
-                    let start = i * stride + at;
-                    let words = &mut line_words_mut(&mut self.lines)[start..];
-                    Sum(&mut words[..Sum::WORDS]).add(v, &mut self.bigs);
-                    if squares {
-                        Sum(&mut words[Sum::WORDS..2 * Sum::WORDS]).add_square(v, &mut self.bigs);
-                    }
+                    self.add_to_sum((at, squares), id, v);
                 }
             }
             &mut Column::Extremes { max, at } => {
@@ -338,6 +333,26 @@ impl States {
             // Fed pairs by `push_pair`.
             Column::Corr { .. } => {}
             Column::Other(v) => v[i].push(field, pos),
+        }
+    }
+
+    /// Where aggregation `agg` is in a row if it is a sum (`sum`, `mean`, `std`, `var`): fed
+    /// numbers alone, by [`States::add_to_sum`] with no text or row position on the way.
+    pub fn sum_at(&self, agg: usize) -> Option<(usize, bool)> {
+        match self.cols[agg] {
+            Column::Sum { at, squares } => Some((at, squares)),
+            _ => None,
+        }
+    }
+
+    /// Adds a number to group `id`'s sum at `at` (from [`States::sum_at`]).
+    #[inline]
+    pub fn add_to_sum(&mut self, (at, squares): (usize, bool), id: u32, v: Num) {
+        let start = id as usize * self.stride + at;
+        let words = &mut line_words_mut(&mut self.lines)[start..];
+        Sum(&mut words[..Sum::WORDS]).add(v, &mut self.bigs);
+        if squares {
+            Sum(&mut words[Sum::WORDS..2 * Sum::WORDS]).add_square(v, &mut self.bigs);
         }
     }
 
