@@ -39,12 +39,21 @@ pub(super) struct Estimate {
     share: usize,
 }
 
-/// Where a chunk was in its input: its rows and bytes, and the input's bytes after it.
+/// Where a chunk was in its input: its rows and bytes, and the input's bytes before and after it.
 #[derive(Clone, Copy)]
 pub(super) struct Progress {
     pub rows: u64,
     pub bytes: usize,
+    pub before: u64,
     pub left: u64,
+}
+
+impl Progress {
+    /// The input's rows, at this chunk's bytes per row; `None` before the chunk's rows are known.
+    pub fn input_rows(&self) -> Option<f64> {
+        (self.rows > 0 && self.bytes > 0)
+            .then(|| (self.before + self.bytes as u64 + self.left) as f64 * self.rows as f64 / self.bytes as f64)
+    }
 }
 
 impl Estimate {
@@ -109,13 +118,50 @@ pub(super) fn final_groups(groups: f64, n: f64, rate: f64, left: f64) -> f64 {
     seen(n + left).clamp(groups, linear)
 }
 
+/// The groups a store will hold after `total` rows, holding `groups` after `rows`: the keys taken
+/// as drawn from `D` values, `groups = D (1 - exp(-rows / D))` is solved for `D` (by bisection:
+/// the right side grows with `D`, toward `rows`), and `D (1 - exp(-total / D))` returned.
+pub(super) fn groups_after(groups: f64, rows: f64, total: f64) -> f64 {
+    let seen = |d: f64, n: f64| -d * (-n / d).exp_m1();
+    if groups >= rows * (1.0 - 1e-9) {
+        return total.max(groups);
+    }
+    let (mut lo, mut hi) = (groups, groups * 2.0);
+    while seen(hi, rows) < groups {
+        if hi > 1e18 {
+            return total.max(groups);
+        }
+        (lo, hi) = (hi, hi * 2.0);
+    }
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if seen(mid, rows) < groups { lo = mid } else { hi = mid }
+    }
+    seen(hi, total.max(rows))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::chunk::{PARTITION_BITS, Part, SharedStore, lock};
     use super::super::states::States;
     use super::super::table::{Keys, Partitioned, hash_key};
-    use super::{Estimate, Progress, final_groups};
+    use super::{Estimate, Progress, final_groups, groups_after};
     use std::sync::Mutex;
+
+    #[test]
+    fn groups_after_finds_how_many_values_the_keys_are_drawn_from() {
+        for d in [1e3, 1e5, 3e6] {
+            let seen = |n: f64| d * (1.0 - (-n / d).exp());
+            for n in [d / 10.0, d, 5.0 * d] {
+                let got = groups_after(seen(n), n, 1e8);
+                assert!((got - seen(1e8)).abs() < 1e-6 * d, "d {d} n {n}: {got}");
+                // No rows to come: the groups there are.
+                assert!((groups_after(seen(n), n, n) - seen(n)).abs() < 1e-6 * d);
+            }
+        }
+        // A group per row so far: a group per row to come.
+        assert_eq!(groups_after(5000.0, 5000.0, 1e7), 1e7);
+    }
 
     fn store() -> SharedStore {
         Partitioned::new_with(PARTITION_BITS, || {
@@ -154,7 +200,7 @@ mod tests {
         let estimate = Estimate::new(usize::MAX);
         let s = store();
         insert(&s, 0..200_000);
-        estimate.after_chunk(&s, Progress { rows: 200_000, bytes: 2_000_000, left: 4_000_000 });
+        estimate.after_chunk(&s, Progress { rows: 200_000, bytes: 2_000_000, before: 0, left: 4_000_000 });
         let sized = rooms(&s);
         assert!(sized.iter().all(|&r| r >= 600_000 / 64), "{sized:?}");
         insert(&s, 200_000..600_000);
@@ -168,14 +214,14 @@ mod tests {
         let estimate = Estimate::new(usize::MAX);
         let s = store();
         insert(&s, 0..1000);
-        estimate.after_chunk(&s, Progress { rows: 200_000, bytes: 2_000_000, left: 4_000_000 });
+        estimate.after_chunk(&s, Progress { rows: 200_000, bytes: 2_000_000, before: 0, left: 4_000_000 });
         assert!(rooms(&s).iter().all(|&r| r < 64), "few groups, small tables");
         // A budget of a megabyte: the store is not sized beyond it.
         let small = Estimate::new(1 << 20);
         let s = store();
         insert(&s, 0..200_000);
         let room_before: usize = rooms(&s).iter().sum();
-        small.after_chunk(&s, Progress { rows: 200_000, bytes: 2_000_000, left: 4_000_000 });
+        small.after_chunk(&s, Progress { rows: 200_000, bytes: 2_000_000, before: 0, left: 4_000_000 });
         assert_eq!(room_before, rooms(&s).iter().sum::<usize>());
     }
 

@@ -438,10 +438,14 @@ fn aggregate_opened<'a>(
         (0..=pool.map_or(0, |p| p.current_num_threads())).map(|_| Mutex::new(chunk::new_store(plan))).collect();
     let shared = chunk::new_shared_store(plan);
     let shared_on = AtomicBool::new(false);
-    let shared_from = plan.shared_from.unwrap_or(chunk::SHARED_FROM);
+    // Set by a test: the shared store from that many groups, whatever the estimate.
+    let (shared_from, shared_above) = match plan.shared_from {
+        Some(n) => (n, 0),
+        None => (chunk::SHARED_FROM, chunk::SHARED_ABOVE),
+    };
     let targets: Vec<chunk::Target> = own
         .iter()
-        .map(|own| chunk::Target { plan, own, shared: &shared, shared_on: &shared_on, shared_from })
+        .map(|own| chunk::Target { plan, own, shared: &shared, shared_on: &shared_on, shared_from, shared_above })
         .collect();
     let slot = || {
         let i = rayon::current_thread_index().unwrap_or(targets.len() - 1).min(targets.len() - 1);
@@ -454,9 +458,10 @@ fn aggregate_opened<'a>(
     let measure = |info: Result<ChunkInfo, Fault>, progress: Option<estimate::Progress>| {
         let info = info.map_err(Stop::Fault)?;
         let (i, target) = slot();
-        target.after_chunk();
+        let progress = progress.map(|p| estimate::Progress { rows: info.newlines, ..p });
+        target.after_chunk(progress);
         if let Some(progress) = progress.filter(|_| target.is_shared()) {
-            estimate.after_chunk(&shared, estimate::Progress { rows: info.newlines, ..progress });
+            estimate.after_chunk(&shared, progress);
         }
         spill.check(i, target).map_err(Stop::Spill)?;
         Ok(info)
@@ -538,8 +543,12 @@ fn aggregate_opened<'a>(
         let work = |chunk: &Chunk| -> Result<ChunkInfo, Stop> {
             let pos = RowPos::new(input_index, chunk.offset, 0);
             let after = chunk.offset + chunk.len() as u64;
-            let progress =
-                end.map(|end| estimate::Progress { rows: 0, bytes: chunk.len(), left: end.saturating_sub(after) });
+            let progress = end.map(|end| estimate::Progress {
+                rows: 0,
+                bytes: chunk.len(),
+                before: chunk.offset,
+                left: end.saturating_sub(after),
+            });
             measure(
                 if let Some(map) = frame_map {
                     map(chunk).and_then(|frames| {
