@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use super::GroupByPlan;
 use super::keys::{self, KeyRule};
-use super::states::States;
+use super::states::{Feed, States};
 use super::table::{Keys, Partitioned, hash_key};
 use crate::agg::groupby::{Kind, Num, RowPos};
 use crate::input::dialect::{self, Fault};
@@ -599,15 +599,37 @@ fn add_rows(
             }
             continue;
         }
-        // A sum reads only the rows' numbers (a null or a text has none).
-        if let (Some(c), Some(at)) = (*col, parts[0].states.sum_at(agg)) {
-            for &r in rows {
-                let r = r as usize;
-                if let Some(v) = b.nums[r * width + c] {
-                    parts[part_of(b.hashes[r])].states.add_to_sum(at, b.groups[r].0, v);
+        // A sum or a median reads only the rows' numbers (a null or a text has none), a count
+        // only whether the field is null: no text, the kind of state decided once.
+        match (*col, parts[0].states.feed(agg)) {
+            (Some(c), Some(Feed::Sum(at))) => {
+                for &r in rows {
+                    let r = r as usize;
+                    if let Some(v) = b.nums[r * width + c] {
+                        parts[part_of(b.hashes[r])].states.add_to_sum(at, b.groups[r].0, v);
+                    }
                 }
+                continue;
             }
-            continue;
+            (Some(c), Some(Feed::Values)) => {
+                for &r in rows {
+                    let r = r as usize;
+                    if let Some(v) = b.nums[r * width + c] {
+                        parts[part_of(b.hashes[r])].states.add_value(agg, b.groups[r].0, v);
+                    }
+                }
+                continue;
+            }
+            (_, Some(Feed::Count { rows: all, at })) => {
+                for &r in rows {
+                    let r = r as usize;
+                    if all || b.fields[r * n_aggs + agg].is_some() {
+                        parts[part_of(b.hashes[r])].states.add_to_count(at, b.groups[r].0);
+                    }
+                }
+                continue;
+            }
+            _ => {}
         }
         for &r in rows {
             let r = r as usize;

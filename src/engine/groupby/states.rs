@@ -336,16 +336,33 @@ impl States {
         }
     }
 
-    /// Where aggregation `agg` is in a row if it is a sum (`sum`, `mean`, `std`, `var`): fed
-    /// numbers alone, by [`States::add_to_sum`] with no text or row position on the way.
-    pub fn sum_at(&self, agg: usize) -> Option<(usize, bool)> {
+    /// How aggregation `agg` is fed if it needs no text or row position: its rows' numbers (a
+    /// sum, a median's values) or their fields' nulls (a count). See [`Feed`].
+    pub fn feed(&self, agg: usize) -> Option<Feed> {
         match self.cols[agg] {
-            Column::Sum { at, squares } => Some((at, squares)),
+            Column::Sum { at, squares } => Some(Feed::Sum((at, squares))),
+            Column::Values(_) => Some(Feed::Values),
+            Column::Count { rows, at } => Some(Feed::Count { rows, at }),
             _ => None,
         }
     }
 
-    /// Adds a number to group `id`'s sum at `at` (from [`States::sum_at`]).
+    /// Counts a row (or a non-null field) in group `id`'s count at `at` (from [`Feed::Count`]).
+    #[inline]
+    pub fn add_to_count(&mut self, at: usize, id: u32) {
+        line_words_mut(&mut self.lines)[id as usize * self.stride + at] += 1;
+    }
+
+    /// Adds a number to group `id`'s values of aggregation `agg` (a [`Feed::Values`]).
+    #[inline]
+    pub fn add_value(&mut self, agg: usize, id: u32, v: Num) {
+        if let Column::Values(values) = &mut self.cols[agg] {
+            values[id as usize].push(v.as_f64());
+            self.values += 1;
+        }
+    }
+
+    /// Adds a number to group `id`'s sum at `at` (from [`Feed::Sum`]).
     #[inline]
     pub fn add_to_sum(&mut self, (at, squares): (usize, bool), id: u32, v: Num) {
         let start = id as usize * self.stride + at;
@@ -610,6 +627,18 @@ impl States {
             _ => None,
         }
     }
+}
+
+/// How an aggregation's states are fed the rows of a batch without the general
+/// [`States::push`] (see [`States::feed`]), its kind decided once for the batch.
+#[derive(Clone, Copy)]
+pub enum Feed {
+    /// [`States::add_to_sum`] with each non-null number, at the row's words given.
+    Sum((usize, bool)),
+    /// [`States::add_value`] with each non-null number.
+    Values,
+    /// [`States::add_to_count`] for each row (`rows`) or each non-null field.
+    Count { rows: bool, at: usize },
 }
 
 /// A count, or the moments of a sum or mean: see [`States::scalar`].
