@@ -497,7 +497,8 @@ impl<'a> Aggregator<'a> {
                 match store.parts[p].try_lock() {
                     Ok(mut part) => {
                         part.make_wanted_room();
-                        add_rows(b, layout, rows, std::slice::from_mut(&mut *part), |_| 0)
+                        let cached = part.keys.len() * n_parts <= CACHED_GROUPS;
+                        add_rows(b, layout, rows, std::slice::from_mut(&mut *part), |_| 0, cached)
                     }
                     Err(std::sync::TryLockError::WouldBlock) => b.busy.push(p),
                     Err(std::sync::TryLockError::Poisoned(e)) => panic!("a partition of the groups: {e}"),
@@ -508,14 +509,16 @@ impl<'a> Aggregator<'a> {
                 let rows = b.starts[p] as usize..b.starts[p + 1] as usize;
                 let mut part = lock(&store.parts[p]);
                 part.make_wanted_room();
-                add_rows(b, layout, rows, std::slice::from_mut(&mut *part), |_| 0);
+                let cached = part.keys.len() * n_parts <= CACHED_GROUPS;
+                add_rows(b, layout, rows, std::slice::from_mut(&mut *part), |_| 0, cached);
             }
         } else {
             // The worker's own store: the rows in their order.
             b.order.clear();
             b.order.extend(0..b.rows as u32);
             let mut own = self.target.own.lock().expect("a worker's store");
-            add_rows(b, layout, 0..b.rows, &mut own.parts, |hash| store.partition_of(hash));
+            let cached = own.parts.iter().map(|p| p.keys.len()).sum::<usize>() <= CACHED_GROUPS;
+            add_rows(b, layout, 0..b.rows, &mut own.parts, |hash| store.partition_of(hash), cached);
         }
         // A new group: its key fields are typed once, here, rather than on every row.
         for r in 0..b.rows {
@@ -550,23 +553,24 @@ impl<'a> Aggregator<'a> {
     }
 }
 
-/// The groups of a store (or a shared partition) whose slots and rows stay in a core's cache
-/// (some 64-128 bytes each against an L2 cache of 512 KiB or more).
+/// The groups of a store whose slots and rows stay in a core's cache (some 64-128 bytes each
+/// against an L2 cache of 512 KiB or more): their rows need no prefetches (a tenth of the
+/// lookups' and updates' time over 100 groups). A shared store's size is taken as the partition's
+/// groups times the partitions.
 const CACHED_GROUPS: usize = 1 << 12;
 
 /// Adds the batch's rows at `order[rows]` to their partitions (`parts[part_of(hash)]`): finds (or
-/// makes) each row's group, then updates the states an aggregation at a time.
+/// makes) each row's group, then updates the states an aggregation at a time; the rows' slots and
+/// states are prefetched unless the store's groups are `cached` (see [`CACHED_GROUPS`]).
 fn add_rows(
     b: &mut Batch,
     layout: &Layout,
     rows: std::ops::Range<usize>,
     parts: &mut [Part],
     part_of: impl Fn(u64) -> usize,
+    cached: bool,
 ) {
     let rows = &b.order[rows];
-    // Groups few enough to stay in the core's cache need no prefetches (a tenth of the lookups'
-    // and updates' time over 100 groups).
-    let cached = parts.iter().map(|p| p.keys.len()).sum::<usize>() <= CACHED_GROUPS;
     // Prefetch every row's slot, then look the rows up: their misses overlap.
     if !cached {
         for &r in rows {
