@@ -488,29 +488,27 @@ impl<'a> Aggregator<'a> {
                 b.order[b.cursor[p] as usize] = r as u32;
                 b.cursor[p] += 1;
             }
+            // A locked partition: its wanted room made, the rows of partition `p` added.
+            let add = |b: &mut Batch, p: usize, part: &mut Part| {
+                part.make_wanted_room();
+                let rows = b.starts[p] as usize..b.starts[p + 1] as usize;
+                let cached = part.keys.len() * n_parts <= CACHED_GROUPS;
+                add_rows(b, layout, rows, std::slice::from_mut(part), |_| 0, cached);
+            };
             b.busy.clear();
             for p in 0..n_parts {
-                let rows = b.starts[p] as usize..b.starts[p + 1] as usize;
-                if rows.is_empty() {
+                if b.starts[p] == b.starts[p + 1] {
                     continue;
                 }
                 match store.parts[p].try_lock() {
-                    Ok(mut part) => {
-                        part.make_wanted_room();
-                        let cached = part.keys.len() * n_parts <= CACHED_GROUPS;
-                        add_rows(b, layout, rows, std::slice::from_mut(&mut *part), |_| 0, cached)
-                    }
+                    Ok(mut part) => add(b, p, &mut part),
                     Err(std::sync::TryLockError::WouldBlock) => b.busy.push(p),
                     Err(std::sync::TryLockError::Poisoned(e)) => panic!("a partition of the groups: {e}"),
                 }
             }
             for i in 0..b.busy.len() {
                 let p = b.busy[i];
-                let rows = b.starts[p] as usize..b.starts[p + 1] as usize;
-                let mut part = lock(&store.parts[p]);
-                part.make_wanted_room();
-                let cached = part.keys.len() * n_parts <= CACHED_GROUPS;
-                add_rows(b, layout, rows, std::slice::from_mut(&mut *part), |_| 0, cached);
+                add(b, p, &mut lock(&store.parts[p]));
             }
         } else {
             // The worker's own store: the rows in their order.

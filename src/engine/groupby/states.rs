@@ -304,10 +304,11 @@ impl States {
     #[inline]
     pub fn push(&mut self, agg: usize, id: u32, field: Option<(&str, Option<Num>)>, pos: RowPos) {
         let i = id as usize;
-        let stride = self.stride;
         match &mut self.cols[agg] {
             &mut Column::Count { rows, at } => {
-                line_words_mut(&mut self.lines)[i * stride + at] += u64::from(rows || field.is_some());
+                if rows || field.is_some() {
+                    self.add_to_count(at, id);
+                }
             }
             &mut Column::Sum { at, squares } => {
                 if let Some((_, Some(v))) = field {
@@ -324,10 +325,9 @@ impl States {
                     top_insert_slots(&mut slots[i * k..(i + 1) * k], largest, v);
                 }
             }
-            Column::Values(v) => {
+            Column::Values(_) => {
                 if let Some((_, Some(x))) = field {
-                    v[i].push(x.as_f64());
-                    self.values += 1;
+                    self.add_value(agg, id, x);
                 }
             }
             // Fed pairs by `push_pair`.
