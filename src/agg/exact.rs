@@ -366,8 +366,10 @@ impl FloatSum {
         s.add_int(int);
         match s {
             FloatSum::Small { acc, exp } if (-900..=800).contains(&exp) => {
-                // `as` rounds the integer correctly; the power of two scales it exactly.
-                (acc as f64) * pow2(exp)
+                // `as` rounds the integer correctly (from an `i64` in one instruction, where an
+                // `i128` takes a library call); the power of two scales it exactly.
+                let acc = i64::try_from(acc).map_or(acc as f64, |a| a as f64);
+                acc * pow2(exp)
             }
             FloatSum::Small { acc, exp } => {
                 let mut b = ExactSum::default();

@@ -650,6 +650,41 @@ fn counts_sums_and_means_read_the_same_from_rows_and_from_states() {
     assert!(by_n.contains("\n7,2,2,3,0.30000000000000004,0.15000000000000002,1.5\n"), "{by_n}");
 }
 
+/// Integer and float keys are coded from the values the walk over the groups read once (see
+/// `finish::code_columns`): the extremes of i64 and of the doubles sort first and last and a
+/// null (an empty field) after them, whatever engine read the file and however its groups were
+/// split among chunks and partitions.
+#[test]
+fn integer_and_float_keys_sort_by_value_with_nulls_last() {
+    let keys = [
+        ("9223372036854775807", "1e308"),
+        ("", ""),
+        ("-9223372036854775808", "-1e308"),
+        ("5", ""),
+        ("0", "0.5"),
+        ("-1", "-0.25"),
+    ];
+    let mut data = String::from("i,f,v\n");
+    for r in 0..300 {
+        let (i, f) = keys[r % keys.len()];
+        data.push_str(&format!("{i},{f},{r}\n"));
+    }
+    let (_d, path) = temp_file("extremes.csv", data.as_bytes());
+    let p = path_str(&path);
+    let by_i = "i,count\n-9223372036854775808,50\n-1,50\n0,50\n5,50\n9223372036854775807,50\n,50\n";
+    let by_f = "f,count\n-1e308,50\n-0.25,50\n0.5,50\n1e308,50\n,100\n";
+    let by_both = "i,f,count\n-9223372036854775808,-1e308,50\n-1,-0.25,50\n0,0.5,50\n5,,50\n\
+                   9223372036854775807,1e308,50\n,,50\n";
+    for engine in ["serial", "parallel", "polars"] {
+        for chunk in ["16", "1MiB"] {
+            for (by, expected) in [("i", by_i), ("f", by_f), ("i,f", by_both)] {
+                let out = run_ok(&["groupby", "-e", engine, "--chunk-size", chunk, "-b", by, "-a", "count", p], None);
+                assert_eq!(out, expected, "by {by}, engine {engine}, chunk {chunk}");
+            }
+        }
+    }
+}
+
 /// A text key column of nearly a text per group is coded without a dictionary (see
 /// `finish::TextGather`): its texts are sorted as they come, equal ones together, so a key the
 /// workers both hold (two copies of its group) is still one row, in order.

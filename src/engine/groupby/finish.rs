@@ -287,6 +287,10 @@ impl<'s> GroupStates<'s> {
 enum Coding {
     /// An integer column: the value's offset from the column's minimum.
     Int { min: i64 },
+    /// An integer column that holds both `i64::MIN` and `i64::MAX`, whose offsets take all 64
+    /// bits and leave none for the null's code: the value's rank among the column's distinct
+    /// values (in order).
+    IntRanks(Vec<i64>),
     /// A float column: the value's bits, ordered as the numbers are.
     Float,
     /// A text column (or one of nulls only): the text's rank among the column's distinct texts.
@@ -387,6 +391,7 @@ impl ColumnCode {
         }
         match &self.coding {
             Coding::Int { min } => Value::Int(min.wrapping_add(code as i64)),
+            Coding::IntRanks(values) => Value::Int(values[code as usize]),
             Coding::Float => Value::Float(from_ordered_bits(code)),
             // Key fields were checked to be UTF-8 when their groups were made.
             Coding::Text(texts) => Value::Str(String::from_utf8_lossy(texts.get(code as usize)).into_owned()),
@@ -401,6 +406,7 @@ impl ColumnCode {
         }
         match &self.coding {
             Coding::Int { min } => w.number(out, Number::Int(min.wrapping_add(code as i64))),
+            Coding::IntRanks(values) => w.number(out, Number::Int(values[code as usize])),
             Coding::Float => w.number(out, Number::Float(from_ordered_bits(code))),
             Coding::Text(texts) => match texts.text(code as usize) {
                 (text, true) => w.plain(out, text),
@@ -429,13 +435,39 @@ struct TextRanks {
     rank: Vec<Vec<u32>>,
 }
 
-impl TextRanks {
-    /// The code of group `id` of partition `p` (`null` for a null).
+/// A key column's field of every group, as the walk over the keys read it (see
+/// [`code_columns`]), so that the groups' codes are made without reading their keys again.
+enum GroupFields {
+    Text(TextRanks),
+    /// Each partition's groups' integers, a null as `i64::MIN`; that value's groups (should the
+    /// column hold it) listed by partition, in order.
+    Int {
+        values: Vec<Vec<i64>>,
+        mins: Vec<Vec<u32>>,
+    },
+    /// Each partition's groups' ordered bits (see [`ordered_bits`]), a null as [`NULL_CODE`].
+    Float(Vec<Vec<u64>>),
+}
+
+impl GroupFields {
+    /// The code in `col` of group `id` of partition `p`.
     #[inline]
-    fn code(&self, p: usize, id: u32, null: u64) -> u64 {
-        match self.local[p][id as usize] {
-            u32::MAX => null,
-            l => u64::from(self.rank[self.batch[p]][l as usize]),
+    fn code(&self, col: &ColumnCode, p: usize, id: u32) -> u64 {
+        match self {
+            GroupFields::Text(t) => match t.local[p][id as usize] {
+                u32::MAX => col.null(),
+                l => u64::from(t.rank[t.batch[p]][l as usize]),
+            },
+            GroupFields::Int { values, mins } => match (values[p][id as usize], &col.coding) {
+                (i64::MIN, _) if mins[p].binary_search(&id).is_err() => col.null(),
+                (v, Coding::Int { min }) => v.wrapping_sub(*min) as u64,
+                (v, Coding::IntRanks(ranked)) => ranked.binary_search(&v).expect("a value of the column") as u64,
+                _ => unreachable!("an integer column's coding"),
+            },
+            GroupFields::Float(bits) => match bits[p][id as usize] {
+                NULL_CODE => col.null(),
+                code => code,
+            },
         }
     }
 }
@@ -633,39 +665,50 @@ type PendingText<'a> = (usize, Option<&'a [u8]>, Option<(u128, u64)>);
 enum Gather {
     /// A text column, the `n`th: its texts into a dictionary.
     Text(usize),
-    /// An integer column, the `n`th: its smallest and largest values.
+    /// An integer column, the `n`th: its values, and its smallest and largest.
     Int(usize, KeyRule),
-    /// A float column: nothing (its codes are the values' bits).
-    Float,
+    /// A float column, the `n`th: its values' ordered bits (its codes).
+    Float(usize, KeyRule),
 }
 
-/// Every key column's coding (in key order), and a text column's groups' ranks. The partitions go
-/// in a batch per thread, and every group's key is walked once: each text field hashed once into
-/// its batch's dictionary of the column (a table the size of the batch's distinct texts), each
-/// integer field read once for the column's range. Then each text column's texts of every batch
-/// are sorted together, equal texts side by side taking one rank. A column of a few texts sorts a
-/// few per thread; one of a text per group each text once; one of many groups per text (an id
-/// under several keys) its distinct texts once per thread, not once per partition.
-fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(ColumnCode, Option<TextRanks>)> {
-    let (mut n_text, mut n_int) = (0, 0);
+/// One partition's groups' fields, read by the walk: per text column their local codes, per
+/// integer column their values (and the groups whose value is `i64::MIN`), per float column
+/// their ordered bits (see [`GroupFields`]).
+struct PartFields {
+    texts: Vec<Vec<u32>>,
+    ints: Vec<Vec<i64>>,
+    mins: Vec<Vec<u32>>,
+    floats: Vec<Vec<u64>>,
+}
+
+/// Every key column's coding (in key order), and every group's field of it. The partitions go in
+/// a batch per thread, and every group's key is walked once, each field read once: a text hashed
+/// into its batch's dictionary of the column (a table the size of the batch's distinct texts), an
+/// integer parsed (and kept, and counted in the column's range), a float parsed into its ordered
+/// bits. Then each text column's texts of every batch are sorted together, equal texts side by
+/// side taking one rank. A column of a few texts sorts a few per thread; one of a text per group
+/// each text once; one of many groups per text (an id under several keys) its distinct texts
+/// once per thread, not once per partition. The groups' codes are then made from what the walk
+/// kept (reading every key a second time, and parsing its integers again, was a third of
+/// ordering q10's 1e7 groups).
+fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(ColumnCode, GroupFields)> {
+    let (mut n_text, mut n_int, mut n_float) = (0, 0, 0);
     let gather: Vec<Gather> = kinds
         .iter()
         .zip(rules)
         .map(|(kind, &rule)| match kind {
             Kind::Int => (Gather::Int(n_int, rule), n_int += 1).0,
-            Kind::Float => Gather::Float,
+            Kind::Float => (Gather::Float(n_float, rule), n_float += 1).0,
             _ => (Gather::Text(n_text), n_text += 1).0,
         })
         .collect();
-    // Fields past the last column that gathers anything are not read.
-    let fields = gather.iter().rposition(|g| !matches!(g, Gather::Float)).map_or(0, |last| last + 1);
     let per_batch = parts.len().div_ceil(rayon::current_num_threads().max(1)).max(1);
-    // Per batch: per text column, its distinct texts, and per partition its groups' local codes;
-    // per integer column, its range.
+    // Per batch: per text column, its distinct texts; per integer column, its range; per
+    // partition, its groups' fields.
     struct Batch<'a> {
         texts: Vec<Vec<&'a [u8]>>,
-        locals: Vec<Vec<Vec<u32>>>,
         ranges: Vec<(i64, i64)>,
+        fields: Vec<PartFields>,
     }
     let batches: Vec<Batch> = parts
         .par_chunks(per_batch)
@@ -673,55 +716,75 @@ fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Colum
             let groups = parts.iter().map(|p| p.keys.len()).sum();
             let mut texts: Vec<TextGather> = (0..n_text).map(|_| TextGather::new(groups)).collect();
             let mut ranges = vec![(i64::MAX, i64::MIN); n_int];
-            let locals = parts
+            let fields = parts
                 .iter()
                 .map(|part| {
                     let n = part.keys.len();
-                    let mut local: Vec<Vec<u32>> = (0..n_text).map(|_| Vec::with_capacity(n)).collect();
+                    fn column<T>(columns: usize, n: usize) -> Vec<Vec<T>> {
+                        (0..columns).map(|_| Vec::with_capacity(n)).collect()
+                    }
+                    let mut f = PartFields {
+                        texts: column(n_text, n),
+                        ints: column(n_int, n),
+                        mins: vec![Vec::new(); n_int],
+                        floats: column(n_float, n),
+                    };
                     // Groups a block at a time: each text hashed and its dictionary slot fetched
                     // ahead, then looked up (a dictionary of 1e5 texts outgrows the caches: its
                     // probes were most of the walk's time).
                     let mut pending: Vec<PendingText> = Vec::new();
                     for start in (0..n as u32).step_by(32) {
                         for id in start..(start + 32).min(n as u32) {
-                            for (raw, g) in keys::raw_fields(part.keys.key(id)).zip(&gather).take(fields) {
+                            for (raw, g) in keys::raw_fields(part.keys.key(id)).zip(&gather) {
                                 match (*g, raw) {
                                     (Gather::Text(t), raw) => {
                                         pending.push((t, raw, raw.and_then(|r| texts[t].hash(r))))
                                     }
+                                    (Gather::Int(i, _), None) => f.ints[i].push(i64::MIN),
                                     (Gather::Int(i, rule), Some(raw)) => {
-                                        if let Some(v) = KeyField::int(raw, rule) {
-                                            let r = &mut ranges[i];
-                                            *r = (r.0.min(v), r.1.max(v));
+                                        let v = KeyField::int(raw, rule).expect("an integer column holds integers");
+                                        let r = &mut ranges[i];
+                                        *r = (r.0.min(v), r.1.max(v));
+                                        if v == i64::MIN {
+                                            f.mins[i].push(id);
                                         }
+                                        f.ints[i].push(v);
                                     }
-                                    (Gather::Int(..), None) | (Gather::Float, _) => {}
+                                    (Gather::Float(i, _), None) => f.floats[i].push(NULL_CODE),
+                                    (Gather::Float(i, rule), Some(raw)) => {
+                                        let n = KeyField::number(raw, rule).expect("a float column holds numbers");
+                                        f.floats[i].push(ordered_bits(n.num().as_f64()));
+                                    }
                                 }
                             }
                         }
                         for (t, raw, hashed) in pending.drain(..) {
-                            local[t].push(raw.map_or(u32::MAX, |raw| texts[t].code(raw, hashed)));
+                            f.texts[t].push(raw.map_or(u32::MAX, |raw| texts[t].code(raw, hashed)));
                         }
                     }
-                    local
+                    f
                 })
                 .collect();
-            Batch { texts: texts.into_iter().map(|t| t.texts).collect(), locals, ranges }
+            Batch { texts: texts.into_iter().map(|t| t.texts).collect(), ranges, fields }
         })
         .collect();
     let batch: Vec<usize> = (0..parts.len()).map(|p| p / per_batch).collect();
-    // By column: each batch's texts, each partition's local codes; each integer column's range.
+    // By column: each batch's texts, each partition's fields; each integer column's range.
     let mut texts: Vec<Vec<Vec<&[u8]>>> = vec![Vec::new(); n_text];
     let mut locals: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n_text];
+    let mut ints: Vec<Vec<Vec<i64>>> = vec![Vec::new(); n_int];
+    let mut mins: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n_int];
+    let mut floats: Vec<Vec<Vec<u64>>> = vec![Vec::new(); n_float];
     let mut ranges = vec![(i64::MAX, i64::MIN); n_int];
     for b in batches {
         for (t, batch_texts) in b.texts.into_iter().enumerate() {
             texts[t].push(batch_texts);
         }
-        for part in b.locals {
-            for (t, local) in part.into_iter().enumerate() {
-                locals[t].push(local);
-            }
+        for part in b.fields {
+            part.texts.into_iter().zip(&mut locals).for_each(|(v, all)| all.push(v));
+            part.ints.into_iter().zip(&mut ints).for_each(|(v, all)| all.push(v));
+            part.mins.into_iter().zip(&mut mins).for_each(|(v, all)| all.push(v));
+            part.floats.into_iter().zip(&mut floats).for_each(|(v, all)| all.push(v));
         }
         for (all, r) in ranges.iter_mut().zip(b.ranges) {
             *all = (all.0.min(r.0), all.1.max(r.1));
@@ -733,16 +796,32 @@ fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Colum
             Gather::Text(t) => {
                 let (column, rank) = rank_texts(&texts[t]);
                 let local = std::mem::take(&mut locals[t]);
-                (column, Some(TextRanks { local, batch: batch.clone(), rank }))
+                (column, GroupFields::Text(TextRanks { local, batch: batch.clone(), rank }))
             }
             Gather::Int(i, _) => {
                 let (min, max) = if ranges[i].0 > ranges[i].1 { (0, 0) } else { ranges[i] };
-                // Values run 0..=max-min; the null's code is one above, or all ones.
+                let (values, mins) = (std::mem::take(&mut ints[i]), std::mem::take(&mut mins[i]));
+                // Values run 0..=max-min; the null's code is one above.
                 let span = max.wrapping_sub(min) as u64;
-                let width = if span >= u64::MAX - 1 { 64 } else { bits_for(span + 1) };
-                (ColumnCode { coding: Coding::Int { min }, width }, None)
+                let coding = if span == u64::MAX {
+                    // `i64::MIN` is a value here (the smallest): a null's `i64::MIN` is not kept.
+                    let mut ranked: Vec<i64> =
+                        values.iter().flatten().copied().filter(|&v| v != i64::MIN).chain([i64::MIN]).collect();
+                    ranked.par_sort_unstable();
+                    ranked.dedup();
+                    Coding::IntRanks(ranked)
+                } else {
+                    Coding::Int { min }
+                };
+                let width = match &coding {
+                    Coding::IntRanks(ranked) => bits_for(ranked.len() as u64),
+                    _ => bits_for(span + 1),
+                };
+                (ColumnCode { coding, width }, GroupFields::Int { values, mins })
             }
-            Gather::Float => (ColumnCode { coding: Coding::Float, width: 64 }, None),
+            Gather::Float(i, _) => {
+                (ColumnCode { coding: Coding::Float, width: 64 }, GroupFields::Float(std::mem::take(&mut floats[i])))
+            }
         })
         .collect()
 }
@@ -813,39 +892,62 @@ impl Order {
         }
     }
 
-    /// The codes of the group at position `at`, a column's each, into `out`.
-    fn codes(&self, at: usize, columns: &[ColumnCode], out: &mut Vec<u64>) {
+    /// The codes of the group at position `at`, a column's each, into `out` (`fields` says where
+    /// each column's code lies in a packed code: see [`packed_fields`]).
+    #[inline]
+    fn codes(&self, at: usize, fields: &[(u32, u64)], out: &mut Vec<u64>) {
         out.clear();
-        let mut unpack = |mut packed: u128| {
-            out.resize(columns.len(), 0);
-            for (slot, col) in out.iter_mut().zip(columns).rev() {
-                let mask = if col.width >= 64 { u64::MAX } else { (1u64 << col.width) - 1 };
-                *slot = (packed as u64) & mask;
-                packed = if col.width >= 128 { 0 } else { packed >> col.width };
-            }
-        };
         match self {
-            Order::Narrow(o) => unpack(u128::from(o[at].0)),
-            Order::Packed(o) => unpack(o[at].0),
+            Order::Narrow(o) => out.extend(fields.iter().map(|&(shift, mask)| (o[at].0 >> shift) & mask)),
+            Order::Packed(o) => out.extend(fields.iter().map(|&(shift, mask)| (o[at].0 >> shift) as u64 & mask)),
             Order::Wide { order, table, n } => {
                 let i = order[at].0 as usize * n;
                 out.extend_from_slice(&table[i..i + n]);
             }
         }
     }
+
+    /// The code of column `c` of the group at position `at` (see [`Order::codes`]).
+    #[inline]
+    fn code(&self, at: usize, fields: &[(u32, u64)], c: usize) -> u64 {
+        let (shift, mask) = fields[c];
+        match self {
+            Order::Narrow(o) => (o[at].0 >> shift) & mask,
+            Order::Packed(o) => (o[at].0 >> shift) as u64 & mask,
+            Order::Wide { order, table, n } => table[order[at].0 as usize * n + c],
+        }
+    }
+}
+
+/// Where each column's code lies in a packed code (the first column in the highest bits): its
+/// shift and mask. (Unused for wide codes, which are not packed.)
+fn packed_fields(columns: &[ColumnCode]) -> Vec<(u32, u64)> {
+    let mut shift: u32 = columns.iter().map(|c| c.width).sum();
+    columns
+        .iter()
+        .map(|col| {
+            shift -= col.width;
+            match col.width {
+                // A column of nulls alone: its one code is 0.
+                0 => (0, 0),
+                64.. => (shift, u64::MAX),
+                w => (shift, (1u64 << w) - 1),
+            }
+        })
+        .collect()
 }
 
 /// Every group's packed code, in partition and id order (in parallel over the partitions, each
-/// partition's keys read in order), written in place: each partition's codes into its own range
+/// partition's groups in order), written in place: each partition's codes into its own range
 /// of one vector. Collected from a parallel flat map instead, the codes were gathered per
 /// thread and then copied into one vector on one thread (with 1e7 groups, a serial 0.4 s, most
 /// of it faulting in the new vector's pages).
-fn packed_codes<K: Send + Copy + Default>(parts: &[Part], pack: impl Fn(usize, u32) -> K + Sync) -> Vec<K> {
-    let mut codes = vec![K::default(); parts.iter().map(|p| p.keys.len()).sum()];
+fn packed_codes<K: Send + Copy + Default>(lens: &[usize], pack: impl Fn(usize, u32) -> K + Sync) -> Vec<K> {
+    let mut codes = vec![K::default(); lens.iter().sum()];
     let mut rest = codes.as_mut_slice();
-    let mut ranges = Vec::with_capacity(parts.len());
-    for part in parts {
-        let (mine, after) = rest.split_at_mut(part.keys.len());
+    let mut ranges = Vec::with_capacity(lens.len());
+    for &len in lens {
+        let (mine, after) = rest.split_at_mut(len);
         ranges.push(mine);
         rest = after;
     }
@@ -1095,6 +1197,8 @@ struct Sorted {
     parts: Vec<Part>,
     columns: Vec<ColumnCode>,
     order: Order,
+    /// Where each column's code lies in a packed code.
+    unpack: Vec<(u32, u64)>,
     /// Each group's row of fixed-size states, in the order's order (see [`sort_by_codes`]), the
     /// partitions' own rows freed; none for an order of wide codes, whose rows stay in place.
     rows: Option<Vec<u64>>,
@@ -1109,36 +1213,29 @@ impl Sorted {
         // The groups are only read from here: their tables go before the order is made.
         parts.iter_mut().for_each(|p| p.keys.drop_table());
         let kinds: Vec<Kind> = layout.keys.iter().map(|&k| info.kinds[k]).collect();
-        let (columns, ranks): (Vec<ColumnCode>, Vec<Option<TextRanks>>) =
+        let (columns, fields): (Vec<ColumnCode>, Vec<GroupFields>) =
             code_columns(&parts, &kinds, &layout.key_rules).into_iter().unzip();
-        let total: u32 = columns.iter().map(|c| c.width).sum();
-        // A key field's code (a null's is its column's null code); a text's is its rank.
-        let code = |c: usize, raw: Option<&[u8]>, p: usize, id: u32| match &ranks[c] {
-            Some(ranks) => ranks.code(p, id, columns[c].null()),
-            None => match group_code(&columns[c], raw, layout.key_rules[c]) {
-                NULL_CODE => columns[c].null(),
-                code => code,
-            },
-        };
-        let pack = |p: usize, id: u32| {
-            keys::raw_fields(parts[p].keys.key(id))
-                .enumerate()
-                .fold(0u128, |acc, (c, raw)| acc << columns[c].width | u128::from(code(c, raw, p, id)))
-        };
+        // The keys are read through their codes from here.
         let lens: Vec<usize> = parts.iter().map(|p| p.keys.len()).collect();
+        parts.iter_mut().for_each(|p| p.keys = Keys::default());
+        let total: u32 = columns.iter().map(|c| c.width).sum();
+        let code = |c: usize, p: usize, id: u32| fields[c].code(&columns[c], p, id);
+        let pack = |p: usize, id: u32| {
+            (0..columns.len()).fold(0u128, |acc, c| acc << columns[c].width | u128::from(code(c, p, id)))
+        };
         let codes = if total <= 64 {
-            Codes::Narrow(packed_codes(&parts, |p, id| pack(p, id) as u64))
+            Codes::Narrow(packed_codes(&lens, |p, id| pack(p, id) as u64))
         } else if total <= 128 {
-            Codes::Packed(packed_codes(&parts, pack))
+            Codes::Packed(packed_codes(&lens, pack))
         } else {
             // Too wide to pack: sort indices into a table of codes.
             let n = columns.len();
             let mut table = Vec::new();
             let mut order = Vec::new();
-            for (p, part) in parts.iter().enumerate() {
-                for id in 0..part.keys.len() as u32 {
+            for (p, &len) in lens.iter().enumerate() {
+                for id in 0..len as u32 {
                     order.push((order.len() as u64, p as u32, id));
-                    table.extend(keys::raw_fields(part.keys.key(id)).enumerate().map(|(c, raw)| code(c, raw, p, id)));
+                    table.extend((0..n).map(|c| code(c, p, id)));
                 }
             }
             order.par_sort_unstable_by(|a, b| {
@@ -1147,9 +1244,7 @@ impl Sorted {
             });
             Codes::Wide(Order::Wide { order, table, n })
         };
-        drop(ranks);
-        // The keys are read through their codes from here.
-        parts.iter_mut().for_each(|p| p.keys = Keys::default());
+        drop(fields);
         let (order, rows) = match codes {
             Codes::Narrow(codes) => {
                 let (order, rows) = sort_by_codes(codes, &mut parts, &lens);
@@ -1165,7 +1260,8 @@ impl Sorted {
             .filter(|(_, c)| matches!(&c.coding, Coding::Text(t) if t.entries.len() > BIG_TEXTS))
             .map(|(i, _)| i)
             .collect();
-        Sorted { parts, columns, order, rows, aggs, big_texts }
+        let unpack = packed_fields(&columns);
+        Sorted { parts, columns, order, unpack, rows, aggs, big_texts }
     }
 
     /// The order cut into blocks of about `max` groups (never splitting groups with equal typed
@@ -1195,26 +1291,22 @@ impl Sorted {
         // that the prefetches (each mostly a TLB miss, whose page walk holds the instruction
         // back) are in flight together rather than one after each row's work.
         let mut fetched = at;
-        let mut ahead = Vec::new();
         while at < block.end {
             if at + 16 >= fetched {
                 let to = (at + 48).min(self.order.len());
                 for i in fetched.max(at)..to {
                     let (p, id) = self.order.group(i).expect("a group of the order");
                     self.parts[p as usize].states.prefetch(id);
-                    if !self.big_texts.is_empty() {
-                        self.order.codes(i, &self.columns, &mut ahead);
-                        for &c in &self.big_texts {
-                            if let Coding::Text(texts) = &self.columns[c].coding {
-                                texts.prefetch(ahead[c] as usize);
-                            }
+                    for &c in &self.big_texts {
+                        if let Coding::Text(texts) = &self.columns[c].coding {
+                            texts.prefetch(self.order.code(i, &self.unpack, c) as usize);
                         }
                     }
                 }
                 fetched = to;
             }
             let (states, id, row) = self.group_at(at);
-            self.order.codes(at, &self.columns, &mut codes);
+            self.order.codes(at, &self.unpack, &mut codes);
             if at + 1 == block.end || !self.order.same(at, at + 1) {
                 at += 1;
                 f(&codes, GroupStates::One(states, id, row));
@@ -1352,22 +1444,6 @@ impl Aggs {
             }
             _ => rows.push(row),
         }
-    }
-}
-
-/// The code of one group's field of a key column (see [`Coding`]); [`NULL_CODE`] for a null.
-fn group_code(col: &ColumnCode, raw: Option<&[u8]>, rule: KeyRule) -> u64 {
-    let Some(raw) = raw else { return NULL_CODE };
-    match &col.coding {
-        Coding::Int { min } => match KeyField::int(raw, rule) {
-            Some(i) => i.wrapping_sub(*min) as u64,
-            None => unreachable!("an integer column holds integers"),
-        },
-        Coding::Float => match KeyField::number(raw, rule) {
-            Some(n) => ordered_bits(n.num().as_f64()),
-            None => unreachable!("a float column holds numbers"),
-        },
-        Coding::Text(_) => unreachable!("a text's code is its rank, from the column's TextRanks"),
     }
 }
 
