@@ -685,6 +685,42 @@ fn integer_and_float_keys_sort_by_value_with_nulls_last() {
     }
 }
 
+/// A new group's key fields are checked to be UTF-8 where the group is made (see
+/// `chunk::Aggregator::flush`), including those of columns whose type is settled and no longer
+/// inferred: an invalid byte in a text or a numeric key column, after thousands of groups, is an
+/// error naming the file, its line and the column, on every engine, from a file and from stdin;
+/// valid non-ASCII text is a key like any other.
+#[test]
+fn a_key_field_of_invalid_utf8_is_an_error_naming_its_line_and_column() {
+    let mut good = b"k,n,v\n".to_vec();
+    for r in 0..3000 {
+        good.extend(format!("g{},{},1\n", r % 1000, r % 7).as_bytes());
+    }
+    good.extend("b\u{e9},5,2\n".as_bytes());
+    let (_d, path) = temp_file("good.csv", &good);
+    let out = run_ok(&["groupby", "-b", "k,n", "-a", "sum(v)", path_str(&path)], None);
+    assert!(out.contains("\nb\u{e9},5,2\n"), "{out}");
+    for (bad_line, column) in [(&b"c\xff,5,3\n"[..], "k"), (&b"c,5\xff,3\n"[..], "n")] {
+        let data = [&good[..], bad_line].concat();
+        let (_d, path) = temp_file("bad.csv", &data);
+        let p = path_str(&path);
+        for engine in ["serial", "parallel", "polars"] {
+            for input in [Some(p), None] {
+                let mut args = vec!["groupby", "-e", engine, "--chunk-size", "4KiB", "-b", "k,n", "-a", "sum(v)"];
+                args.extend(input);
+                let out = run(&args, input.is_none().then_some(&data[..]));
+                let name = input.unwrap_or("<stdin>");
+                assert_eq!(
+                    String::from_utf8_lossy(&out.stderr),
+                    format!("pframe: {name}: line 3003: column {column}: invalid UTF-8\n"),
+                    "column {column}, engine {engine}"
+                );
+                assert!(!out.status.success(), "column {column}, engine {engine}");
+            }
+        }
+    }
+}
+
 /// A text key column of nearly a text per group is coded without a dictionary (see
 /// `finish::TextGather`): its texts are sorted as they come, equal ones together, so a key the
 /// workers both hold (two copies of its group) is still one row, in order.
