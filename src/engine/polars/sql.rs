@@ -329,6 +329,12 @@ pub fn groups_frame(
 /// values (where its hidden count is 0).
 fn sql_cells(columns: &[SqlColumn], rows: Vec<Vec<crate::output::Value>>) -> Vec<Vec<crate::output::Value>> {
     use crate::output::Value;
+    // Columns that are the rows' cells in order, none nulled by a count: the rows as they are
+    // (rebuilt, each row was two allocations more for millions of groups).
+    let identity = columns.iter().enumerate().all(|(i, c)| c.index == i && c.null_if_zero.is_none());
+    if identity && rows.iter().all(|row| row.len() == columns.len()) {
+        return rows;
+    }
     // A cell is moved out of its row unless a later column reads it too (or as its zero count).
     let read_later: Vec<bool> = (0..columns.len())
         .map(|i| {
