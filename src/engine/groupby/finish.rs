@@ -261,8 +261,8 @@ impl Aggs {
 /// A group as [`Sorted::each_group`] hands it out: where its states are, or (for a group whose
 /// copies were brought together by equal typed keys) their merge.
 enum GroupStates<'s> {
-    /// A group's states, its id and its row of fixed-size states (its own, or a copy).
-    One(&'s States, u32, &'s [u64]),
+    /// A group's states and its id.
+    One(&'s States, u32),
     Merged(&'s mut Vec<State>),
 }
 
@@ -273,9 +273,9 @@ impl<'s> GroupStates<'s> {
         's: 'b,
     {
         match self {
-            GroupStates::One(states, id, row) => {
+            GroupStates::One(states, id) => {
                 buf.clear();
-                buf.extend((0..n_aggs).map(|agg| states.state_in(agg, id, row)));
+                buf.extend((0..n_aggs).map(|agg| states.state(agg, id)));
                 buf
             }
             GroupStates::Merged(merged) => merged,
@@ -1031,26 +1031,28 @@ fn packed_codes<K: Send + Copy + Default>(lens: &[usize], pack: impl Fn(usize, u
     codes
 }
 
-/// About the groups of a bucket in [`sort_by_codes`]: their entries and rows fit a core's cache.
+/// About the groups of a bucket in [`sort_by_codes`]: their entries fit a core's cache.
 const BUCKET: usize = 8192;
 
 /// The groups sorted by their packed codes (`codes`, in partition and id order; `lens` groups a
-/// partition), and each group's row of fixed-size states (see
-/// [`States::row_of`]) copied into that order, the partitions' rows freed.
+/// partition): each group's code, partition and id.
 ///
-/// Writing the groups out reads them in key order: with a row read at random per group (a TLB
-/// miss each, with millions of groups), that reading was about half of writing them out (q10 of
-/// the db-benchmark, 1e7 groups: 1 s of 2). Here the rows are read in their own order instead.
 /// A radix partition and a sort per bucket: the top bits of the codes' range cut the groups into
-/// buckets of a few thousand, one pass over each partition's groups (reading its codes and rows in order,
-/// writing each to its bucket's next place) fills the buckets, and each bucket is sorted in
-/// cache. Equal codes (equal typed keys of different partitions) keep the partitions' order.
-fn sort_by_codes<K>(codes: Vec<K>, parts: &mut [Part], lens: &[usize]) -> (Vec<(K, u32, u32)>, Vec<u64>)
+/// buckets of a few thousand, one pass over each partition's codes (in order, writing each to its
+/// bucket's next place) fills the buckets, and each bucket is sorted in cache. Equal codes (equal
+/// typed keys of different partitions) keep the partitions' order.
+///
+/// The groups' states stay where they are, read at random in key order as the groups are
+/// written, fetched ahead (see [`Sorted::each_group`]). Copying each group's row of fixed-size
+/// states into the order here (and freeing the partitions' rows) was slower once those reads
+/// were fetched ahead, and a row of memory more per group at the peak: q10 of the db-benchmark
+/// at K = 2, 1e7 groups, 5 alternating rounds: 460k page faults a run against 565k; `corr(v1,v2),
+/// sum(v3) by id3` (4.3M groups of 24-word rows) 4.18 -> 3.83 s, peak RSS 2819 -> 1888 MiB.
+fn sort_by_codes<K>(codes: Vec<K>, lens: &[usize]) -> Vec<(K, u32, u32)>
 where
     K: Copy + Ord + Send + Sync + Default + Into<u128>,
 {
     let n = codes.len();
-    let stride = parts.first().map_or(0, |p| p.states.stride());
     // The buckets cut the codes' range by its top bits, not all of `0..2^total`: a float
     // column's codes (its values' ordered bits) lie in a sliver of theirs, and cut by the top
     // bits of all 64, the values between 64 and 100 fell in one bucket, sorted by one thread.
@@ -1063,7 +1065,7 @@ where
     let bucket = |k: K| (((k.into() - lo) >> (span - bits)) as usize).min(n_buckets - 1);
     let starts: Vec<usize> = lens.iter().scan(0, |at, &len| Some(std::mem::replace(at, *at + len))).collect();
     let codes_of = |p: usize| &codes[starts[p]..starts[p] + lens[p]];
-    let mut counts: Vec<Vec<usize>> = (0..parts.len())
+    let mut counts: Vec<Vec<usize>> = (0..lens.len())
         .into_par_iter()
         .map(|p| {
             let mut h = vec![0usize; n_buckets];
@@ -1082,9 +1084,8 @@ where
         *size = at - start;
     }
     let mut order: Vec<(K, u32, u32)> = Vec::with_capacity(n);
-    let mut rows: Vec<u64> = Vec::with_capacity(n * stride);
-    let (to_order, to_rows) = (Shared(order.as_mut_ptr()), Shared(rows.as_mut_ptr()));
-    (parts.par_iter_mut().zip(counts).enumerate()).for_each(|(p, (part, mut next))| {
+    let to_order = Shared(order.as_mut_ptr());
+    counts.into_par_iter().enumerate().for_each(|(p, mut next)| {
         for (id, &k) in codes_of(p).iter().enumerate() {
             let b = bucket(k);
             let i = next[b];
@@ -1092,53 +1093,34 @@ where
             // SAFETY: `i` is below `n`, and no other group of any partition is given it: the
             // partitions' places in a bucket are its counts of them, laid side by side, the
             // buckets back to back from 0 to `n` (the same `bucket` of the same codes). So every
-            // entry and row of `0..n` is written once, by one thread, before the lengths are set.
-            unsafe {
-                to_order.at(i).write((k, p as u32, id as u32));
-                copy_row(to_rows.at(i * stride), part.states.row_of(id as u32));
-            }
+            // entry of `0..n` is written once, by one thread, before the length is set.
+            unsafe { to_order.at(i).write((k, p as u32, id as u32)) };
         }
-        part.states.drop_rows();
     });
     drop(codes);
-    // SAFETY: every entry and row written (above).
-    unsafe {
-        order.set_len(n);
-        rows.set_len(n * stride);
-    }
-    let (mut entries, mut row_words) = (&mut order[..], &mut rows[..]);
+    // SAFETY: every entry written (above).
+    unsafe { order.set_len(n) };
+    let mut entries = &mut order[..];
     let mut buckets = Vec::with_capacity(n_buckets);
     for &size in &sizes {
         let (e, rest) = std::mem::take(&mut entries).split_at_mut(size);
         entries = rest;
-        let (r, rest) = std::mem::take(&mut row_words).split_at_mut(size * stride);
-        row_words = rest;
-        buckets.push((e, r));
+        buckets.push(e);
     }
-    buckets.into_par_iter().for_each(|(e, r)| sort_bucket(e, r, stride));
-    (order, rows)
+    buckets.into_par_iter().for_each(sort_bucket);
+    order
 }
 
-/// Sorts a bucket's entries by code (then by place, keeping equal codes in the order they came)
-/// and its rows with them.
-fn sort_bucket<K>(entries: &mut [(K, u32, u32)], rows: &mut [u64], stride: usize)
+/// Sorts a bucket's entries by code (then by place, keeping equal codes in the order they came).
+fn sort_bucket<K>(entries: &mut [(K, u32, u32)])
 where
     K: Copy + Ord + Send + Default + Into<u128>,
 {
     if entries.len() < 2 {
         return;
     }
-    let by = sorted_places(entries);
-    let sorted: Vec<(K, u32, u32)> = by.iter().map(|&(_, i)| entries[i as usize]).collect();
+    let sorted: Vec<(K, u32, u32)> = sorted_places(entries).iter().map(|&(_, i)| entries[i as usize]).collect();
     entries.copy_from_slice(&sorted);
-    if stride > 0 {
-        let mut sorted = vec![0; rows.len()];
-        for (to, &(_, i)) in sorted.chunks_exact_mut(stride).zip(&by) {
-            // SAFETY: `to` is a row's `stride` words.
-            unsafe { copy_row(to.as_mut_ptr(), &rows[i as usize * stride..][..stride]) };
-        }
-        rows.copy_from_slice(&sorted);
-    }
 }
 
 /// A bucket's codes, each with its place in the bucket, in order of code and then place.
@@ -1210,36 +1192,6 @@ fn insertion_sort<T: Copy + Ord>(run: &mut [T]) {
     }
 }
 
-/// Copies a row of fixed-size states to `to`: as an array of its few words when there are at most
-/// eight (a call to `memcpy` per row was a sixth of ordering the groups).
-///
-/// # Safety
-/// `to` must be valid for writes of `row.len()` words.
-#[inline]
-unsafe fn copy_row(to: *mut u64, row: &[u64]) {
-    #[inline]
-    unsafe fn words<const N: usize>(to: *mut u64, row: &[u64]) {
-        let row: [u64; N] = row.try_into().expect("a row of N words");
-        // SAFETY: as `copy_row`'s caller promises.
-        unsafe { to.cast::<[u64; N]>().write_unaligned(row) }
-    }
-    // SAFETY: as the caller promises.
-    unsafe {
-        match row.len() {
-            0 => {}
-            1 => words::<1>(to, row),
-            2 => words::<2>(to, row),
-            3 => words::<3>(to, row),
-            4 => words::<4>(to, row),
-            5 => words::<5>(to, row),
-            6 => words::<6>(to, row),
-            7 => words::<7>(to, row),
-            8 => words::<8>(to, row),
-            n => std::ptr::copy_nonoverlapping(row.as_ptr(), to, n),
-        }
-    }
-}
-
 /// A vector's start, for threads that each write their own places of it.
 struct Shared<T>(*mut T);
 
@@ -1271,9 +1223,6 @@ struct Sorted {
     order: Order,
     /// Where each column's code lies in a packed code.
     unpack: Vec<(u32, u64)>,
-    /// Each group's row of fixed-size states, in the order's order (see [`sort_by_codes`]), the
-    /// partitions' own rows freed; none for an order of wide codes, whose rows stay in place.
-    rows: Option<Vec<u64>>,
     aggs: Aggs,
     /// The text columns of more texts than the caches keep, whose texts are fetched ahead as the
     /// groups' states are.
@@ -1317,23 +1266,17 @@ impl Sorted {
             Codes::Wide(Order::Wide { order, table, n })
         };
         drop(fields);
-        let (order, rows) = match codes {
-            Codes::Narrow(codes) => {
-                let (order, rows) = sort_by_codes(codes, &mut parts, &lens);
-                (Order::Narrow(order), Some(rows))
-            }
-            Codes::Packed(codes) => {
-                let (order, rows) = sort_by_codes(codes, &mut parts, &lens);
-                (Order::Packed(order), Some(rows))
-            }
-            Codes::Wide(order) => (order, None),
+        let order = match codes {
+            Codes::Narrow(codes) => Order::Narrow(sort_by_codes(codes, &lens)),
+            Codes::Packed(codes) => Order::Packed(sort_by_codes(codes, &lens)),
+            Codes::Wide(order) => order,
         };
         let big_texts = (columns.iter().enumerate())
             .filter(|(_, c)| matches!(&c.coding, Coding::Text(t) if t.entries.len() > BIG_TEXTS))
             .map(|(i, _)| i)
             .collect();
         let unpack = packed_fields(&columns);
-        Sorted { parts, columns, order, unpack, rows, aggs, big_texts }
+        Sorted { parts, columns, order, unpack, aggs, big_texts }
     }
 
     /// The order cut into blocks of about `max` groups (never splitting groups with equal typed
@@ -1358,9 +1301,8 @@ impl Sorted {
         // A group's codes and merged states, in buffers kept across the block's groups.
         let (mut codes, mut merged) = (Vec::new(), Vec::new());
         let mut at = block.start;
-        // Groups are read in key order, their states at random (but for rows of fixed-size states
-        // copied into the order, see `sort_by_codes`): fetched ahead, 32 groups at a time, so
-        // that the prefetches (each mostly a TLB miss, whose page walk holds the instruction
+        // Groups are read in key order, their states at random (see `sort_by_codes`): fetched
+        // ahead, 32 groups at a time, so that the prefetches (each mostly a TLB miss, whose page walk holds the instruction
         // back) are in flight together rather than one after each row's work.
         let mut fetched = at;
         while at < block.end {
@@ -1377,19 +1319,19 @@ impl Sorted {
                 }
                 fetched = to;
             }
-            let (states, id, row) = self.group_at(at);
+            let (states, id) = self.group_at(at);
             self.order.codes(at, &self.unpack, &mut codes);
             if at + 1 == block.end || !self.order.same(at, at + 1) {
                 at += 1;
-                f(&codes, GroupStates::One(states, id, row));
+                f(&codes, GroupStates::One(states, id));
                 continue;
             }
-            GroupStates::One(states, id, row).states(self.aggs.funcs.len(), &mut merged);
+            GroupStates::One(states, id).states(self.aggs.funcs.len(), &mut merged);
             let mut end = at + 1;
             while end < block.end && self.order.same(at, end) {
-                let (other, id, row) = self.group_at(end);
+                let (other, id) = self.group_at(end);
                 for (agg, state) in merged.iter_mut().enumerate() {
-                    state.merge(other.state_in(agg, id, row));
+                    state.merge(other.state(agg, id));
                 }
                 end += 1;
             }
@@ -1398,17 +1340,11 @@ impl Sorted {
         }
     }
 
-    /// The group at position `at` of the order: its partition's states, its id and its row of
-    /// fixed-size states.
+    /// The group at position `at` of the order: its partition's states and its id.
     #[inline]
-    fn group_at(&self, at: usize) -> (&States, u32, &[u64]) {
+    fn group_at(&self, at: usize) -> (&States, u32) {
         let (p, id) = self.order.group(at).expect("a group of the order");
-        let states = &self.parts[p as usize].states;
-        let row = match &self.rows {
-            Some(rows) => &rows[at * states.stride()..(at + 1) * states.stride()],
-            None => states.row_of(id),
-        };
-        (states, id, row)
+        (&self.parts[p as usize].states, id)
     }
 
     /// The rows of the groups at `block` of the order (one of [`Sorted::blocks`]).
@@ -1439,10 +1375,10 @@ impl Sorted {
         let mut aggs = Vec::new();
         self.each_group(block, |codes, group| {
             // Counts, sums and means of a group with no copy: written from its row of states.
-            if let (GroupStates::One(states, _, row), true) = (&group, self.aggs.scalar) {
+            if let (GroupStates::One(states, id), true) = (&group, self.aggs.scalar) {
                 self.write_keys(&mut w, &mut out, codes);
                 for (agg, (&func, &kind)) in self.aggs.funcs.iter().zip(&self.aggs.kinds).enumerate() {
-                    match states.scalar(agg, row).expect("a count, sum or mean") {
+                    match states.scalar(agg, *id).expect("a count, sum or mean") {
                         Scalar::Count(n) => w.number(&mut out, Number::UInt(n)),
                         Scalar::Moments(m) => w.value(&mut out, &moments_value(func, kind, &m)),
                     }
@@ -1491,9 +1427,7 @@ impl Aggs {
             }
         };
         match group {
-            GroupStates::One(states, id, row) => {
-                (0..self.funcs.len()).for_each(|agg| push(agg, states.state_ref(agg, id, row)))
-            }
+            GroupStates::One(states, id) => (0..self.funcs.len()).for_each(|agg| push(agg, states.state_ref(agg, id))),
             GroupStates::Merged(merged) => merged.drain(..).enumerate().for_each(|(agg, s)| push(agg, Cow::Owned(s))),
         }
         list
@@ -1630,31 +1564,20 @@ mod tests {
     }
 
     /// Sorting by codes gives every group once, in code order (equal codes in partition and id
-    /// order), each with its own row of states: with one bucket, with thousands, with more
-    /// buckets than the codes' bits allow, and with codes whose top bits are all the same.
+    /// order), each with its own code: with one bucket, with thousands, with more buckets than
+    /// the codes' bits allow, and with codes whose top bits are all the same.
     #[test]
-    fn sort_by_codes_carries_rows() {
-        let aggs = crate::agg::groupby::parse_aggs("count,sum(v),count(v)").unwrap();
-        let pos = crate::agg::groupby::RowPos::new(0, 0, 0);
+    fn sort_by_codes_gives_every_group_in_order() {
         let mut rng = <rand_pcg::Pcg64Mcg as rand::SeedableRng>::seed_from_u64(7);
         let mut next = move || rand::RngCore::next_u64(&mut rng);
         // A total of 64: codes of floats, the ordered bits of values between 0 and 100.
         for (groups, total, top_same) in
             [(5, 10, false), (70_000, 40, false), (40_000, 3, false), (60_000, 30, true), (90_000, 64, false)]
         {
-            let mut parts: Vec<Part> = (0..5)
-                .map(|_| Part { keys: Keys::default(), states: States::new(&aggs), rows: 0, wanted: 0 })
-                .collect();
             let mut codes = Vec::new();
-            let mut rows = std::collections::HashMap::new();
-            let mut lens = vec![0; parts.len()];
-            for (p, part) in parts.iter_mut().enumerate() {
+            let mut lens = vec![0; 5];
+            for (p, len) in lens.iter_mut().enumerate() {
                 for _ in 0..groups / 5 + p {
-                    let id = part.states.add_group();
-                    let v = (next() % 1000) as i64 - 500;
-                    part.states.push(0, id, None, pos);
-                    part.states.push(1, id, Some(("v", Some(Num::Int(v)))), pos);
-                    part.states.push(2, id, Some(("v", Some(Num::Int(v)))), pos);
                     // Few distinct codes, so that equal ones come from many partitions.
                     let code = match total {
                         64 => ordered_bits((next() % (groups as u64 / 3)) as f64 * 100.0 / (groups / 3) as f64),
@@ -1662,20 +1585,17 @@ mod tests {
                     };
                     let code = if top_same { code | 1 << (total - 1) } else { code };
                     codes.push(code);
-                    rows.insert((p as u32, id), part.states.row_of(id).to_vec());
-                    lens[p] += 1;
+                    *len += 1;
                 }
             }
             let n = codes.len();
-            let (order, sorted_rows) = sort_by_codes(codes.clone(), &mut parts, &lens);
+            let order = sort_by_codes(codes.clone(), &lens);
             assert_eq!(order.len(), n);
-            let stride = parts[0].states.stride();
-            assert!(stride > 0);
+            // Strictly increasing (code, partition, id): every group once, in order.
             assert!(order.windows(2).all(|w| (w[0].0, w[0].1, w[0].2) < (w[1].0, w[1].1, w[1].2)), "{groups} groups");
             let starts: Vec<usize> = lens.iter().scan(0, |at, &l| Some(std::mem::replace(at, *at + l))).collect();
-            for (i, &(code, p, id)) in order.iter().enumerate() {
+            for &(code, p, id) in &order {
                 assert_eq!(code, codes[starts[p as usize] + id as usize]);
-                assert_eq!(&sorted_rows[i * stride..(i + 1) * stride], rows[&(p, id)].as_slice());
             }
         }
     }

@@ -216,26 +216,6 @@ impl States {
         &self.words()[i * self.stride..(i + 1) * self.stride]
     }
 
-    /// The words of a group's row of fixed-size states (counts, sums and means): none when the
-    /// aggregations keep no such state.
-    pub fn stride(&self) -> usize {
-        self.stride
-    }
-
-    /// Group `id`'s row of fixed-size states, which a copy may stand in for when its states are
-    /// read (see [`States::state_in`], [`States::drop_rows`]).
-    #[inline]
-    pub fn row_of(&self, id: u32) -> &[u64] {
-        self.row(id as usize)
-    }
-
-    /// Frees the groups' rows, once they have been copied (their states are then read from the
-    /// copies: [`States::state_in`] and [`States::scalar`]; a big sum's row in a copy still
-    /// refers to these states' list of big sums, which stays).
-    pub fn drop_rows(&mut self) {
-        self.lines = Vec::new();
-    }
-
     /// Makes room for `additional` more groups with no growing on the way.
     pub fn reserve(&mut self, additional: usize) {
         for col in &mut self.cols {
@@ -539,24 +519,20 @@ impl States {
         }
     }
 
-    /// The state of aggregation `agg` of group `id`, as partial files carry it and the result is
-    /// read from it.
-    pub fn state(&self, agg: usize, id: u32) -> State {
-        self.state_in(agg, id, self.row(id as usize))
-    }
-
-    /// [`States::state`], with the group's counts and sums read from `row` (its row, or a copy).
-    /// Group `id`'s state of aggregation `agg` (its row of fixed-size states is `row`): borrowed
-    /// where it is kept as a [`State`], made from the row or slots otherwise.
-    pub fn state_ref(&self, agg: usize, id: u32, row: &[u64]) -> std::borrow::Cow<'_, State> {
+    /// Group `id`'s state of aggregation `agg`: borrowed where it is kept as a [`State`], made
+    /// from the group's row or slots otherwise.
+    pub fn state_ref(&self, agg: usize, id: u32) -> std::borrow::Cow<'_, State> {
         match &self.cols[agg] {
             Column::Other(v) => std::borrow::Cow::Borrowed(&v[id as usize]),
-            _ => std::borrow::Cow::Owned(self.state_in(agg, id, row)),
+            _ => std::borrow::Cow::Owned(self.state(agg, id)),
         }
     }
 
-    pub fn state_in(&self, agg: usize, id: u32, row: &[u64]) -> State {
+    /// The state of aggregation `agg` of group `id`, as partial files carry it and the result is
+    /// read from it.
+    pub fn state(&self, agg: usize, id: u32) -> State {
         let i = id as usize;
+        let row = self.row(i);
         match &self.cols[agg] {
             &Column::Count { rows, at } => {
                 let n = row[at];
@@ -616,11 +592,12 @@ impl States {
         }
     }
 
-    /// Aggregation `agg` of a group when it is a count or a sum or mean, read from `row` (the
-    /// group's row, or a copy): the count, or the moments, as [`States::state`] reads them but
-    /// with no general state made. `None` for the other aggregations.
+    /// Aggregation `agg` of group `id` when it is a count or a sum or mean: the count, or the
+    /// moments, as [`States::state`] reads them but with no general state made. `None` for the
+    /// other aggregations.
     #[inline]
-    pub fn scalar(&self, agg: usize, row: &[u64]) -> Option<Scalar> {
+    pub fn scalar(&self, agg: usize, id: u32) -> Option<Scalar> {
+        let row = self.row(id as usize);
         match self.cols[agg] {
             Column::Count { at, .. } => Some(Scalar::Count(row[at])),
             Column::Sum { at, squares } => Some(Scalar::Moments(self.moments_in(&row[at..], squares))),
