@@ -1046,8 +1046,9 @@ const BUCKET: usize = 8192;
 /// written, fetched ahead (see [`Sorted::each_group`]). Copying each group's row of fixed-size
 /// states into the order here (and freeing the partitions' rows) was slower once those reads
 /// were fetched ahead, and a row of memory more per group at the peak: q10 of the db-benchmark
-/// at K = 2, 1e7 groups, 5 alternating rounds: 460k page faults a run against 565k; `corr(v1,v2),
-/// sum(v3) by id3` (4.3M groups of 24-word rows) 4.18 -> 3.83 s, peak RSS 2819 -> 1888 MiB.
+/// (1e7 groups), 5 alternating rounds: 457-465k page faults a run against 560-572k; `corr(v1,v2),
+/// sum(v3) by id3` at K = 2 (4.3M groups of 24-word rows) 4.18 -> 3.83 s, peak RSS 2819 -> 1888
+/// MiB.
 fn sort_by_codes<K>(codes: Vec<K>, lens: &[usize]) -> Vec<(K, u32, u32)>
 where
     K: Copy + Ord + Send + Sync + Default + Into<u128>,
@@ -1302,8 +1303,9 @@ impl Sorted {
         let (mut codes, mut merged) = (Vec::new(), Vec::new());
         let mut at = block.start;
         // Groups are read in key order, their states at random (see `sort_by_codes`): fetched
-        // ahead, 32 groups at a time, so that the prefetches (each mostly a TLB miss, whose page walk holds the instruction
-        // back) are in flight together rather than one after each row's work.
+        // ahead, 32 groups at a time, so that the prefetches (each mostly a TLB miss, whose page
+        // walk holds the instruction back) are in flight together rather than one after each
+        // row's work.
         let mut fetched = at;
         while at < block.end {
             if at + 16 >= fetched {
@@ -1595,6 +1597,7 @@ mod tests {
             assert!(order.windows(2).all(|w| (w[0].0, w[0].1, w[0].2) < (w[1].0, w[1].1, w[1].2)), "{groups} groups");
             let starts: Vec<usize> = lens.iter().scan(0, |at, &l| Some(std::mem::replace(at, *at + l))).collect();
             for &(code, p, id) in &order {
+                assert!((id as usize) < lens[p as usize], "a group of partition {p}");
                 assert_eq!(code, codes[starts[p as usize] + id as usize]);
             }
         }
