@@ -4,6 +4,7 @@ pub mod compute;
 pub mod count;
 pub mod groupby;
 pub mod kernels;
+pub mod pieces;
 pub mod pipeline;
 pub mod polars;
 pub mod sql;

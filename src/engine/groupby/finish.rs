@@ -24,6 +24,7 @@ use super::table::Keys;
 use super::text_sort;
 use super::{GroupByError, GroupByPlan, LineBase};
 use crate::agg::groupby::{AggFn, AggSpec, Kind, Moments, Num, State};
+use crate::engine::pieces::{split_by_sizes, starts};
 use crate::output::delimited::Delimited;
 use crate::output::number::Number;
 use crate::output::{JsonShape, Table, Value};
@@ -874,13 +875,13 @@ fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Colum
 fn rank_texts(batches: &[Vec<&[u8]>]) -> (ColumnCode, Vec<Vec<u32>>) {
     // A text, its batch and its place in the batch's texts.
     type Text<'t> = (&'t [u8], u32, u32);
-    let starts: Vec<usize> = batches.iter().scan(0, |at, b| Some(std::mem::replace(at, *at + b.len()))).collect();
+    let batch_starts = starts(batches.iter().map(Vec::len));
     let total = batches.iter().map(Vec::len).sum::<usize>();
     let mut all: Vec<(u128, Text)> = (0..total)
         .into_par_iter()
         .map(|i| {
-            let b = starts.partition_point(|&s| s <= i) - 1;
-            let l = i - starts[b];
+            let b = batch_starts.partition_point(|&s| s <= i) - 1;
+            let l = i - batch_starts[b];
             (0, (batches[b][l], b as u32, l as u32))
         })
         .collect();
@@ -889,7 +890,7 @@ fn rank_texts(batches: &[Vec<&[u8]>]) -> (ColumnCode, Vec<Vec<u32>>) {
     let pieces: Vec<Range<usize>> = (0..total).step_by(RANK_PIECE).map(|at| at..(at + RANK_PIECE).min(total)).collect();
     // The distinct texts before each piece: the rank of its first distinct text.
     let counts: Vec<usize> = pieces.par_iter().map(|r| first[r.clone()].iter().filter(|&&f| f).count()).collect();
-    let bases: Vec<usize> = counts.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
+    let bases = starts(counts.iter().copied());
     let to_rank: Vec<Shared<u32>> = rank.iter_mut().map(|r| Shared(r.as_mut_ptr())).collect();
     let piece_texts: Vec<Texts> = (pieces.into_par_iter().zip(bases).zip(counts))
         .map(|((piece, base), n)| {
@@ -1016,14 +1017,7 @@ fn packed_fields(columns: &[ColumnCode]) -> Vec<(u32, u64)> {
 /// of it faulting in the new vector's pages).
 fn packed_codes<K: Send + Copy + Default>(lens: &[usize], pack: impl Fn(usize, u32) -> K + Sync) -> Vec<K> {
     let mut codes = vec![K::default(); lens.iter().sum()];
-    let mut rest = codes.as_mut_slice();
-    let mut ranges = Vec::with_capacity(lens.len());
-    for &len in lens {
-        let (mine, after) = rest.split_at_mut(len);
-        ranges.push(mine);
-        rest = after;
-    }
-    ranges.into_par_iter().enumerate().for_each(|(p, out)| {
+    split_by_sizes(&mut codes, lens).into_par_iter().enumerate().for_each(|(p, out)| {
         for (id, code) in out.iter_mut().enumerate() {
             *code = pack(p, id as u32);
         }
@@ -1064,7 +1058,7 @@ where
     let bits = (n / BUCKET).next_power_of_two().trailing_zeros().min(span).min(12);
     let n_buckets = 1usize << bits;
     let bucket = |k: K| (((k.into() - lo) >> (span - bits)) as usize).min(n_buckets - 1);
-    let starts: Vec<usize> = lens.iter().scan(0, |at, &len| Some(std::mem::replace(at, *at + len))).collect();
+    let starts = starts(lens.iter().copied());
     let codes_of = |p: usize| &codes[starts[p]..starts[p] + lens[p]];
     let mut counts: Vec<Vec<usize>> = (0..lens.len())
         .into_par_iter()
@@ -1101,14 +1095,7 @@ where
     drop(codes);
     // SAFETY: every entry written (above).
     unsafe { order.set_len(n) };
-    let mut entries = &mut order[..];
-    let mut buckets = Vec::with_capacity(n_buckets);
-    for &size in &sizes {
-        let (e, rest) = std::mem::take(&mut entries).split_at_mut(size);
-        entries = rest;
-        buckets.push(e);
-    }
-    buckets.into_par_iter().for_each(sort_bucket);
+    split_by_sizes(&mut order, &sizes).into_par_iter().for_each(sort_bucket);
     order
 }
 
@@ -1595,7 +1582,7 @@ mod tests {
             assert_eq!(order.len(), n);
             // Strictly increasing (code, partition, id): every group once, in order.
             assert!(order.windows(2).all(|w| (w[0].0, w[0].1, w[0].2) < (w[1].0, w[1].1, w[1].2)), "{groups} groups");
-            let starts: Vec<usize> = lens.iter().scan(0, |at, &l| Some(std::mem::replace(at, *at + l))).collect();
+            let starts = crate::engine::pieces::starts(lens.iter().copied());
             for &(code, p, id) in &order {
                 assert!((id as usize) < lens[p as usize], "a group of partition {p}");
                 assert_eq!(code, codes[starts[p as usize] + id as usize]);

@@ -197,14 +197,8 @@ fn bucket_rows(hashes: Vec<u64>, bits: u32, parallel: bool) -> (Vec<u32>, Vec<u6
     let sizes: Vec<usize> = (0..parts).map(|q| slices.iter().map(|(_, st)| st[q + 1] - st[q]).sum()).collect();
     let mut offsets = vec![0u32; (1 << bits) + 1];
     let mut entries = vec![0u64; sizes.iter().sum()];
-    let mut entry_parts: Vec<&mut [u64]> = Vec::with_capacity(parts);
-    let mut rest = &mut entries[..];
-    for &size in &sizes {
-        let (part, tail) = rest.split_at_mut(size);
-        entry_parts.push(part);
-        rest = tail;
-    }
-    let part_firsts: Vec<usize> = sizes.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
+    let entry_parts = crate::engine::pieces::split_by_sizes(&mut entries, &sizes);
+    let part_firsts = crate::engine::pieces::starts(sizes.iter().copied());
     let sort = |(q, (ends, out)): (usize, (&mut [u32], &mut [u64]))| {
         // The partition's buckets: `counts[b]` counts bucket b's rows, then becomes where its
         // next row goes in `out`; `ends[b]` (the index's `offsets` after bucket b's start) is
