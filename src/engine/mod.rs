@@ -3,6 +3,7 @@
 pub mod compute;
 pub mod count;
 pub mod groupby;
+pub mod grow;
 pub mod kernels;
 pub mod pieces;
 pub mod pipeline;

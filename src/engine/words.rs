@@ -102,7 +102,7 @@ impl Absorb for WordPart {
 
     fn absorb(&mut self, other: WordPart, shared: f64) {
         let additional = self.keys.reserve_unseen(&other.keys, shared);
-        self.counts.reserve(additional);
+        crate::engine::grow::reserve(&mut self.counts, additional);
         for (oid, n) in other.counts.into_iter().enumerate() {
             let oid = oid as u32;
             let (id, new) = self.keys.find_or_insert(other.keys.hash(oid), other.keys.key(oid));

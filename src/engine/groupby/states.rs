@@ -12,6 +12,7 @@ use crate::agg::exact::{
     CoMoments, ExactSum, FloatSum, SMALL_INT, int_product_parts, product_parts, window_add, window_int, window_parts,
 };
 use crate::agg::groupby::{AggFn, AggSpec, Moments, Num, RowPos, State, extreme_num_update, top_insert_slots};
+use crate::engine::grow;
 
 /// One aggregation's states.
 enum Column {
@@ -222,14 +223,15 @@ impl States {
             match col {
                 Column::Count { .. } | Column::Sum { .. } | Column::Corr { .. } => {}
                 Column::Extremes { .. } => {}
-                Column::Top { k, slots, .. } => slots.reserve(additional * *k),
-                Column::Values(v) => v.reserve(additional),
-                Column::Other(v) => v.reserve(additional),
+                Column::Top { k, slots, .. } => grow::reserve(slots, additional * *k),
+                Column::Values(v) => grow::reserve(v, additional),
+                Column::Other(v) => grow::reserve(v, additional),
             }
         }
         let lines = ((self.len + additional) * self.stride).div_ceil(8);
-        self.lines.reserve(lines.saturating_sub(self.lines.len()));
-        self.extremes.reserve(additional * self.extremes_per_group);
+        let more = lines.saturating_sub(self.lines.len());
+        grow::reserve(&mut self.lines, more);
+        grow::reserve(&mut self.extremes, additional * self.extremes_per_group);
     }
 
     /// Adds a group with empty states; returns its id.

@@ -12,6 +12,8 @@
 
 use std::hash::BuildHasher;
 
+use crate::engine::grow;
+
 /// The hash of a key: foldhash, seeded with a constant so that partitions (and spill files) are
 /// the same on every run.
 #[inline]
@@ -198,9 +200,9 @@ impl Keys {
         if needed > self.slots.len() * 3 {
             self.grow_to(needed.div_ceil(3).next_power_of_two());
         }
-        self.hashes.reserve(additional);
-        self.ends.reserve(additional);
-        self.bytes.reserve(bytes);
+        grow::reserve(&mut self.hashes, additional);
+        grow::reserve(&mut self.ends, additional);
+        grow::reserve(&mut self.bytes, bytes);
     }
 
     /// The keys the table takes before it grows.
