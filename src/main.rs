@@ -17,8 +17,9 @@ static GLOBAL: Allocator = Allocator;
 /// asked (and so never written): reading it maps those pages to the kernel's zero page, and once
 /// the old block's addresses are handed out again, each first write there is a copy-on-write
 /// fault that flushes the TLB of every other core of the process, on a virtual machine an exit to
-/// the host each. Aggregating 4.3M groups (`sum(v1),sum(v2),sum(v3) by id6` at K = 2) spent a
-/// tenth of its samples in those faults.
+/// the host each (see `pframe::engine::grow` for the other source of them). With both mended,
+/// `sum(v1),sum(v2),sum(v3) by id6` over 4.3M groups (K = 2) went from 1,202-74,343 such faults a
+/// run (a profile: 14% of the samples in them) to 19, and from 2.42 to 2.15 s.
 struct Allocator;
 
 // SAFETY: every method hands mimalloc's own blocks back to mimalloc with their layouts; a grown
