@@ -12,7 +12,8 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: Allocator = Allocator;
 
-/// mimalloc, but a block grown into new memory has only its bytes copied. mimalloc's `realloc`
+/// mimalloc, but a block grown into new memory has only its bytes copied (a block grown within
+/// its rounded-up size stays where it is, as with mimalloc's own `realloc`). mimalloc's `realloc`
 /// copies the old block's whole usable size, which for a big block is rounded up past what was
 /// asked (and so never written): reading it maps those pages to the kernel's zero page, and once
 /// the old block's addresses are handed out again, each first write there is a copy-on-write
@@ -43,6 +44,14 @@ unsafe impl std::alloc::GlobalAlloc for Allocator {
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
         if new_size <= layout.size() {
             return unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
+        }
+        unsafe extern "C" {
+            fn mi_usable_size(p: *const std::ffi::c_void) -> usize;
+        }
+        // SAFETY: `ptr` is a live block of this allocator. A block whose rounded-up size holds
+        // the new one grows where it is, as mimalloc's `realloc` grows it.
+        if unsafe { mi_usable_size(ptr.cast()) } >= new_size {
+            return ptr;
         }
         // SAFETY: the caller guarantees that `new_size`, rounded up to the alignment, fits `isize`.
         let grown = unsafe { std::alloc::Layout::from_size_align_unchecked(new_size, layout.align()) };
