@@ -816,14 +816,16 @@ fn code_columns(parts: &[Part], kinds: &[Kind], rules: &[KeyRule]) -> Vec<(Colum
     let mut floats: Vec<Vec<Vec<u64>>> = vec![Vec::new(); n_float];
     let mut ranges = vec![(i64::MAX, i64::MIN); n_int];
     for b in batches {
-        for (t, batch_texts) in b.texts.into_iter().enumerate() {
-            texts[t].push(batch_texts);
+        /// Each of a piece's columns appended to that column's pieces.
+        fn by_column<T>(columns: Vec<T>, all: &mut [Vec<T>]) {
+            columns.into_iter().zip(all).for_each(|(v, all)| all.push(v));
         }
+        by_column(b.texts, &mut texts);
         for part in b.fields {
-            part.texts.into_iter().zip(&mut locals).for_each(|(v, all)| all.push(v));
-            part.ints.into_iter().zip(&mut ints).for_each(|(v, all)| all.push(v));
-            part.mins.into_iter().zip(&mut mins).for_each(|(v, all)| all.push(v));
-            part.floats.into_iter().zip(&mut floats).for_each(|(v, all)| all.push(v));
+            by_column(part.texts, &mut locals);
+            by_column(part.ints, &mut ints);
+            by_column(part.mins, &mut mins);
+            by_column(part.floats, &mut floats);
         }
         for (all, r) in ranges.iter_mut().zip(b.ranges) {
             *all = (all.0.min(r.0), all.1.max(r.1));
