@@ -5,10 +5,10 @@
 //! is then read: the kernel maps its pages to the shared zero page, and once the old block is
 //! freed and its addresses handed out again, each first write there is a copy-on-write fault
 //! whose TLB flush interrupts every other core of the process (on a virtual machine an exit to
-//! the host each. `sum(v1),sum(v2),sum(v3) by id6` over 4.3M groups (K = 2) took 1,202 and
+//! the host each). `sum(v1),sum(v2),sum(v3) by id6` over 4.3M groups (K = 2) took 1,202 and
 //! 74,343 such faults in two runs (a profile of a third: 14% of its samples in them); with the
-//! stores' reserves made here, 326 and 1,156 (the rest came from mimalloc's `realloc`, see the
-//! binary's allocator; with both, 19).
+//! stores' reserves made here, 326 and 1,156. The rest came from mimalloc's `realloc` (see the
+//! binary's allocator); with both mended, 19.
 
 /// Makes room for at least `additional` more elements, as `Vec::reserve` does (at least doubling
 /// the capacity when it grows), moving the elements to new memory rather than reallocating the
