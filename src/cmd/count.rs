@@ -28,6 +28,7 @@ pub fn run(args: CountArgs) -> Result<()> {
         read: super::read_options(&args.input, &args.par)?,
         lossy: args.lossy,
         ignore_case: args.ignore_case,
+        words_shared_from: None,
     };
     // Counts add up: a zip archive's members, from stdin, are one stream.
     if plan.read.zip == ZipChoice::Only {
@@ -77,6 +78,7 @@ pub fn recompute(
         read: pframe::input::ReadOptions { shard: Some(shard), shard_start: Some(start), ..Default::default() },
         lossy: query["lossy"].as_bool().unwrap_or(false),
         ignore_case: query["ignore_case"].as_bool().unwrap_or(false),
+        words_shared_from: None,
     };
     let outcome = count::count(&plan, &[pframe::input::Source::File(path.to_path_buf())])?;
     let span = outcome.shard_span.unwrap_or((start, start));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::agg::{Tally, Unit};
 use crate::engine::kernels::{self, InvalidUtf8};
 use crate::engine::polars::table::TableInput;
-use crate::engine::words::{self, WordStore};
+use crate::engine::words::{self, WorkerWords};
 use crate::engine::{Engine, pipeline};
 use crate::input::{Chunk, Chunker, InputError, ReadOptions, Source, TableFormat};
 
@@ -22,6 +22,9 @@ pub struct CountPlan {
     pub lossy: bool,
     /// Fold words to lowercase.
     pub ignore_case: bool,
+    /// Set by tests: a worker moves its words to the shared store from this many distinct ones
+    /// (0: before its first chunk; see `words::SHARED_FROM`).
+    pub words_shared_from: Option<usize>,
 }
 
 /// What a count job produced, and how much it read.
@@ -116,17 +119,25 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
     let read = ReadOptions { workers: pool.clone().map(crate::input::Workers::Shared), ..plan.read.clone() };
     // Words are counted into a store per worker (and one for the calling thread), kept across
     // chunks and inputs and merged at the end; the chunks' tallies then carry only their lines.
-    let word_slots: Option<Vec<std::sync::Mutex<WordStore>>> =
+    // Once a worker's store holds many distinct words, it moves them to a store the workers
+    // share (see `words::SharedWords`); with one worker there is nothing to share.
+    let word_slots: Option<Vec<std::sync::Mutex<WorkerWords>>> =
         (plan.unit == Unit::Words && plan.engine != Engine::Polars).then(|| {
             (0..=pool.as_ref().map_or(0, |p| p.current_num_threads()))
-                .map(|_| std::sync::Mutex::new(words::new_store()))
+                .map(|_| std::sync::Mutex::new(WorkerWords::Own(words::new_store())))
                 .collect()
         });
+    let shared_words = words::new_shared();
+    let shared_from = match &pool {
+        Some(pool) if pool.current_num_threads() > 1 => plan.words_shared_from.unwrap_or(words::SHARED_FROM),
+        _ => usize::MAX,
+    };
     let kernel = |c: &Chunk| -> ChunkCount {
         let Some(slots) = &word_slots else { return kernel(plan, c) };
         let slot = &slots[rayon::current_thread_index().unwrap_or(slots.len() - 1).min(slots.len() - 1)];
-        let mut store = slot.lock().expect("a worker's words");
-        let newlines = words::count_into(c, plan.ignore_case, plan.lossy, &mut store).map_err(ChunkFault::Utf8)?;
+        let mut worker = slot.lock().expect("a worker's words");
+        let newlines =
+            worker.count(c, plan.ignore_case, plan.lossy, &shared_words, shared_from).map_err(ChunkFault::Utf8)?;
         Ok((Tally::empty(Unit::Words), newlines))
     };
     for source in sources {
@@ -178,7 +189,11 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
         }
     }
     if let Some(slots) = word_slots {
-        let stores = slots.into_iter().map(|s| s.into_inner().expect("a worker's words")).collect();
+        let own = slots.into_iter().filter_map(|s| match s.into_inner().expect("a worker's words") {
+            WorkerWords::Own(store) => Some(store),
+            WorkerWords::Shared => None,
+        });
+        let stores = own.chain([words::shared_into_store(shared_words)]).collect();
         outcome.tally = Tally::Words(words::into_rows(stores, pool.as_deref()));
     }
     outcome.elapsed = start.elapsed();

@@ -53,6 +53,19 @@ pub fn count_file(
     chunk_size: usize,
     mmap: bool,
 ) -> Result<Tally, CountError> {
+    count_file_sharing(input, unit, engine, chunk_size, mmap, None)
+}
+
+/// [`count_file`], with the parallel engine's workers moving their words to the shared store from
+/// `words_shared_from` distinct words on (its default when `None`).
+fn count_file_sharing(
+    input: &[u8],
+    unit: Unit,
+    engine: Engine,
+    chunk_size: usize,
+    mmap: bool,
+    words_shared_from: Option<usize>,
+) -> Result<Tally, CountError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("in.txt");
     std::fs::write(&path, input).unwrap();
@@ -63,6 +76,7 @@ pub fn count_file(
         read: ReadOptions { chunk_size, mmap, ..ReadOptions::default() },
         lossy: false,
         ignore_case: false,
+        words_shared_from,
     };
     count(&plan, &[Source::File(path)]).map(|o| o.tally)
 }
@@ -107,6 +121,14 @@ proptest! {
             let got = count_file(&input, Unit::Words, engine, size, mmap).map(|t| as_map(&t)).map_err(error_location);
             prop_assert_eq!(&got, &expected, "engine {} size {} mmap {}", engine, size, mmap);
         }
+        // The parallel engine's workers counting in the shared store from the start, or from a
+        // few distinct words on (some chunks counted in their own stores first).
+        for from in [0, 3] {
+            let got = count_file_sharing(&input, Unit::Words, Engine::Parallel, size, mmap, Some(from))
+                .map(|t| as_map(&t))
+                .map_err(error_location);
+            prop_assert_eq!(&got, &expected, "shared from {} size {} mmap {}", from, size, mmap);
+        }
     }
 
     #[test]
@@ -135,6 +157,7 @@ fn lossy_and_ignore_case_match_the_model() {
                 read: ReadOptions { chunk_size: size, ..ReadOptions::default() },
                 lossy: true,
                 ignore_case: true,
+                words_shared_from: None,
             };
             let (_dir, path) = crate::temp_file("in.txt", input);
             let words = count(&plan(Unit::Words), &[Source::File(path.clone())]).unwrap().tally;
@@ -159,5 +182,20 @@ fn a_single_ten_megabyte_line() {
             let got = count_file(&input, Unit::Words, engine, size, mmap).unwrap();
             assert_eq!(as_map(&got), words, "{engine} {size}");
         }
+    }
+}
+
+/// Repeated words counted by workers that share one store (from the start, or from a few
+/// distinct words on), in chunks of a line or a few: each occurrence counted once.
+#[test]
+fn words_counted_in_the_shared_store_match_the_model() {
+    let mut input = b"a a a\nb a\nhello a\nZ a a\n".repeat(40);
+    for i in 0..500 {
+        input.extend_from_slice(format!("w{} a w{i}\n", i % 37).as_bytes());
+    }
+    let expected = model::words(&input, false, false);
+    for (size, from) in [(1, 0), (1, 3), (7, 0), (64, 5), (4096, 0)] {
+        let got = count_file_sharing(&input, Unit::Words, Engine::Parallel, size, true, Some(from)).map(|t| as_map(&t));
+        assert_eq!(got.as_ref().ok(), expected.as_ref().ok(), "size {size} shared from {from}");
     }
 }

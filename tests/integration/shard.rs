@@ -351,6 +351,7 @@ proptest! {
             read: ReadOptions { chunk_size: 7, mmap, shard, ..ReadOptions::default() },
             lossy: false,
             ignore_case: false,
+            words_shared_from: None,
         };
         let whole = count(&plan(None), &[Source::File(path.clone())]).unwrap().tally;
         let mut total = pframe::agg::Tally::empty(Unit::Words);
