@@ -50,6 +50,7 @@ fn bench_engines(c: &mut Criterion) {
             read: ReadOptions::default(),
             lossy: false,
             ignore_case: false,
+            words_shared_from: None,
         };
         let sources = [Source::File(path.clone())];
         g.bench_with_input(BenchmarkId::new(engine.name(), threads), &plan, |b, plan| {
