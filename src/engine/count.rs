@@ -189,12 +189,8 @@ pub fn count(plan: &CountPlan, sources: &[Source]) -> Result<CountOutcome, Count
         }
     }
     if let Some(slots) = word_slots {
-        let own = slots.into_iter().filter_map(|s| match s.into_inner().expect("a worker's words") {
-            WorkerWords::Own(store) => Some(store),
-            WorkerWords::Shared => None,
-        });
-        let stores = own.chain([words::shared_into_store(shared_words)]).collect();
-        outcome.tally = Tally::Words(words::into_rows(stores, pool.as_deref()));
+        let workers = slots.into_iter().map(|s| s.into_inner().expect("a worker's words"));
+        outcome.tally = Tally::Words(words::into_rows(words::into_stores(workers, shared_words), pool.as_deref()));
     }
     outcome.elapsed = start.elapsed();
     Ok(outcome)

@@ -78,10 +78,15 @@ impl WorkerWords {
     }
 }
 
-/// The shared words as a store, to be merged with the workers' own.
-pub fn shared_into_store(shared: SharedWords) -> WordStore {
+/// Every store of the words the workers counted: their own stores, and the shared one, to be
+/// merged by [`into_rows`].
+pub fn into_stores(workers: impl IntoIterator<Item = WorkerWords>, shared: SharedWords) -> Vec<WordStore> {
     let parts = shared.parts.into_iter().map(|p| p.into_inner().expect("a partition of the shared words")).collect();
-    Partitioned::from_parts(PARTITION_BITS, parts)
+    let own = workers.into_iter().filter_map(|w| match w {
+        WorkerWords::Own(store) => Some(store),
+        WorkerWords::Shared => None,
+    });
+    own.chain([Partitioned::from_parts(PARTITION_BITS, parts)]).collect()
 }
 
 fn lock(part: &Mutex<WordPart>) -> std::sync::MutexGuard<'_, WordPart> {
@@ -100,16 +105,16 @@ pub fn count_into_shared(
     /// About 64 words a partition per lock.
     const BATCH: usize = 4096;
     let mut batch = WordBatch::default();
-    let mut order = Vec::with_capacity(BATCH);
+    let mut by_partition = ByPartition::default();
     let newlines = kernels::for_each_word(data, ignore_case, lossy, |word| {
         crate::output::number::push_bytes(&mut batch.bytes, word.as_bytes());
         batch.ends.push(batch.bytes.len());
         batch.hashes.push(hash_key(word.as_bytes()));
         if batch.hashes.len() == BATCH {
-            batch.flush_shared(shared, &mut order);
+            batch.flush_shared(shared, &mut by_partition);
         }
     })?;
-    batch.flush_shared(shared, &mut order);
+    batch.flush_shared(shared, &mut by_partition);
     Ok(newlines)
 }
 
@@ -135,6 +140,14 @@ pub fn count_into(data: &[u8], ignore_case: bool, lossy: bool, store: &mut WordS
     ready.flush(store);
     filling.flush(store);
     Ok(newlines)
+}
+
+/// A batch's words by partition: partition `p`'s are `order[starts[p]..starts[p + 1]]` (see
+/// [`Partitioned::order_by_partition`]).
+#[derive(Default)]
+struct ByPartition {
+    order: Vec<u32>,
+    starts: Vec<u32>,
 }
 
 /// Words waiting to be counted.
@@ -183,34 +196,19 @@ impl WordBatch {
 }
 
 impl WordBatch {
-    /// Counts the batch's words into the shared store, a partition at a time (`order` is a
-    /// buffer for the batch's words ordered by partition).
-    fn flush_shared(&mut self, shared: &SharedWords, order: &mut Vec<u32>) {
+    /// Counts the batch's words into the shared store, a partition at a time (`by` a buffer for
+    /// the batch's words ordered by partition).
+    fn flush_shared(&mut self, shared: &SharedWords, by: &mut ByPartition) {
         /// A word's slot is fetched this many words of its partition ahead of its lookup.
         const AHEAD: usize = 16;
-        let parts = 1usize << PARTITION_BITS;
-        let mut starts = vec![0usize; parts + 1];
-        for &hash in &self.hashes {
-            starts[shared.partition_of(hash) + 1] += 1;
-        }
-        for p in 0..parts {
-            starts[p + 1] += starts[p];
-        }
-        order.clear();
-        order.resize(self.hashes.len(), 0);
-        let mut next = starts.clone();
-        for (i, &hash) in self.hashes.iter().enumerate() {
-            let p = shared.partition_of(hash);
-            order[next[p]] = i as u32;
-            next[p] += 1;
-        }
+        shared.order_by_partition(&self.hashes, &mut by.starts, &mut by.order);
         let word = |i: usize| &self.bytes[if i == 0 { 0 } else { self.ends[i - 1] }..self.ends[i]];
-        for p in 0..parts {
-            let words = &order[starts[p]..starts[p + 1]];
+        for (p, into) in shared.parts.iter().enumerate() {
+            let words = &by.order[by.starts[p] as usize..by.starts[p + 1] as usize];
             if words.is_empty() {
                 continue;
             }
-            let mut part = lock(&shared.parts[p]);
+            let mut part = lock(into);
             for &i in &words[..words.len().min(AHEAD)] {
                 part.keys.prefetch(self.hashes[i as usize]);
             }
@@ -307,12 +305,7 @@ mod tests {
             for (i, piece) in lines.chunks(7).enumerate() {
                 workers[(i * 5) % 3].count(piece.concat().as_bytes(), true, false, &shared, from).unwrap();
             }
-            let own = workers.into_iter().filter_map(|w| match w {
-                WorkerWords::Own(store) => Some(store),
-                WorkerWords::Shared => None,
-            });
-            let stores = own.chain([shared_into_store(shared)]).collect();
-            assert_eq!(into_rows(stores, None), whole, "shared from {from}");
+            assert_eq!(into_rows(into_stores(workers, shared), None), whole, "shared from {from}");
         }
     }
 

@@ -325,7 +325,6 @@ struct Batch {
     /// The rows by partition: partition `p`'s are `order[starts[p]..starts[p + 1]]`.
     order: Vec<u32>,
     starts: Vec<u32>,
-    cursor: Vec<u32>,
     /// Partitions another worker held when this batch came to them.
     busy: Vec<usize>,
 }
@@ -472,22 +471,7 @@ impl<'a> Aggregator<'a> {
             // The rows by partition (a counting sort), each partition's added under one lock; a
             // partition another worker holds is left for after the others.
             let n_parts = store.parts.len();
-            b.starts.clear();
-            b.starts.resize(n_parts + 1, 0);
-            for &hash in &b.hashes {
-                b.starts[store.partition_of(hash) + 1] += 1;
-            }
-            for p in 0..n_parts {
-                b.starts[p + 1] += b.starts[p];
-            }
-            b.order.resize(b.rows, 0);
-            b.cursor.clear();
-            b.cursor.extend_from_slice(&b.starts[..n_parts]);
-            for r in 0..b.rows {
-                let p = store.partition_of(b.hashes[r]);
-                b.order[b.cursor[p] as usize] = r as u32;
-                b.cursor[p] += 1;
-            }
+            store.order_by_partition(&b.hashes[..b.rows], &mut b.starts, &mut b.order);
             // A locked partition: its wanted room made, the rows of partition `p` added.
             let add = |b: &mut Batch, p: usize, part: &mut Part| {
                 part.make_wanted_room();

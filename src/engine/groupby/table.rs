@@ -341,6 +341,32 @@ impl<P> Partitioned<P> {
         ((hash >> PARTITION_SHIFT) & ((1u64 << self.bits) - 1)) as usize
     }
 
+    /// The places of `hashes` ordered by partition (a counting sort, each partition's places in
+    /// the order they came) into `order`, and where each partition's places start into `starts`
+    /// (one more than the partitions: the last is the number of places). Both are buffers kept
+    /// by the caller.
+    pub fn order_by_partition(&self, hashes: &[u64], starts: &mut Vec<u32>, order: &mut Vec<u32>) {
+        let n = self.parts.len();
+        starts.clear();
+        starts.resize(n + 1, 0);
+        for &hash in hashes {
+            starts[self.partition_of(hash) + 1] += 1;
+        }
+        for p in 0..n {
+            starts[p + 1] += starts[p];
+        }
+        order.clear();
+        order.resize(hashes.len(), 0);
+        // Each partition's start serves as its next place; filled, each holds the next one's.
+        for (i, &hash) in hashes.iter().enumerate() {
+            let p = self.partition_of(hash);
+            order[starts[p] as usize] = i as u32;
+            starts[p] += 1;
+        }
+        starts.copy_within(0..n, 1);
+        starts[0] = 0;
+    }
+
     pub fn bits(&self) -> u32 {
         self.bits
     }
@@ -530,6 +556,24 @@ mod tests {
         let want: Vec<Vec<u32>> =
             vec![(0..100).collect(), (0..140).collect(), (0..101).collect(), (60..160).collect(), vec![]];
         assert_eq!(shared, want);
+    }
+
+    /// Each partition's places, in the order they came, between its start and the next one's;
+    /// the buffers' earlier contents do not matter.
+    #[test]
+    fn places_are_ordered_by_partition() {
+        let p: Partitioned<()> = Partitioned::new_with(3, || ());
+        let hashes: Vec<u64> = (0..500u64).map(|i| hash_key(&i.to_le_bytes())).collect();
+        let (mut starts, mut order) = (vec![7; 3], vec![9; 1000]);
+        for hashes in [&hashes[..], &hashes[..37], &[]] {
+            p.order_by_partition(hashes, &mut starts, &mut order);
+            assert_eq!((starts.len(), starts[0], starts[8] as usize, order.len()), (9, 0, hashes.len(), hashes.len()));
+            for part in 0..8 {
+                let want: Vec<u32> =
+                    (0..hashes.len() as u32).filter(|&i| p.partition_of(hashes[i as usize]) == part).collect();
+                assert_eq!(order[starts[part] as usize..starts[part + 1] as usize], want[..], "partition {part}");
+            }
+        }
     }
 
     #[test]
