@@ -8,6 +8,8 @@
 #   K=10 NA=5 SORTED=1 scripts/bench_h2o.sh   # the db-benchmark's other data sets (G1_1e7_1e1_5_1)
 #   PANDAS=1 scripts/bench_h2o.sh        # pandas as a fourth tool (slow: minutes a question)
 #   QUESTIONS="3 10" scripts/bench_h2o.sh    # only these questions
+#   UNORDERED=1 scripts/bench_h2o.sh     # pframe's group-bys with --unordered (rows in any
+#                                        # order, as polars' and DuckDB's come; default: sorted)
 #
 # Needs hyperfine, GNU time and `pip install polars duckdb pandas`.
 source "$(dirname "$0")/bench_common.sh"
@@ -17,6 +19,9 @@ K=${K:-100}
 NA=${NA:-0}
 SORTED=${SORTED:-0}
 PANDAS=${PANDAS:-0}
+UNORDERED=${UNORDERED:-0}
+GB=groupby
+[ "$UNORDERED" = 1 ] && GB="groupby --unordered"
 if [ "$K" = 100 ] && [ "$NA" = 0 ] && [ "$SORTED" = 0 ]; then
     G=$(g1 "g1_$([ "$ROWS" = 10000000 ] && echo 1e7 || echo "$ROWS").csv" "$ROWS" 1)
 else
@@ -28,14 +33,14 @@ mkdir -p "$OUT"
 
 pframe_q() {
     case $1 in
-    1) echo "$PF groupby -b id1 -a 'sum(v1)' $G" ;;
-    2) echo "$PF groupby -b id1,id2 -a 'sum(v1)' $G" ;;
-    3) echo "$PF groupby -b id3 -a 'sum(v1),mean(v3)' $G" ;;
-    4) echo "$PF groupby -b id4 -a 'mean(v1),mean(v2),mean(v3)' $G" ;;
-    5) echo "$PF groupby -b id6 -a 'sum(v1),sum(v2),sum(v3)' $G" ;;
-    6) echo "$PF groupby -b id4,id5 -a 'median(v3),std(v3)' $G" ;;
-    8) echo "$PF groupby -b id6 -a 'top_k(v3,2)' $G" ;;
-    10) echo "$PF groupby -b id1,id2,id3,id4,id5,id6 -a 'sum(v3),count(v1)' $G" ;;
+    1) echo "$PF $GB -b id1 -a 'sum(v1)' $G" ;;
+    2) echo "$PF $GB -b id1,id2 -a 'sum(v1)' $G" ;;
+    3) echo "$PF $GB -b id3 -a 'sum(v1),mean(v3)' $G" ;;
+    4) echo "$PF $GB -b id4 -a 'mean(v1),mean(v2),mean(v3)' $G" ;;
+    5) echo "$PF $GB -b id6 -a 'sum(v1),sum(v2),sum(v3)' $G" ;;
+    6) echo "$PF $GB -b id4,id5 -a 'median(v3),std(v3)' $G" ;;
+    8) echo "$PF $GB -b id6 -a 'top_k(v3,2)' $G" ;;
+    10) echo "$PF $GB -b id1,id2,id3,id4,id5,id6 -a 'sum(v3),count(v1)' $G" ;;
     esac
 }
 # q7 and q9 are SQL (arithmetic of aggregates over the engine's groups).
@@ -51,7 +56,7 @@ TOOLS=(pframe polars duckdb)
 echo "## machine"
 machine
 python3 -c 'import polars, duckdb; print("polars", polars.__version__, "duckdb", duckdb.__version__)'
-echo "## $(basename "$G"): $ROWS rows, K=$K, NA=$NA%, sorted=$SORTED ($(stat -c %s "$G") bytes), $RUNS timed runs per tool and question"
+echo "## $(basename "$G"): $ROWS rows, K=$K, NA=$NA%, sorted=$SORTED ($(stat -c %s "$G") bytes), $RUNS timed runs per tool and question; pframe \`$GB\`"
 echo
 header="| question | groups | pframe | Python polars (streaming) | DuckDB |"
 rule="|---|---:|---:|---:|---:|"

@@ -627,6 +627,11 @@ pub struct GroupByArgs {
     #[arg(short = 'e', long, value_enum, default_value_t = GroupByEngineArg::Auto)]
     pub engine: GroupByEngineArg,
 
+    /// Rows in no particular order, as pandas' sort=False: the groups are not sorted by key (a
+    /// third of the run with millions of groups). The order may change from run to run
+    #[arg(long)]
+    pub unordered: bool,
+
     #[command(flatten)]
     pub par: ParArgs,
 

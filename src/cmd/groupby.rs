@@ -53,6 +53,7 @@ pub fn run(args: GroupByArgs) -> Result<()> {
         },
         memory_limit: super::memory_limit(&args.memory)?,
         shared_from: None,
+        unordered: args.unordered,
     };
     if plan.engine == Engine::Polars && args.input.chunk_size.is_none() {
         plan.read.chunk_size = POLARS_CHUNK_SIZE;
@@ -184,6 +185,7 @@ fn plan_of(query: &serde_json::Value) -> Result<GroupByPlan> {
         null_values: NullValues::parse(query["null_values"].as_str().unwrap_or("")),
         memory_limit: None,
         shared_from: None,
+        unordered: false,
     };
     Ok(plan)
 }

@@ -377,6 +377,7 @@ fn group_by_plan(plan: &SqlPlan, by: &[String], aggs: &[crate::agg::groupby::Agg
         null_values: plan.null_values.clone(),
         memory_limit: plan.memory_limit,
         shared_from: None,
+        unordered: false,
     }
 }
 

@@ -29,6 +29,73 @@ fn every_engine_chunk_size_and_input_path_agree() {
     }
 }
 
+/// `--unordered` writes the groups as their tables hold them: the sorted rows, in another order
+/// (a file and a pipe, every engine, one and two threads, CSV and JSON). A key column whose
+/// numbers are spelled two ways (`07` and `7`, `-0` and `0`) is sorted as without the flag, each
+/// value's spellings one group.
+#[test]
+fn unordered_rows_come_as_the_groups_lie() {
+    let mut csv = String::from("k,t,v\n");
+    for i in (0..3000).rev() {
+        csv.push_str(&format!("{},\"w,{}\",{}\n", i % 700 - 350, i % 3, i));
+    }
+    let (_d, path) = temp_file("u.csv", csv.as_bytes());
+    let lines = |s: &str| s.lines().map(str::to_string).collect::<Vec<String>>();
+    for format in ["csv", "json"] {
+        let sorted =
+            run_ok(&["groupby", "-f", format, "-b", "k,t", "-a", "count,sum(v),max(v)", "-"], Some(csv.as_bytes()));
+        let mut want = lines(&sorted);
+        want.sort();
+        for engine in ["serial", "parallel", "polars"] {
+            for j in ["1", "2"] {
+                let args = [
+                    "groupby",
+                    "--unordered",
+                    "-e",
+                    engine,
+                    "-j",
+                    j,
+                    "-f",
+                    format,
+                    "-b",
+                    "k,t",
+                    "-a",
+                    "count,sum(v),max(v)",
+                ];
+                for got in [
+                    run_ok(&[&args[..], &["-"]].concat(), Some(csv.as_bytes())),
+                    run_ok(&[&args[..], &[path_str(&path)]].concat(), None),
+                ] {
+                    assert_ne!(got, sorted, "{format} {engine} -j {j}: the sorted order");
+                    let mut got = lines(&got);
+                    got.sort();
+                    assert_eq!(got, want, "{format} {engine} -j {j}");
+                }
+            }
+        }
+    }
+    // Chunks of keys of their own but one, `0`, which each worker's store holds with the keys of
+    // the chunks it took: the stores' copies of `0`'s partition share a key in a hundred, and
+    // must still be merged (each key once).
+    let mut csv = String::from("k,v\n");
+    for chunk in 0..200 {
+        csv.push_str("0,1\n");
+        (1..100).for_each(|i| csv.push_str(&format!("{},1\n", chunk * 100 + i)));
+    }
+    let args = ["-j", "2", "--chunk-size", "1KiB", "-b", "k", "-a", "count", "-"];
+    let mut want = lines(&run_ok(&[&["groupby"][..], &args].concat(), Some(csv.as_bytes())));
+    let mut got = lines(&run_ok(&[&["groupby", "--unordered"][..], &args].concat(), Some(csv.as_bytes())));
+    assert_eq!(got.iter().filter(|l| *l == "0,200").count(), 1);
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    let odd = "k,v\n07,1\n7,2\n8,3\n-0,4\n0,5\n";
+    let want = run_ok(&["groupby", "-b", "k", "-a", "sum(v),count", "-"], Some(odd.as_bytes()));
+    assert_eq!(want, "k,sum_v,count\n0,9,2\n7,3,2\n8,3,1\n");
+    let got = run_ok(&["groupby", "--unordered", "-b", "k", "-a", "sum(v),count", "-"], Some(odd.as_bytes()));
+    assert_eq!(got, want);
+}
+
 #[test]
 fn whole_output_on_awkward_csv() {
     let (_d, path) = temp_file("a.csv", AWKWARD.as_bytes());

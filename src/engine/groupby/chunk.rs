@@ -268,6 +268,10 @@ pub(super) struct ChunkInfo {
     /// Per used column, the first value that is not a number: (line, text).
     pub first_text: Vec<Option<(u64, String)>>,
     pub newlines: u64,
+    /// Per used column, whether a key field of it was a number spelled otherwise than pframe
+    /// prints an integer (`07`, `+7`, `-0`, `7.0`, `1e3`): such a column, if numeric, may hold
+    /// several spellings of one key, which only the sort brings together (see `finish::raw_keys`).
+    pub odd_keys: Vec<bool>,
 }
 
 impl ChunkInfo {
@@ -278,6 +282,7 @@ impl ChunkInfo {
             kinds_sans_nullish: vec![Kind::Null; n],
             first_text: vec![None; n],
             newlines: 0,
+            odd_keys: vec![false; n],
         }
     }
 
@@ -295,6 +300,21 @@ impl ChunkInfo {
             }
         }
         self.newlines += later.newlines;
+        for (a, b) in self.odd_keys.iter_mut().zip(later.odd_keys) {
+            *a |= b;
+        }
+    }
+
+    /// What a shard's state tells of its columns (its groups' keys not looked at: any may be
+    /// spelled oddly).
+    pub fn of_state(
+        kinds: Vec<Kind>,
+        kinds_sans_nullish: Vec<Kind>,
+        first_text: Vec<Option<(u64, String)>>,
+        newlines: u64,
+    ) -> ChunkInfo {
+        let odd_keys = vec![true; kinds.len()];
+        ChunkInfo { kinds, kinds_sans_nullish, first_text, newlines, odd_keys }
     }
 }
 
@@ -525,8 +545,13 @@ impl<'a> Aggregator<'a> {
                     }
                     Kind::Null => false,
                 };
-                if !settled {
-                    type_field(&mut self.info, layout, &self.plan.null_values, k, raw, line)?;
+                let number = if settled {
+                    kind != Kind::Str
+                } else {
+                    type_field(&mut self.info, layout, &self.plan.null_values, k, raw, line)?.is_some()
+                };
+                if number && !keys::printed_int(raw) {
+                    self.info.odd_keys[k] = true;
                 }
             }
         }

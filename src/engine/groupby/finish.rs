@@ -10,6 +10,10 @@
 //! `7.0`) and are merged as they are read out; the states' merge is order-free. Rows are produced
 //! in blocks of the order, each built on whichever thread formats it, so a result of millions of
 //! groups is built in parallel and written as it is read.
+//!
+//! With `--unordered`, groups in memory whose keys need no typing to be told apart (see
+//! [`raw_keys`]) are written as their tables hold them instead: no coding, no sort, and each
+//! group's states read in the order they lie.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -88,6 +92,7 @@ impl Grouped {
     pub fn release_at_exit(self) {
         match self.rows.0 {
             Rows::Sorted(sorted) => std::mem::forget(sorted),
+            Rows::Unordered(groups) => std::mem::forget(groups),
             Rows::Merged { .. } => {}
         }
     }
@@ -153,6 +158,9 @@ pub(super) fn check_and_finish(
         layout.agg_cols.iter().map(|c| c.map_or(Kind::Null, |c| acc.kinds[c])).collect(),
     );
     let rows = match groups {
+        Groups::Memory(parts) if plan.unordered && raw_keys(layout, &acc) => {
+            GroupRows(Rows::Unordered(Unordered::new(layout, &acc, parts, aggs)))
+        }
         Groups::Memory(parts) => GroupRows(Rows::Sorted(match pool {
             Some(pool) => pool.install(|| Sorted::new(layout, &acc, parts, aggs)),
             None => Sorted::new(layout, &acc, parts, aggs),
@@ -187,6 +195,7 @@ pub struct GroupRows(Rows);
 
 enum Rows {
     Sorted(Sorted),
+    Unordered(Unordered),
     Merged { merger: std::sync::Mutex<Merger>, aggs: Aggs },
 }
 
@@ -203,6 +212,7 @@ impl GroupRows {
     pub fn blocks(&self, max: usize) -> Box<dyn Iterator<Item = std::io::Result<Block>> + '_> {
         match &self.0 {
             Rows::Sorted(sorted) => Box::new(sorted.blocks(max).into_iter().map(|b| Ok(Block::Order(b)))),
+            Rows::Unordered(groups) => Box::new(groups.blocks(max).map(|b| Ok(Block::Order(b)))),
             Rows::Merged { merger, aggs } => Box::new(std::iter::from_fn(move || {
                 let mut merger = merger.lock().expect("the runs' merge");
                 let mut rows = Vec::new();
@@ -224,6 +234,7 @@ impl GroupRows {
     pub fn rows_of(&self, block: Block) -> Vec<Vec<Value>> {
         match (&self.0, block) {
             (Rows::Sorted(sorted), Block::Order(range)) => sorted.rows_of(range),
+            (Rows::Unordered(groups), Block::Order(range)) => groups.rows_of(range),
             (_, Block::Rows(rows)) => rows,
             (Rows::Merged { .. }, Block::Order(_)) => unreachable!("merged groups come in rows"),
         }
@@ -233,6 +244,7 @@ impl GroupRows {
     pub fn delimited_of(&self, block: Block, delimiter: u8) -> Vec<u8> {
         match (&self.0, block) {
             (Rows::Sorted(sorted), Block::Order(range)) => sorted.delimited_of(range, delimiter),
+            (Rows::Unordered(groups), Block::Order(range)) => groups.delimited_of(range, delimiter),
             (_, Block::Rows(rows)) => {
                 let mut out = Vec::with_capacity(rows.len() * 32);
                 let table = Table { headers: Vec::new(), rows, json: JsonShape::Records };
@@ -1363,34 +1375,102 @@ impl Sorted {
         let mut w = Delimited::new(delimiter);
         // About a dozen bytes a field, so that a block's buffer seldom grows (and is copied).
         let mut out = Vec::with_capacity(block.len() * 12 * (self.columns.len() + self.aggs.funcs.len()));
-        let mut aggs = Vec::new();
+        let mut values = Vec::new();
         self.each_group(block, |codes, group| {
-            // Counts, sums and means of a group with no copy: written from its row of states.
-            if let (GroupStates::One(states, id), true) = (&group, self.aggs.scalar) {
-                self.write_keys(&mut w, &mut out, codes);
-                for (agg, (&func, &kind)) in self.aggs.funcs.iter().zip(&self.aggs.kinds).enumerate() {
-                    match states.scalar(agg, *id).expect("a count, sum or mean") {
-                        Scalar::Count(n) => w.number(&mut out, Number::UInt(n)),
-                        Scalar::Moments(m) => w.value(&mut out, &moments_value(func, kind, &m)),
-                    }
-                }
-                return w.end(&mut out);
+            self.aggs.write_records(&mut w, &mut out, group, &mut values, |w, out| self.write_keys(w, out, codes));
+        });
+        out
+    }
+}
+
+/// Whether the groups' keys can be written as the input spelled them, unsorted (`--unordered`):
+/// every key column is text (or nulls alone), or integers each spelled as pframe prints it. Then
+/// two groups' keys are equal as typed values only if they are equal as bytes, and no two groups
+/// need merging. A float column (`7.0` and `7`, `1e3` and `1000`) or an integer spelled otherwise
+/// (`07`) is typed and sorted as usual.
+fn raw_keys(layout: &Layout, info: &ChunkInfo) -> bool {
+    layout.keys.iter().all(|&k| match info.kinds[k] {
+        Kind::Null | Kind::Str => true,
+        Kind::Int => !info.odd_keys[k],
+        Kind::Float => false,
+    })
+}
+
+/// The groups of a run in memory, unsorted: partition after partition, each partition's groups
+/// in the order they were made, their key fields written as they were read (see [`raw_keys`]).
+struct Unordered {
+    parts: Vec<Part>,
+    /// Where each partition's groups start in the read-out (one more than the partitions).
+    starts: Vec<usize>,
+    /// Per key column, whether it is of integers (its fields are numbers in a row of values).
+    ints: Vec<bool>,
+    aggs: Aggs,
+}
+
+impl Unordered {
+    fn new(layout: &Layout, info: &ChunkInfo, mut parts: Vec<Part>, aggs: Aggs) -> Unordered {
+        // The groups are only read from here.
+        parts.iter_mut().for_each(|p| p.keys.drop_table());
+        let starts = starts(parts.iter().map(|p| p.keys.len()).chain([0]));
+        let ints = layout.keys.iter().map(|&k| info.kinds[k] == Kind::Int).collect();
+        Unordered { parts, starts, ints, aggs }
+    }
+
+    /// The groups cut into blocks of `max`, to be read out in turn.
+    fn blocks(&self, max: usize) -> impl Iterator<Item = Range<usize>> + use<> {
+        let (n, max) = (*self.starts.last().expect("a start past the last partition"), max.max(1));
+        (0..n).step_by(max).map(move |start| start..(start + max).min(n))
+    }
+
+    /// Calls `f` with each group at `block` of the read-out: its partition and its id.
+    fn each_group(&self, block: Range<usize>, mut f: impl FnMut(&Part, u32)) {
+        let mut p = self.starts.partition_point(|&s| s <= block.start) - 1;
+        for at in block {
+            while at >= self.starts[p + 1] {
+                p += 1;
             }
-            let list = self.aggs.values(group, &mut aggs);
-            let mut record = |listed: Option<(usize, &Value)>| {
-                self.write_keys(&mut w, &mut out, codes);
-                for (i, v) in aggs.iter().enumerate() {
-                    match listed {
-                        Some((at, listed)) if at == i => w.value(&mut out, listed),
-                        _ => w.value(&mut out, v),
+            f(&self.parts[p], (at - self.starts[p]) as u32);
+        }
+    }
+
+    /// The rows of the groups at `block`.
+    fn rows_of(&self, block: Range<usize>) -> Vec<Vec<Value>> {
+        let mut rows = Vec::with_capacity(block.len());
+        self.each_group(block, |part, id| {
+            let keys = (keys::raw_fields(part.keys.key(id)).zip(&self.ints))
+                .map(|(raw, &int)| match raw {
+                    None => Value::Null,
+                    Some(raw) if int => {
+                        Value::Int(KeyField::int(raw, KeyRule::Inferred).expect("an integer column holds integers"))
+                    }
+                    // Key fields were checked to be UTF-8 when their groups were made.
+                    Some(raw) => Value::Str(String::from_utf8_lossy(raw).into_owned()),
+                })
+                .collect();
+            self.aggs.push_rows(keys, GroupStates::One(&part.states, id), &mut rows);
+        });
+        rows
+    }
+
+    /// The rows of the groups at `block` as CSV (or TSV, by `delimiter`) records: the same bytes
+    /// as writing [`Unordered::rows_of`]'s rows.
+    fn delimited_of(&self, block: Range<usize>, delimiter: u8) -> Vec<u8> {
+        let mut w = Delimited::new(delimiter);
+        let mut out = Vec::with_capacity(block.len() * 12 * (self.ints.len() + self.aggs.funcs.len()));
+        let mut values = Vec::new();
+        self.each_group(block, |part, id| {
+            let key = part.keys.key(id);
+            let keys = |w: &mut Delimited, out: &mut Vec<u8>| {
+                for (raw, &int) in keys::raw_fields(key).zip(&self.ints) {
+                    match raw {
+                        None => w.text(out, b""),
+                        // Digits: nothing to quote.
+                        Some(raw) if int => w.plain(out, raw),
+                        Some(raw) => w.text(out, raw),
                     }
                 }
-                w.end(&mut out);
             };
-            match &list {
-                Some((at, values)) if !values.is_empty() => values.iter().for_each(|v| record(Some((*at, v)))),
-                _ => record(None),
-            }
+            self.aggs.write_records(&mut w, &mut out, GroupStates::One(&part.states, id), &mut values, keys);
         });
         out
     }
@@ -1422,6 +1502,46 @@ impl Aggs {
             GroupStates::Merged(merged) => merged.drain(..).enumerate().for_each(|(agg, s)| push(agg, Cow::Owned(s))),
         }
         list
+    }
+
+    /// Writes a group's records as CSV or TSV (one, or one per value of a top_k or bottom_k): its
+    /// key fields, written by `keys`, then its aggregates' values; `values` is a buffer kept
+    /// across groups.
+    #[inline]
+    fn write_records(
+        &self,
+        w: &mut Delimited,
+        out: &mut Vec<u8>,
+        group: GroupStates<'_>,
+        values: &mut Vec<Value>,
+        keys: impl Fn(&mut Delimited, &mut Vec<u8>),
+    ) {
+        // Counts, sums and means of a group with no copy: written from its row of states.
+        if let (GroupStates::One(states, id), true) = (&group, self.scalar) {
+            keys(w, out);
+            for (agg, (&func, &kind)) in self.funcs.iter().zip(&self.kinds).enumerate() {
+                match states.scalar(agg, *id).expect("a count, sum or mean") {
+                    Scalar::Count(n) => w.number(out, Number::UInt(n)),
+                    Scalar::Moments(m) => w.value(out, &moments_value(func, kind, &m)),
+                }
+            }
+            return w.end(out);
+        }
+        let list = self.values(group, values);
+        let mut record = |listed: Option<(usize, &Value)>| {
+            keys(w, out);
+            for (i, v) in values.iter().enumerate() {
+                match listed {
+                    Some((at, listed)) if at == i => w.value(out, listed),
+                    _ => w.value(out, v),
+                }
+            }
+            w.end(out);
+        };
+        match &list {
+            Some((at, listed)) if !listed.is_empty() => listed.iter().for_each(|v| record(Some((*at, v)))),
+            _ => record(None),
+        }
     }
 
     /// Appends a group's rows (one, or one per value of a top_k or bottom_k) to `rows`: its key

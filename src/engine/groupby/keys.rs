@@ -51,6 +51,14 @@ pub fn raw_fields(mut key: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
     })
 }
 
+/// Whether a field is an integer spelled as pframe prints one: `0`, or an optional `-` and at
+/// most 18 digits, the first not `0`. (In an integer column, a key of such fields alone is one
+/// value's only spelling: its group holds every row of that value.)
+pub fn printed_int(raw: &[u8]) -> bool {
+    let digits = raw.strip_prefix(b"-").unwrap_or(raw);
+    (1..=18).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) && (digits[0] != b'0' || raw == b"0")
+}
+
 /// How a key column's fields are read: as the input has them, or as declared by `--schema`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyRule {
@@ -149,6 +157,21 @@ mod tests {
             }
         }
         assert_eq!(KeyField::int(b"-0042", KeyRule::Inferred), Some(-42));
+    }
+
+    #[test]
+    fn integers_printed_as_pframe_prints_them() {
+        for s in ["0", "7", "-7", "10", "-120", "123456789012345678"] {
+            assert!(printed_int(s.as_bytes()), "{s}");
+            let printed = match KeyField::read(Some(s.as_bytes()), KeyRule::Inferred) {
+                KeyField::Num(KeyNum::Int(v)) => v.to_string(),
+                other => panic!("{s:?} read as {other:?}"),
+            };
+            assert_eq!(printed, s);
+        }
+        for s in ["", "-", "-0", "07", "-07", "+7", " 7", "7 ", "7.0", "1e3", "1234567890123456789", "x"] {
+            assert!(!printed_int(s.as_bytes()), "{s:?}");
+        }
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub struct GroupByPlan {
     /// (see `chunk::Target`); `None` for the default, 32768. Tests set 0 to run the shared store
     /// on a few rows.
     pub shared_from: Option<usize>,
+    /// The rows may come in any order (`--unordered`): groups held in memory are written as the
+    /// tables hold them, not sorted by key, where every key column allows it (see
+    /// `finish::raw_keys`); the order may differ from run to run.
+    pub unordered: bool,
 }
 
 /// How records are written in the input.
@@ -121,8 +125,14 @@ impl GroupByError {
 pub fn group_by(plan: &GroupByPlan, sources: &[Source]) -> Result<Grouped, GroupByError> {
     check_engine(plan, sources)?;
     let plan = &with_workers(plan);
-    let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)), Merge::Shared)?;
+    let run = aggregate_opened(plan, sources.iter().map(|s| OpenedInput::open(plan, s)), merge_of(plan))?;
     finish::check_and_finish(plan, &run.layout, run.info, run.groups, &run.first_text_source, pool_of(plan))
+}
+
+/// How the workers' stores are merged at the end: each key in one partition when the rows may
+/// be written unsorted (nothing brings a key's copies together then), else as is cheapest.
+fn merge_of(plan: &GroupByPlan) -> Merge {
+    if plan.unordered { Merge::Whole } else { Merge::Shared }
 }
 
 /// The pool a plan's work runs on: none for the serial engine.
@@ -346,7 +356,7 @@ pub fn group_by_opened(plan: &GroupByPlan, input: OpenedInput<'_>) -> Result<Gro
         Some(_) => plan.clone(),
         None => with_workers(plan),
     };
-    let run = aggregate_opened(plan, std::iter::once(Ok(input)), Merge::Shared)?;
+    let run = aggregate_opened(plan, std::iter::once(Ok(input)), merge_of(plan))?;
     finish::check_and_finish(plan, &run.layout, run.info, run.groups, &run.first_text_source, pool_of(plan))
 }
 
@@ -653,7 +663,8 @@ pub fn merge_states(plan: &GroupByPlan, input: &str, states: Vec<GroupByState>) 
         for (key, group) in groups {
             merge.group(&key, group).map_err(|()| merge.malformed())?;
         }
-        merge.shard(StateHead { header, info: ChunkInfo { kinds, kinds_sans_nullish, first_text, newlines } })?;
+        merge
+            .shard(StateHead { header, info: ChunkInfo::of_state(kinds, kinds_sans_nullish, first_text, newlines) })?;
     }
     merge.finish()
 }
@@ -806,12 +817,12 @@ impl<'de> serde::de::Visitor<'de> for StateSeed<'_, '_> {
         }
         Ok(StateHead {
             header: header.ok_or_else(|| A::Error::missing_field("header"))?,
-            info: ChunkInfo {
-                kinds: kinds.ok_or_else(|| A::Error::missing_field("kinds"))?,
-                kinds_sans_nullish: sans.ok_or_else(|| A::Error::missing_field("kinds_sans_nullish"))?,
-                first_text: first_text.ok_or_else(|| A::Error::missing_field("first_text"))?,
-                newlines: newlines.ok_or_else(|| A::Error::missing_field("newlines"))?,
-            },
+            info: ChunkInfo::of_state(
+                kinds.ok_or_else(|| A::Error::missing_field("kinds"))?,
+                sans.ok_or_else(|| A::Error::missing_field("kinds_sans_nullish"))?,
+                first_text.ok_or_else(|| A::Error::missing_field("first_text"))?,
+                newlines.ok_or_else(|| A::Error::missing_field("newlines"))?,
+            ),
         })
     }
 }
