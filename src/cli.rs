@@ -396,7 +396,8 @@ const GROUPBY_EXAMPLES: &str = "\
 Aggregations: count (rows), count(c) (non-null values), sum, mean, min, max, std and var (sample,
 ddof = 1, as pandas), median, n_unique, first, last. Empty fields are null and skipped by every
 aggregation; null keys form their own group, listed last. Output: the key columns, then one
-column per aggregation (count, sum_v1, mean_v3, ...), rows sorted by the keys.
+column per aggregation (count, sum_v1, mean_v3, ...), rows sorted by the keys (with --unordered,
+in no particular order, where the keys allow: faster with millions of groups).
 
 Memory grows with the number of groups, never with the input size, except for median and
 n_unique, which must keep each group's values (distinct values for n_unique) to be exact. Groups
