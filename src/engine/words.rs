@@ -107,9 +107,7 @@ pub fn count_into_shared(
     let mut batch = WordBatch::default();
     let mut by_partition = ByPartition::default();
     let newlines = kernels::for_each_word(data, ignore_case, lossy, |word| {
-        crate::output::number::push_bytes(&mut batch.bytes, word.as_bytes());
-        batch.ends.push(batch.bytes.len());
-        batch.hashes.push(hash_key(word.as_bytes()));
+        batch.push(word.as_bytes());
         if batch.hashes.len() == BATCH {
             batch.flush_shared(shared, &mut by_partition);
         }
@@ -128,9 +126,7 @@ pub fn count_into(data: &[u8], ignore_case: bool, lossy: bool, store: &mut WordS
     let mut filling = WordBatch::default();
     let mut ready = WordBatch::default();
     let newlines = kernels::for_each_word(data, ignore_case, lossy, |word| {
-        crate::output::number::push_bytes(&mut filling.bytes, word.as_bytes());
-        filling.ends.push(filling.bytes.len());
-        filling.hashes.push(hash_key(word.as_bytes()));
+        filling.push(word.as_bytes());
         if filling.hashes.len() == BATCH {
             filling.prefetch(store);
             ready.flush(store);
@@ -161,6 +157,14 @@ struct WordBatch {
 }
 
 impl WordBatch {
+    /// Adds a word, hashed, to the batch.
+    #[inline(always)]
+    fn push(&mut self, word: &[u8]) {
+        crate::output::number::push_bytes(&mut self.bytes, word);
+        self.ends.push(self.bytes.len());
+        self.hashes.push(hash_key(word));
+    }
+
     /// Asks for the table slots of the batch's words.
     fn prefetch(&self, store: &WordStore) {
         for &hash in &self.hashes {
