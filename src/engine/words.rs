@@ -65,11 +65,7 @@ impl WorkerWords {
             && store.parts.iter().map(|p| p.keys.len()).sum::<usize>() >= shared_from
         {
             let WorkerWords::Own(store) = std::mem::replace(self, WorkerWords::Shared) else { unreachable!() };
-            for (part, into) in store.parts.into_iter().zip(&shared.parts) {
-                let mut into = lock(into);
-                let shared = into.shared(&part);
-                into.absorb(part, shared);
-            }
+            shared.absorb_store(store);
         }
         match self {
             WorkerWords::Own(store) => count_into(data, ignore_case, lossy, store),

@@ -230,14 +230,7 @@ impl Target<'_> {
             }
             self.shared_on.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        for (p, part) in own.parts.iter_mut().enumerate() {
-            if !part.keys.is_empty() {
-                let part = std::mem::replace(part, Part::new(self.plan));
-                let mut into = lock(&self.shared.parts[p]);
-                let shared = super::table::Absorb::shared(&*into, &part);
-                super::table::Absorb::absorb(&mut *into, part, shared);
-            }
-        }
+        self.shared.absorb_store(std::mem::replace(&mut *own, new_store(self.plan)));
     }
 }
 

@@ -316,6 +316,23 @@ pub trait Absorb: Send + Sized {
     fn absorb(&mut self, other: Self, shared: f64);
 }
 
+impl<P: Absorb> Partitioned<std::sync::Mutex<P>> {
+    /// Merges a store of the same shape into this one that workers share, partition by
+    /// partition, each under its lock in turn (as a worker's own store moves into the shared one
+    /// while the other workers go on adding to it).
+    pub fn absorb_store(&self, store: Partitioned<P>) {
+        assert_eq!(store.bits, self.bits, "stores of one shape");
+        for (part, into) in store.parts.into_iter().zip(&self.parts) {
+            if part.groups() == 0 {
+                continue;
+            }
+            let mut into = into.lock().expect("a partition of a shared store");
+            let shared = into.shared(&part);
+            into.absorb(part, shared);
+        }
+    }
+}
+
 /// How the copies of a partition are merged: all into one, or only those that share most of
 /// their groups (see [`Partitioned::merge`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
