@@ -49,7 +49,7 @@ impl Num {
 /// exponents), else text. Surrounding spaces are not part of a number.
 #[inline]
 pub fn parse_num(field: &[u8]) -> Option<Num> {
-    match parse_decimal_fast(field) {
+    match parse_decimal(field) {
         Some(n) => Some(n),
         None => parse_num_general(field),
     }
@@ -91,40 +91,40 @@ fn is_word(s: &[u8]) -> bool {
 /// division is correctly rounded (Clinger's fast path): the same f64 as any correct parser.
 /// Anything else returns `None` and goes to the general parser.
 #[inline(always)]
-fn parse_decimal_fast(b: &[u8]) -> Option<Num> {
+pub fn parse_decimal(b: &[u8]) -> Option<Num> {
     const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
     let (neg, digits) = match b.first()? {
         b'-' => (true, &b[1..]),
         b'+' => (false, &b[1..]),
         _ => (false, b),
     };
+    // At most 15 digits and a point: longer fields go to the general parser.
+    if digits.len() > 16 {
+        return None;
+    }
     let mut m: i64 = 0;
-    let mut count = 0usize;
-    let mut point: Option<usize> = None;
-    for (i, &c) in digits.iter().enumerate() {
+    let mut i = 0;
+    while let Some(d) = digits.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+        m = m * 10 + i64::from(d);
+        i += 1;
+    }
+    if i == digits.len() {
+        return (i > 0 && i <= 15).then_some(Num::Int(if neg { -m } else { m }));
+    }
+    // Digits on both sides of the point, as in "1.5"; ".5" and "5." take the general path.
+    let frac = &digits[i + 1..];
+    if digits[i] != b'.' || i == 0 || frac.is_empty() {
+        return None;
+    }
+    for &c in frac {
         let d = c.wrapping_sub(b'0');
-        if d <= 9 {
-            m = m * 10 + d as i64;
-            count += 1;
-            if count > 15 {
-                return None;
-            }
-        } else if c == b'.' && point.is_none() {
-            point = Some(i);
-        } else {
+        if d > 9 {
             return None;
         }
+        m = m * 10 + i64::from(d);
     }
-    let signed = if neg { -m } else { m };
-    match point {
-        None if count > 0 => Some(Num::Int(signed)),
-        // Digits on both sides of the point, as in "1.5"; ".5" and "5." take the general path.
-        Some(p) if p > 0 && p + 1 < digits.len() => {
-            let x = m as f64 / POW10[digits.len() - p - 1];
-            Some(Num::Float(if neg { -x } else { x }))
-        }
-        _ => None,
-    }
+    let x = m as f64 / POW10[frac.len()];
+    Some(Num::Float(if neg { -x } else { x }))
 }
 
 /// The markers that read as null besides the empty field: `--null-values 'NA,NULL,\N'`. Matched
@@ -335,6 +335,32 @@ mod tests {
             let text = format!("{}{int}.{frac:0k$}", if neg { "-" } else { "" });
             let expected: f64 = text.parse().unwrap();
             proptest::prop_assert_eq!(parse_num(text.as_bytes()), Some(Num::Float(expected)), "{}", text);
+        }
+
+        /// The fast path, on any mix of digits, points and signs: where it answers, an integer
+        /// is what Rust's integer parser reads and a float what its float parser reads (bit for
+        /// bit); it answers every `-?digits` and `-?digits.digits` of up to 15 digits.
+        #[test]
+        fn fast_path_agrees_with_the_general_parsers(text in "[-+]?[0-9.]{0,18}") {
+            let digits = text.trim_start_matches(['-', '+']);
+            let n_digits = digits.bytes().filter(u8::is_ascii_digit).count();
+            let points = digits.matches('.').count();
+            let plain = n_digits <= 15
+                && match digits.split_once('.') {
+                    None => n_digits > 0,
+                    Some((a, b)) => points == 1 && !a.is_empty() && !b.is_empty(),
+                };
+            match parse_decimal(text.as_bytes()) {
+                Some(Num::Int(i)) => proptest::prop_assert_eq!(Ok(i), text.parse::<i64>()),
+                Some(Num::Float(x)) => {
+                    proptest::prop_assert!(digits.contains('.'));
+                    proptest::prop_assert_eq!(x.to_bits(), text.parse::<f64>().unwrap().to_bits());
+                }
+                None => proptest::prop_assert!(!plain, "{} not read", text),
+            }
+            if plain {
+                proptest::prop_assert!(parse_decimal(text.as_bytes()).is_some());
+            }
         }
     }
 

@@ -655,8 +655,35 @@ fn add_rows(
 }
 
 /// Types one field of used column `c` ([`read_field`]): widens the column's type and remembers
-/// its first text value; returns the field's number, if it is one.
+/// its first text value; returns the field's number, if it is one. A plain decimal number of an
+/// undeclared column (the common field) is typed inline; the rest goes to [`type_field_general`].
+#[inline(always)]
 fn type_field(
+    part: &mut ChunkInfo,
+    layout: &Layout,
+    nulls: &NullValues,
+    c: usize,
+    raw: &[u8],
+    line: u64,
+) -> Result<Option<Num>, Fault> {
+    if layout.declared[c].is_none()
+        && !nulls.is_null(raw)
+        && let Some(n) = crate::input::value::parse_decimal(raw)
+    {
+        let kind = match n {
+            Num::Int(_) => Kind::Int,
+            Num::Float(_) => Kind::Float,
+        };
+        part.kinds[c] = part.kinds[c].max(kind);
+        part.kinds_sans_nullish[c] = part.kinds_sans_nullish[c].max(kind);
+        return Ok(Some(n));
+    }
+    type_field_general(part, layout, nulls, c, raw, line)
+}
+
+/// [`type_field`] past its inline fast path.
+#[inline(never)]
+fn type_field_general(
     part: &mut ChunkInfo,
     layout: &Layout,
     nulls: &NullValues,
