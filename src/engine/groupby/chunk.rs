@@ -428,7 +428,10 @@ impl<'a> Aggregator<'a> {
         b.nums.resize(b.nums.len() + width, None);
         let base = b.nums.len() - width;
         for &c in &layout.agg_used {
-            b.nums[base + c] = type_field(&mut self.info, layout, nulls, c, fields[c], line)?;
+            b.nums[base + c] = match plain_number(&mut self.info, layout, nulls, c, fields[c]) {
+                Some(n) => Some(n),
+                None => type_field(&mut self.info, layout, nulls, c, fields[c], line)?,
+            };
         }
         for &k in &layout.keys {
             keys::encode_field(&mut b.keys, fields[k], nulls);
@@ -654,36 +657,27 @@ fn add_rows(
     }
 }
 
-/// Types one field of used column `c` ([`read_field`]): widens the column's type and remembers
-/// its first text value; returns the field's number, if it is one. A plain decimal number of an
-/// undeclared column (the common field) is typed inline; the rest goes to [`type_field_general`].
+/// A plain decimal number of undeclared column `c` (the common field), typed inline as
+/// [`type_field`] would type it; `None` for any other field, left to [`type_field`].
 #[inline(always)]
-fn type_field(
-    part: &mut ChunkInfo,
-    layout: &Layout,
-    nulls: &NullValues,
-    c: usize,
-    raw: &[u8],
-    line: u64,
-) -> Result<Option<Num>, Fault> {
-    if layout.declared[c].is_none()
-        && !nulls.is_null(raw)
-        && let Some(n) = crate::input::value::parse_decimal(raw)
-    {
-        let kind = match n {
-            Num::Int(_) => Kind::Int,
-            Num::Float(_) => Kind::Float,
-        };
-        part.kinds[c] = part.kinds[c].max(kind);
-        part.kinds_sans_nullish[c] = part.kinds_sans_nullish[c].max(kind);
-        return Ok(Some(n));
+fn plain_number(part: &mut ChunkInfo, layout: &Layout, nulls: &NullValues, c: usize, raw: &[u8]) -> Option<Num> {
+    if layout.declared[c].is_some() || nulls.is_null(raw) {
+        return None;
     }
-    type_field_general(part, layout, nulls, c, raw, line)
+    let n = crate::input::value::parse_decimal(raw)?;
+    let kind = match n {
+        Num::Int(_) => Kind::Int,
+        Num::Float(_) => Kind::Float,
+    };
+    part.kinds[c] = part.kinds[c].max(kind);
+    part.kinds_sans_nullish[c] = part.kinds_sans_nullish[c].max(kind);
+    Some(n)
 }
 
-/// [`type_field`] past its inline fast path.
+/// Types one field of used column `c` ([`read_field`]): widens the column's type and remembers
+/// its first text value; returns the field's number, if it is one.
 #[inline(never)]
-fn type_field_general(
+fn type_field(
     part: &mut ChunkInfo,
     layout: &Layout,
     nulls: &NullValues,
