@@ -298,6 +298,14 @@ impl ChunkInfo {
         }
     }
 
+    /// Widens column `c`'s type by a field of `kind` (`sans`: its kind with text that reads as
+    /// a missing value taken for null).
+    #[inline]
+    fn widen(&mut self, c: usize, kind: Kind, sans: Kind) {
+        self.kinds[c] = self.kinds[c].max(kind);
+        self.kinds_sans_nullish[c] = self.kinds_sans_nullish[c].max(sans);
+    }
+
     /// What a shard's state tells of its columns (its groups' keys not looked at: any may be
     /// spelled oddly).
     pub fn of_state(
@@ -669,8 +677,7 @@ fn plain_number(part: &mut ChunkInfo, layout: &Layout, nulls: &NullValues, c: us
         Num::Int(_) => Kind::Int,
         Num::Float(_) => Kind::Float,
     };
-    part.kinds[c] = part.kinds[c].max(kind);
-    part.kinds_sans_nullish[c] = part.kinds_sans_nullish[c].max(kind);
+    part.widen(c, kind, kind);
     Some(n)
 }
 
@@ -700,8 +707,7 @@ fn type_field(
             (Kind::Str, if looks_null(text) { Kind::Null } else { Kind::Str })
         }
     };
-    part.kinds[c] = part.kinds[c].max(kind);
-    part.kinds_sans_nullish[c] = part.kinds_sans_nullish[c].max(sans);
+    part.widen(c, kind, sans);
     Ok(value.flatten())
 }
 
