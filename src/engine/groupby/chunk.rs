@@ -539,8 +539,9 @@ impl<'a> Aggregator<'a> {
             let line = b.lines[r];
             // A key all ASCII (tags included) has every field ASCII: one check of its bytes,
             // where a check per field was a loop over a few bytes each.
-            let ascii = b.key(r).is_ascii();
-            for (field, &k) in keys::raw_fields(b.key(r)).zip(&layout.keys) {
+            let key = b.key(r);
+            let ascii = key.is_ascii();
+            for (field, &k) in keys::raw_fields(key).zip(&layout.keys) {
                 let raw = field.unwrap_or_default();
                 if !ascii && !raw.is_ascii() {
                     std::str::from_utf8(raw).map_err(|_| invalid_utf8(layout, k, line))?;

@@ -154,6 +154,10 @@ impl SumAt {
     }
 }
 
+/// A `corr`'s words in a group's row: the pairs' count, then five [`Sum`]s (see
+/// [`Column::Corr`]).
+const CORR_WORDS: usize = 1 + 5 * Sum::WORDS;
+
 /// The largest `k` of a `top_k` or `bottom_k` kept in slots beside each other (larger ones keep
 /// the general state's list).
 const TOP_SLOTS: usize = 16;
@@ -203,7 +207,7 @@ impl States {
                     sum.at = words(sum.words());
                     Column::Sum(sum)
                 }
-                AggFn::Corr => Column::Corr { at: words(1 + 5 * Sum::WORDS) },
+                AggFn::Corr => Column::Corr { at: words(CORR_WORDS) },
                 AggFn::Median | AggFn::Quantile(_) => Column::Values(Vec::new()),
                 AggFn::TopK(k) | AggFn::BottomK(k) if k as usize <= TOP_SLOTS => {
                     Column::Top { largest: matches!(a.func, AggFn::TopK(_)), k: k as usize, slots: Vec::new() }
@@ -423,7 +427,7 @@ impl States {
             &mut Column::Corr { at } => {
                 let (Some(x), Some(y)) = (x, y) else { return };
                 let start = id as usize * self.stride + at;
-                let words = &mut line_words_mut(&mut self.lines)[start..start + 1 + 5 * Sum::WORDS];
+                let words = &mut line_words_mut(&mut self.lines)[start..start + CORR_WORDS];
                 words[0] += 1;
                 let mut sums = words[1..].chunks_exact_mut(Sum::WORDS);
                 let mut next = || Sum(sums.next().expect("five sums"));
@@ -531,7 +535,7 @@ impl States {
                 Sum(&mut words[..Sum::WORDS]).merge(&sum, &mut self.bigs);
             }
             (&mut Column::Corr { at }, State::Corr(m)) => {
-                let words = &mut line_words_mut(&mut self.lines)[i * stride + at..][..1 + 5 * Sum::WORDS];
+                let words = &mut line_words_mut(&mut self.lines)[i * stride + at..][..CORR_WORDS];
                 words[0] += m.n;
                 for (w, sum) in words[1..].chunks_exact_mut(Sum::WORDS).zip(m.sums()) {
                     Sum(w).merge(&FloatSum::from_exact(sum), &mut self.bigs);
@@ -575,7 +579,7 @@ impl States {
             }
             Column::Sum(at) => State::Moments(self.moments_in(row, *at)),
             &Column::Corr { at } => {
-                let (n, words) = (row[at], &row[at + 1..at + 1 + 5 * Sum::WORDS]);
+                let (n, words) = (row[at], &row[at + 1..at + CORR_WORDS]);
                 // Sums of integer pairs read as integers (correlated without exact sums built).
                 let mut ints = [0i128; 5];
                 let all_int = (0..5).all(|k| {
