@@ -143,7 +143,7 @@ impl Keys {
     /// empty slot it would take (`Err`). The table has at least one empty slot.
     #[inline]
     fn probe(&self, hash: u64, key: &[u8]) -> Result<u32, usize> {
-        let (inline, len) = inline_of(key, hash);
+        let ([w0, w1, w2], len) = inline_of(key, hash);
         let head = key.len().min(INLINE);
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
@@ -152,7 +152,10 @@ impl Keys {
             if s.id == EMPTY {
                 return Err(i);
             }
-            if s.len == len && s.inline == inline && (head == key.len() || self.key(s.id) == key) {
+            // Word by word, in registers: compared as one array, the key's words were stored to
+            // the stack and loaded back 16 bytes at a time, a load that no store can forward.
+            let differ = (s.inline[0] ^ w0) | (s.inline[1] ^ w1) | (s.inline[2] ^ w2);
+            if s.len == len && differ == 0 && (head == key.len() || self.key(s.id) == key) {
                 return Ok(s.id);
             }
             i = (i + 1) & mask;
