@@ -8,8 +8,8 @@
 #   K=10 NA=5 SORTED=1 scripts/bench_h2o.sh   # the db-benchmark's other data sets (G1_1e7_1e1_5_1)
 #   PANDAS=1 scripts/bench_h2o.sh        # pandas as a fourth tool (slow: minutes a question)
 #   QUESTIONS="3 10" scripts/bench_h2o.sh    # only these questions
-#   UNORDERED=1 scripts/bench_h2o.sh     # pframe's group-bys with --unordered (rows in any
-#                                        # order, as polars' and DuckDB's come; default: sorted)
+#   UNORDERED=1 scripts/bench_h2o.sh     # pframe's group-bys and SQL with --unordered (rows in
+#                                        # any order, as polars' and DuckDB's come; default: sorted)
 #
 # Needs hyperfine, GNU time and `pip install polars duckdb pandas`.
 source "$(dirname "$0")/bench_common.sh"
@@ -21,7 +21,8 @@ SORTED=${SORTED:-0}
 PANDAS=${PANDAS:-0}
 UNORDERED=${UNORDERED:-0}
 GB=groupby
-[ "$UNORDERED" = 1 ] && GB="groupby --unordered"
+SQL=sql
+[ "$UNORDERED" = 1 ] && GB="groupby --unordered" && SQL="sql --unordered"
 if [ "$K" = 100 ] && [ "$NA" = 0 ] && [ "$SORTED" = 0 ]; then
     G=$(g1 "g1_$([ "$ROWS" = 10000000 ] && echo 1e7 || echo "$ROWS").csv" "$ROWS" 1)
 else
@@ -71,7 +72,7 @@ for q in ${QUESTIONS:-1 2 3 4 5 6 7 8 9 10}; do
         if [ "$tool" != pframe ]; then
             CMDS+=("python3 scripts/h2o.py $tool $q $G")
         elif [ -n "$(pframe_sql $q)" ]; then
-            CMDS+=("$PF sql '$(pframe_sql $q)' $G")
+            CMDS+=("$PF $SQL '$(pframe_sql $q)' $G")
         else
             CMDS+=("$(pframe_q $q)")
         fi

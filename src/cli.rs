@@ -382,6 +382,13 @@ pub struct SqlArgs {
     #[arg(long, value_name = "NAME")]
     pub zip_member: Option<String>,
 
+    /// A GROUP BY's groups in no particular order, where the keys allow (as groupby
+    /// --unordered): not sorted by key before what the query does over them, so that without an
+    /// ORDER BY its rows come in any order (as polars' and DuckDB's do). Faster with millions of
+    /// groups; the order may change from run to run
+    #[arg(long)]
+    pub unordered: bool,
+
     #[command(flatten)]
     pub par: ParArgs,
 

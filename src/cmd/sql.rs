@@ -84,6 +84,7 @@ pub fn run(args: SqlArgs) -> Result<()> {
         others: tables,
         chunk_size_given,
         memory_limit: super::memory_limit(&args.memory)?,
+        unordered: args.unordered,
     };
     let source = input.source;
     // The destination is opened when the first rows are ready, so a query that fails at once

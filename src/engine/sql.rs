@@ -65,6 +65,8 @@ pub struct SqlPlan {
     pub chunk_size_given: bool,
     /// The group-by's memory limit (see [`GroupByPlan::memory_limit`]).
     pub memory_limit: Option<u64>,
+    /// A GROUP BY's groups left unsorted (see [`GroupByPlan::unordered`]).
+    pub unordered: bool,
 }
 
 /// A table besides the input, and how its CSV reads.
@@ -377,7 +379,7 @@ fn group_by_plan(plan: &SqlPlan, by: &[String], aggs: &[crate::agg::groupby::Agg
         null_values: plan.null_values.clone(),
         memory_limit: plan.memory_limit,
         shared_from: None,
-        unordered: false,
+        unordered: plan.unordered,
     }
 }
 

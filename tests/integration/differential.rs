@@ -217,6 +217,7 @@ fn sql_at(path: &Path, query: &str, chunk_size: usize) -> Result<String, String>
         others: Vec::new(),
         chunk_size_given: true,
         memory_limit: None,
+        unordered: false,
     };
     let mut out = Vec::new();
     let mut writer: Option<RowWriter> = None;

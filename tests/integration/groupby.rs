@@ -96,6 +96,47 @@ fn unordered_rows_come_as_the_groups_lie() {
     assert_eq!(got, want);
 }
 
+/// `sql --unordered` leaves a GROUP BY's groups unsorted: the default's rows in another order, on
+/// every path a GROUP BY takes (plain, arithmetic over the groups, a WHERE before grouping), from a
+/// file and a pipe, one and two threads; with an ORDER BY, the default's rows in its order.
+#[test]
+fn sql_unordered_rows_are_the_sorted_rows() {
+    let mut csv = String::from("k,t,v\n");
+    for i in (0..3000).rev() {
+        csv.push_str(&format!("{},\"w,{}\",{}\n", i % 700 - 350, i % 3, i));
+    }
+    let (_d, path) = temp_file("u.csv", csv.as_bytes());
+    let sorted_lines = |s: &str| {
+        let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let queries = [
+        ("SELECT k, t, count(*) AS n, sum(v) AS s FROM t GROUP BY k, t", false),
+        ("SELECT k, max(v) - min(v) AS r, avg(v) AS m FROM t GROUP BY k", false),
+        ("SELECT k, sum(v) AS s FROM t WHERE v > 100 GROUP BY k", false),
+        ("SELECT k, sum(v) AS s FROM t GROUP BY k ORDER BY k DESC", true),
+    ];
+    for (query, ordered) in queries {
+        let want = run_ok(&["sql", query, "-"], Some(csv.as_bytes()));
+        assert!(want.lines().count() > 600, "{query}: {want}");
+        for j in ["1", "2"] {
+            let args = ["sql", "--unordered", "-j", j, query];
+            for got in [
+                run_ok(&[&args[..], &["-"]].concat(), Some(csv.as_bytes())),
+                run_ok(&[&args[..], &[path_str(&path)]].concat(), None),
+            ] {
+                if ordered {
+                    assert_eq!(got, want, "{query} -j {j}");
+                } else {
+                    assert_ne!(got, want, "{query} -j {j}: the sorted order");
+                    assert_eq!(sorted_lines(&got), sorted_lines(&want), "{query} -j {j}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn whole_output_on_awkward_csv() {
     let (_d, path) = temp_file("a.csv", AWKWARD.as_bytes());
