@@ -29,16 +29,22 @@ fn every_engine_chunk_size_and_input_path_agree() {
     }
 }
 
+/// 3,000 rows of 2,100 groups of an integer and a quoted text key (the `--unordered` tests).
+fn unordered_input() -> String {
+    let mut csv = String::from("k,t,v\n");
+    for i in (0..3000).rev() {
+        csv.push_str(&format!("{},\"w,{}\",{}\n", i % 700 - 350, i % 3, i));
+    }
+    csv
+}
+
 /// `--unordered` writes the groups as their tables hold them: the sorted rows, in another order
 /// (a file and a pipe, every engine, one and two threads, CSV and JSON). A key column whose
 /// numbers are spelled two ways (`07` and `7`, `-0` and `0`) is sorted as without the flag, each
 /// value's spellings one group.
 #[test]
 fn unordered_rows_come_as_the_groups_lie() {
-    let mut csv = String::from("k,t,v\n");
-    for i in (0..3000).rev() {
-        csv.push_str(&format!("{},\"w,{}\",{}\n", i % 700 - 350, i % 3, i));
-    }
+    let csv = unordered_input();
     let (_d, path) = temp_file("u.csv", csv.as_bytes());
     let lines = |s: &str| s.lines().map(str::to_string).collect::<Vec<String>>();
     for format in ["csv", "json"] {
@@ -101,10 +107,7 @@ fn unordered_rows_come_as_the_groups_lie() {
 /// file and a pipe, one and two threads; with an ORDER BY, the default's rows in its order.
 #[test]
 fn sql_unordered_rows_are_the_sorted_rows() {
-    let mut csv = String::from("k,t,v\n");
-    for i in (0..3000).rev() {
-        csv.push_str(&format!("{},\"w,{}\",{}\n", i % 700 - 350, i % 3, i));
-    }
+    let csv = unordered_input();
     let (_d, path) = temp_file("u.csv", csv.as_bytes());
     let sorted_lines = |s: &str| {
         let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
