@@ -38,6 +38,13 @@ fn unordered_input() -> String {
     csv
 }
 
+/// The lines of an output, sorted: the rows, whatever order they came in.
+fn sorted_lines(s: &str) -> Vec<String> {
+    let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
 /// `--unordered` writes the groups as their tables hold them: the sorted rows, in another order
 /// (a file and a pipe, every engine, one and two threads, CSV and JSON). A key column whose
 /// numbers are spelled two ways (`07` and `7`, `-0` and `0`) is sorted as without the flag, each
@@ -46,12 +53,10 @@ fn unordered_input() -> String {
 fn unordered_rows_come_as_the_groups_lie() {
     let csv = unordered_input();
     let (_d, path) = temp_file("u.csv", csv.as_bytes());
-    let lines = |s: &str| s.lines().map(str::to_string).collect::<Vec<String>>();
     for format in ["csv", "json"] {
         let sorted =
             run_ok(&["groupby", "-f", format, "-b", "k,t", "-a", "count,sum(v),max(v)", "-"], Some(csv.as_bytes()));
-        let mut want = lines(&sorted);
-        want.sort();
+        let want = sorted_lines(&sorted);
         for engine in ["serial", "parallel", "polars"] {
             for j in ["1", "2"] {
                 let args = [
@@ -73,9 +78,7 @@ fn unordered_rows_come_as_the_groups_lie() {
                     run_ok(&[&args[..], &[path_str(&path)]].concat(), None),
                 ] {
                     assert_ne!(got, sorted, "{format} {engine} -j {j}: the sorted order");
-                    let mut got = lines(&got);
-                    got.sort();
-                    assert_eq!(got, want, "{format} {engine} -j {j}");
+                    assert_eq!(sorted_lines(&got), want, "{format} {engine} -j {j}");
                 }
             }
         }
@@ -89,11 +92,9 @@ fn unordered_rows_come_as_the_groups_lie() {
         (1..100).for_each(|i| csv.push_str(&format!("{},1\n", chunk * 100 + i)));
     }
     let args = ["-j", "2", "--chunk-size", "1KiB", "-b", "k", "-a", "count", "-"];
-    let mut want = lines(&run_ok(&[&["groupby"][..], &args].concat(), Some(csv.as_bytes())));
-    let mut got = lines(&run_ok(&[&["groupby", "--unordered"][..], &args].concat(), Some(csv.as_bytes())));
+    let want = sorted_lines(&run_ok(&[&["groupby"][..], &args].concat(), Some(csv.as_bytes())));
+    let got = sorted_lines(&run_ok(&[&["groupby", "--unordered"][..], &args].concat(), Some(csv.as_bytes())));
     assert_eq!(got.iter().filter(|l| *l == "0,200").count(), 1);
-    want.sort();
-    got.sort();
     assert_eq!(got, want);
     let odd = "k,v\n07,1\n7,2\n8,3\n-0,4\n0,5\n";
     let want = run_ok(&["groupby", "-b", "k", "-a", "sum(v),count", "-"], Some(odd.as_bytes()));
@@ -109,11 +110,6 @@ fn unordered_rows_come_as_the_groups_lie() {
 fn sql_unordered_rows_are_the_sorted_rows() {
     let csv = unordered_input();
     let (_d, path) = temp_file("u.csv", csv.as_bytes());
-    let sorted_lines = |s: &str| {
-        let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
-        lines.sort();
-        lines
-    };
     let queries = [
         ("SELECT k, t, count(*) AS n, sum(v) AS s FROM t GROUP BY k, t", false),
         ("SELECT k, max(v) - min(v) AS r, avg(v) AS m FROM t GROUP BY k", false),
